@@ -1,0 +1,86 @@
+"""The ``mailadvisor`` command line: a thin layer over the library.
+
+Each command computes a plain result with library code, then renders it as
+text or ``--json``. Errors a user can act on become one clear line on stderr
+and a documented exit status (see :mod:`advisor.exitcodes`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated, NoReturn
+
+import click
+import typer
+
+from advisor import __version__
+from advisor.cli import plugins_cmd, profile_cmd
+from advisor.cli.render import error, stderr
+from advisor.errors import MailadvisorError
+from advisor.exitcodes import ExitStatus
+
+app = typer.Typer(
+    name="mailadvisor",
+    help=(
+        "Decide between POP3 and IMAP, then move the mail your POP3 client keeps on this "
+        "computer into IMAP folders on your server: every message once, with its flags "
+        "and date.\n\n"
+        "Exit statuses: 0 success; 1 finished but some messages were not migrated; "
+        "2 usage or profile error; 3 authentication failed; 4 cannot connect or TLS failure; "
+        "130 interrupted."
+    ),
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+app.command("plugins")(plugins_cmd.plugins)
+app.add_typer(profile_cmd.app, name="profile")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"mailadvisor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    if ctx.invoked_subcommand is None:
+        print(ctx.get_help())
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the CLI and exit with a documented status."""
+    sys.exit(run(argv))
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit status (tests call this)."""
+    try:
+        result = app(
+            args=list(argv) if argv is not None else None,
+            prog_name="mailadvisor",
+            standalone_mode=False,
+        )
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return ExitStatus.USAGE
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        stderr.print("Interrupted.")
+        return ExitStatus.INTERRUPTED
+    except MailadvisorError as exc:
+        error(str(exc))
+        return exc.exit_status
+    return result if isinstance(result, int) else ExitStatus.OK

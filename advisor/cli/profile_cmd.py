@@ -1,0 +1,76 @@
+"""``mailadvisor profile ...``: work with profile files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from advisor.cli.render import error, print_json, stdout
+from advisor.errors import ProfileError
+from advisor.exitcodes import ExitStatus
+from advisor.plugin_manager import load_plugins
+from advisor.profile import check_profile
+
+app = typer.Typer(help="Check and inspect profile files (a whole run written down in TOML).")
+
+
+@dataclass
+class ProfileCheckResult:
+    file: str
+    ok: bool
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    email: str | None = None
+    provider: str | None = None
+    source: str | None = None
+
+
+@app.command("check")
+def check(
+    files: Annotated[
+        list[Path], typer.Argument(help="Profile files to validate.", show_default=False)
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> int:
+    """Validate profile files without connecting to any server.
+
+    Exit status 0 when every file is valid, 2 when any is not; each problem names the
+    file, the line and key, and what is expected.
+    """
+    providers = {p.name for p in load_plugins().providers()}
+    results: list[ProfileCheckResult] = []
+    for f in files:
+        try:
+            profile, notes = check_profile(f, providers)
+        except ProfileError as exc:
+            results.append(ProfileCheckResult(file=str(f), ok=False, error=str(exc)))
+            continue
+        src = profile.source
+        results.append(
+            ProfileCheckResult(
+                file=str(f),
+                ok=True,
+                notes=notes,
+                email=profile.account.email,
+                provider=profile.account.provider,
+                source=src.kind.value + (f" at {src.path}" if src.path else ""),
+            )
+        )
+    if json_output:
+        print_json({"profiles": results})
+    else:
+        for r in results:
+            if r.ok:
+                stdout.print(
+                    f"[green]ok[/] {escape(r.file)}: {escape(r.email or '')} "
+                    f"(provider {escape(r.provider or '')}, source {escape(r.source or '')})"
+                )
+                for note in r.notes:
+                    stdout.print(f"   note: {escape(note)}")
+            else:
+                error(r.error or "")
+    return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.USAGE

@@ -1,0 +1,46 @@
+"""Turning command results (plain dataclasses) into text or JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, enums, paths and sets as JSON-friendly values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return to_jsonable(value.value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(to_jsonable(v) for v in value)
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as indented JSON on stdout (plain print: no markup, no wrapping)."""
+    print(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def error(message: str) -> None:
+    """An error line on stderr, without rich markup interpretation of the message."""
+    stderr.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def warning(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)

@@ -1,0 +1,63 @@
+"""The exceptions mailadvisor raises for problems a user can act on.
+
+Each carries the exit status the CLI turns it into, so a user mistake becomes
+a clear one-line message and a documented status, never a traceback.
+"""
+
+from __future__ import annotations
+
+from advisor.exitcodes import ExitStatus
+
+
+class MailadvisorError(Exception):
+    """Base class: a problem the user can understand and fix."""
+
+    exit_status: ExitStatus = ExitStatus.USAGE
+
+
+class UsageError(MailadvisorError):
+    """The command line or its inputs do not make sense."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ProfileError(MailadvisorError):
+    """A profile file is missing, malformed or invalid.
+
+    The message names the file, the key (and line where known) and what is expected.
+    """
+
+    exit_status = ExitStatus.USAGE
+
+    def __init__(
+        self, path: str, message: str, *, key: str | None = None, line: int | None = None
+    ) -> None:
+        self.path = path
+        self.key = key
+        self.line = line
+        self.detail = message
+        where = path if line is None else f"{path}:{line}"
+        what = f"{key}: {message}" if key else message
+        super().__init__(f"{where}: {what}")
+
+
+class AuthenticationError(MailadvisorError):
+    """The server refused the credentials (never includes the secret itself)."""
+
+    exit_status = ExitStatus.AUTH_FAILED
+
+
+class ConnectError(MailadvisorError):
+    """The server could not be reached, or the secure channel could not be set up."""
+
+    exit_status = ExitStatus.CONNECT_FAILED
+
+
+class TLSError(ConnectError):
+    """TLS failed: certificate, protocol version, or a missing/broken STARTTLS."""
+
+
+class PluginError(MailadvisorError):
+    """A provider plugin is missing or misbehaves."""
+
+    exit_status = ExitStatus.USAGE

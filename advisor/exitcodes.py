@@ -1,0 +1,22 @@
+"""Exit statuses shared by every mailadvisor command (documented in the README)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """What a finished command tells the shell."""
+
+    OK = 0
+    """Everything asked for was done."""
+    INCOMPLETE = 1
+    """The command finished, but some messages were not migrated (see the report)."""
+    USAGE = 2
+    """A usage error or an invalid profile file."""
+    AUTH_FAILED = 3
+    """The server refused the credentials."""
+    CONNECT_FAILED = 4
+    """The server could not be reached, or TLS failed (certificate, version, STARTTLS)."""
+    INTERRUPTED = 130
+    """Interrupted by the user (Ctrl-C)."""

@@ -1,0 +1,201 @@
+"""Data that provider plugins hand to the core through the hooks.
+
+Plain frozen dataclasses, so a plugin needs nothing but ``advisor`` to build
+them and the core can render, compare and serialise them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Security(StrEnum):
+    """How a connection is secured."""
+
+    TLS = "tls"
+    """Implicit TLS from the first byte (RFC 8314): the default."""
+    STARTTLS = "starttls"
+    """Plaintext greeting, then STARTTLS, enforced: no fallback."""
+    NONE = "none"
+    """No encryption at all: only with an explicit ``allow_insecure``."""
+
+
+class Protocol(StrEnum):
+    """The mail protocols mailadvisor speaks or checks."""
+
+    IMAP = "imap"
+    POP3 = "pop3"
+    SMTP = "smtp"
+
+
+DEFAULT_PORTS: dict[tuple[Protocol, Security], int] = {
+    (Protocol.IMAP, Security.TLS): 993,
+    (Protocol.IMAP, Security.STARTTLS): 143,
+    (Protocol.IMAP, Security.NONE): 143,
+    (Protocol.POP3, Security.TLS): 995,
+    (Protocol.POP3, Security.STARTTLS): 110,
+    (Protocol.POP3, Security.NONE): 110,
+    (Protocol.SMTP, Security.TLS): 465,
+    (Protocol.SMTP, Security.STARTTLS): 587,
+    (Protocol.SMTP, Security.NONE): 587,
+}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One server a client talks to."""
+
+    protocol: Protocol
+    host: str
+    port: int
+    security: Security = Security.TLS
+    username: str | None = None
+    """Login name; None means the email address."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where an account's servers are, and how the answer was found."""
+
+    imap: Endpoint | None = None
+    pop3: Endpoint | None = None
+    """None when the provider offers no POP3 (iCloud)."""
+    smtp: Endpoint | None = None
+    source: str = "plugin"
+    """Where these settings came from, for the user: "plugin gmail", "autoconfig", "guess"..."""
+    trusted: bool = True
+    """False when a host lies outside the user's domain and was learnt indirectly (RFC 7817)."""
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    """A provider a plugin serves. Names are unique across all loaded plugins."""
+
+    name: str
+    """Short identifier used in profiles (``provider = "gmail"``)."""
+    display_name: str
+    domains: Sequence[str] = ()
+    """Address domains the provider owns, e.g. ("gmail.com", "googlemail.com")."""
+
+
+@dataclass(frozen=True)
+class AddressMatch:
+    """A plugin's claim that it handles an address, with how sure it is."""
+
+    provider: str
+    confidence: float
+    """0..1: 1.0 for an owned domain, ~0.8 for an MX match, low for a generic fallback."""
+    reason: str
+
+
+class AuthMechanism(StrEnum):
+    """Ways to sign in."""
+
+    PASSWORD = "password"
+    APP_PASSWORD = "app-password"
+    OAUTH2 = "oauth2"
+
+
+@dataclass(frozen=True)
+class AuthMethod:
+    """One way to sign in to a provider, in order of preference."""
+
+    mechanism: AuthMechanism
+    sasl: Sequence[str] = ()
+    """SASL mechanisms to use with it, e.g. ("XOAUTH2", "OAUTHBEARER") or ("PLAIN", "LOGIN")."""
+    note: str = ""
+    """Plain-words hint for the user (where to make an app password...)."""
+
+
+class FolderRole(StrEnum):
+    """Special folders (RFC 6154 attributes plus the inbox)."""
+
+    INBOX = "inbox"
+    SENT = "sent"
+    DRAFTS = "drafts"
+    TRASH = "trash"
+    JUNK = "junk"
+    ARCHIVE = "archive"
+    ALL = "all"
+    FLAGGED = "flagged"
+
+
+@dataclass(frozen=True)
+class ServerFolder:
+    """One mailbox as LIST reports it."""
+
+    name: str
+    """Decoded name (not modified UTF-7)."""
+    delimiter: str | None
+    flags: frozenset[str] = frozenset()
+    """LIST attributes as sent, e.g. {"\\HasNoChildren", "\\Sent"}."""
+
+
+@dataclass(frozen=True)
+class FolderPolicy:
+    """How a provider wants local folders placed on its server."""
+
+    roles: dict[FolderRole, str] = field(default_factory=dict)
+    """Server folder to use for each special role when no SPECIAL-USE attribute says so."""
+    never_upload: frozenset[str] = frozenset()
+    """Server folders that are not mail (Calendar, Contacts...) or must not be filled (All Mail)."""
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """Limits that pace a migration and feed the plan's time estimate. None = unknown."""
+
+    max_message_bytes: int | None = None
+    daily_upload_bytes: int | None = None
+    max_connections: int | None = None
+    messages_per_folder: int | None = None
+
+
+class Severity(StrEnum):
+    """How much a preflight finding matters."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class PreflightFinding:
+    """Something the user should know or do before migrating."""
+
+    check: str
+    severity: Severity
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class ThrottleAdvice:
+    """What to do after a server response that signals throttling or a quota."""
+
+    retry_after_seconds: float | None
+    """Wait this long, then retry; None means do not retry (e.g. daily quota spent)."""
+    reconnect: bool = False
+    message: str = ""
+
+
+class Direction(StrEnum):
+    """Where a factor pushes the POP3-or-IMAP advice."""
+
+    IMAP = "imap"
+    POP3 = "pop3"
+    CONSTRAINT = "constraint"
+    """Not a preference: something that must be so (no POP3 at all, a toggle to switch on)."""
+
+
+@dataclass(frozen=True)
+class AdviceFactor:
+    """One reason in the POP3-or-IMAP advice, in plain words."""
+
+    name: str
+    direction: Direction
+    weight: float
+    """0..1, how strongly it pushes."""
+    explanation: str
