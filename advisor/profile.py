@@ -158,7 +158,8 @@ class _Reader:
                 break
             if pattern.match(lines[i]):
                 return i + 1
-        return None
+        # A missing key: point at its table's header.
+        return start + 1 if table is not None else None
 
     def table(self, data: Mapping[str, Any], name: str) -> dict[str, Any] | None:
         value = data.get(name)

@@ -11,7 +11,6 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated, NoReturn
 
-import click
 import typer
 
 from advisor import __version__
@@ -72,12 +71,17 @@ def run(argv: Sequence[str] | None = None) -> int:
             prog_name="mailadvisor",
             standalone_mode=False,
         )
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return ExitStatus.USAGE
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:
+        # Usage errors (typer's vendored click exceptions) know how to show themselves.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            error(str(exc))
+        return int(getattr(exc, "exit_code", ExitStatus.USAGE))
+    except (typer.Abort, KeyboardInterrupt):
         stderr.print("Interrupted.")
         return ExitStatus.INTERRUPTED
     except MailadvisorError as exc:

@@ -27,8 +27,9 @@ def plugins(
         print_json({"plugins": host.records, "warnings": host.warnings})
         return ExitStatus.OK
     table = Table(title="mailadvisor plugins")
-    for column in ("name", "distribution", "version", "kind", "providers", "hooks"):
-        table.add_column(column)
+    for column in ("name", "distribution", "version", "kind", "providers"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("hooks", ratio=1, min_width=16, overflow="fold")
     for r in host.records:
         table.add_row(
             r.name,

@@ -67,10 +67,11 @@ def check(
             if r.ok:
                 stdout.print(
                     f"[green]ok[/] {escape(r.file)}: {escape(r.email or '')} "
-                    f"(provider {escape(r.provider or '')}, source {escape(r.source or '')})"
+                    f"(provider {escape(r.provider or '')}, source {escape(r.source or '')})",
+                    soft_wrap=True,
                 )
                 for note in r.notes:
-                    stdout.print(f"   note: {escape(note)}")
+                    stdout.print(f"   note: {escape(note)}", soft_wrap=True)
             else:
                 error(r.error or "")
     return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.USAGE
