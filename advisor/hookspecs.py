@@ -17,6 +17,7 @@ from advisor.provider import (
     AdviceFactor,
     AuthMethod,
     FolderPolicy,
+    OAuthConfig,
     PreflightFinding,
     ProviderInfo,
     ProviderLimits,
@@ -71,6 +72,17 @@ def mailadvisor_auth_methods(provider: str, email: str) -> Sequence[AuthMethod] 
 
     Called by the wizard and ``mailadvisor test`` to choose and explain sign-in.
     Returns None when ``provider`` is not this plugin's. First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def mailadvisor_oauth_config(provider: str) -> OAuthConfig | None:
+    """Give the OAuth2 endpoints, scopes and client-id sources for signing in.
+
+    Called when a profile says ``method = "oauth2"`` and no ``token_command``
+    provides the token, before the browser or device sign-in and every token
+    refresh. Returns the provider's :class:`OAuthConfig`, or None when
+    ``provider`` is not this plugin's or it has no OAuth2. First result wins.
     """
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
+from advisor.oauth import sasl
 from advisor.provider import Security
 
 DEFAULT_TIMEOUT = 30.0
@@ -121,6 +122,72 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
         raise ConnectError(f"the connection broke during login: {_describe(exc)}") from None
 
 
+def oauth2_login(
+    client: imapclient.IMAPClient,
+    username: str,
+    access_token: str,
+    *,
+    host: str,
+    port: int,
+    mechanism: str | Sequence[str] = sasl.MECHANISMS,
+) -> str:
+    """Sign in with an OAuth2 access token (XOAUTH2 or OAUTHBEARER); returns the mechanism.
+
+    ``mechanism`` is one name or a preference list; the first one the server
+    offers is used. A refusal becomes :class:`AuthenticationError` explaining the
+    server's JSON status, never showing the token. A LIST follows at once:
+    Microsoft may accept a token for another mailbox and fail only the next command.
+    """
+    wanted = [mechanism] if isinstance(mechanism, str) else list(mechanism)
+    try:
+        caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise ConnectError(f"the connection broke before sign-in: {_describe(exc)}") from None
+    offered = sorted(c[5:] for c in caps if c.startswith("AUTH="))
+    usable = [m.upper() for m in wanted if f"AUTH={m.upper()}" in caps]
+    if not usable:
+        raise AuthenticationError(
+            f"{host}:{port} does not offer OAuth2 sign-in ({' or '.join(wanted)}); it offers: "
+            + (", ".join(offered) or "no SASL mechanism")
+        )
+    chosen = usable[0]
+    exchange = sasl.OAuthExchange(
+        chosen, sasl.initial_response(chosen, username, access_token, host, port)
+    )
+    try:
+        client.sasl_login(chosen, exchange)
+    except imapclient.exceptions.LoginError as exc:
+        reason = (
+            exchange.failure.explain()
+            if exchange.failure is not None
+            else "the server refused the access token"
+        )
+        said = _redact(str(exc), access_token)
+        raise AuthenticationError(
+            f"the server refused the OAuth2 sign-in ({chosen}) for {username!r}: {reason}. "
+            f"Server said: {said[:200]}"
+        ) from None
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise ConnectError(
+            f"the connection broke during sign-in: {_redact(_describe(exc), access_token)}"
+        ) from None
+    finally:
+        exchange.forget()
+    try:
+        client.list_folders("", "INBOX")
+    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+        raise AuthenticationError(
+            f"the server accepted the OAuth2 sign-in for {username!r} but refused the next "
+            f"command ({_redact(str(exc), access_token)[:200]}); the token is probably for "
+            "another account: sign in again as this user"
+        ) from None
+    return chosen
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret else text
+
+
 @contextmanager
 def imap_session(
     target: ImapTarget, username: str, password: str
@@ -129,6 +196,24 @@ def imap_session(
     client = connect(target)
     try:
         login(client, username, password)
+        yield client
+    finally:
+        _close(client)
+
+
+@contextmanager
+def imap_oauth2_session(
+    target: ImapTarget,
+    username: str,
+    access_token: str,
+    mechanism: str | Sequence[str] = sasl.MECHANISMS,
+) -> Iterator[imapclient.IMAPClient]:
+    """Like :func:`imap_session`, signed in with an OAuth2 access token."""
+    client = connect(target)
+    try:
+        oauth2_login(
+            client, username, access_token, host=target.host, port=target.port, mechanism=mechanism
+        )
         yield client
     finally:
         _close(client)

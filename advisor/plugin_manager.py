@@ -26,6 +26,7 @@ from advisor.provider import (
     AdviceFactor,
     AuthMethod,
     FolderPolicy,
+    OAuthConfig,
     PreflightFinding,
     ProviderInfo,
     ProviderLimits,
@@ -133,6 +134,11 @@ class PluginHost:
     def auth_methods(self, provider: str, email: str) -> list[AuthMethod]:
         result = self._pm.hook.mailadvisor_auth_methods(provider=provider, email=email)
         return list(result or ())
+
+    def oauth_config(self, provider: str) -> OAuthConfig | None:
+        """The provider's OAuth2 settings; None when it has no OAuth2 sign-in."""
+        result: OAuthConfig | None = self._pm.hook.mailadvisor_oauth_config(provider=provider)
+        return result
 
     def folder_policy(self, provider: str, server_folders: Sequence[ServerFolder]) -> FolderPolicy:
         result: FolderPolicy | None = self._pm.hook.mailadvisor_folder_policy(

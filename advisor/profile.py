@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from advisor.advice import SIZE_ANSWERS, AdviceAnswers, Connectivity, parse_size
 from advisor.errors import ProfileError
 from advisor.provider import DEFAULT_PORTS, Protocol, Security
 
@@ -78,6 +79,10 @@ class AuthConfig:
     keyring: bool = False
     token_command: str | None = None
     """A command printing an OAuth2 access token (oama, mutt_oauth2.py...)."""
+    client_id: str | None = None
+    """oauth2: the id of the user's own OAuth client registration (not a secret)."""
+    client_secret_env: str | None = None
+    """oauth2: the environment variable holding that client's secret, if it has one."""
 
 
 @dataclass
@@ -104,6 +109,8 @@ class Profile:
     auth: AuthConfig = field(default_factory=AuthConfig)
     source: SourceConfig = field(default_factory=SourceConfig)
     migration: MigrationConfig = field(default_factory=MigrationConfig)
+    advice: AdviceAnswers = field(default_factory=AdviceAnswers)
+    """Answers for the POP3-or-IMAP advice (the optional ``[advice]`` table); None = unknown."""
     version: int = PROFILE_VERSION
     path: Path | None = None
     """The file it was loaded from, if any (relative paths in it are resolved against it)."""
@@ -112,7 +119,9 @@ class Profile:
 # --- loading -------------------------------------------------------------
 
 _SECRETISH = re.compile(r"pass(word|wd|phrase)?|secret|token|credential|api[_-]?key", re.I)
-_SECRET_REFERENCES = frozenset({"password_env", "password_command", "token_command", "keyring"})
+_SECRET_REFERENCES = frozenset(
+    {"password_env", "password_command", "token_command", "keyring", "client_secret_env"}
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -242,6 +251,21 @@ def _enum(kind: type[Enum]) -> Callable[[Any], Any]:
     return convert
 
 
+def _count(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError
+    return value
+
+
+def _size(value: Any) -> int:
+    """A size in bytes: a whole number, or text like "4GB" / "1.5 GiB"."""
+    if isinstance(value, str):
+        return parse_size(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError
+    return value
+
+
 def _choices(kind: type[Enum]) -> str:
     return "one of " + ", ".join(f'"{m.value}"' for m in kind)
 
@@ -273,7 +297,9 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
     """Validate already-parsed TOML data (see :func:`load_profile`)."""
     r = _Reader(path, text)
     r.refuse_secrets(data)
-    r.check_keys(data, None, {"version", "account", "server", "auth", "source", "migration"})
+    r.check_keys(
+        data, None, {"version", "account", "server", "auth", "source", "migration", "advice"}
+    )
 
     if "version" not in data:
         raise r.fail(
@@ -352,7 +378,7 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
         )
 
     auth = r.table(data, "auth") or {}
-    r.check_keys(auth, "auth", set(_SECRET_REFERENCES) | {"method"})
+    r.check_keys(auth, "auth", set(_SECRET_REFERENCES) | {"method", "client_id"})
     method = r.get(auth, "auth", "method", _enum(AuthKind), _choices(AuthKind), AuthKind.PASSWORD)
     cfg = AuthConfig(
         method=method,
@@ -362,7 +388,16 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
         password_command=r.get(auth, "auth", "password_command", _nonempty_str, "a command line"),
         keyring=r.get(auth, "auth", "keyring", _bool, "true or false", False),
         token_command=r.get(auth, "auth", "token_command", _nonempty_str, "a command line"),
+        client_id=r.get(auth, "auth", "client_id", _nonempty_str, "an OAuth client id"),
+        client_secret_env=r.get(
+            auth, "auth", "client_secret_env", _nonempty_str, "the name of an environment variable"
+        ),
     )
+    for key in ("client_id", "client_secret_env"):
+        if getattr(cfg, key) and method is not AuthKind.OAUTH2:
+            raise r.fail(
+                f'{key} is part of OAuth2 sign-in; use it with method = "oauth2"', "auth", key
+            )
     chosen = [k for k in ("password_env", "password_command", "token_command") if getattr(cfg, k)]
     if cfg.keyring:
         chosen.append("keyring")
@@ -412,7 +447,31 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
         skip_deleted=r.get(migration, "migration", "skip_deleted", _bool, "true or false", True),
         folder_map=dict(folder_map),
     )
+
+    advice = r.table(data, "advice")
+    if advice is not None:
+        profile.advice = _parse_advice(r, advice)
     return profile
+
+
+def _parse_advice(r: _Reader, advice: Mapping[str, Any]) -> AdviceAnswers:
+    """The ``[advice]`` table: answer names as in :class:`AdviceAnswers`, all optional."""
+    names = [f.name for f in fields(AdviceAnswers)]
+    r.check_keys(advice, "advice", set(names))
+    values: dict[str, Any] = {}
+    convert: Callable[[Any], Any]
+    for name in names:
+        if name == "devices":
+            convert, expected = _count, "a whole number of devices, 1 or more"
+        elif name == "connectivity":
+            convert, expected = _enum(Connectivity), _choices(Connectivity)
+        elif name in SIZE_ANSWERS:
+            convert = _size
+            expected = 'a size like "4GB", "500 MB", "1.5 GiB", or a number of bytes'
+        else:
+            convert, expected = _bool, "true or false"
+        values[name] = r.get(advice, "advice", name, convert, expected)
+    return AdviceAnswers(**values)
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -440,7 +499,13 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         out["server"] = server
     a = profile.auth
     auth: dict[str, Any] = {"method": a.method.value}
-    for key in ("password_env", "password_command", "token_command"):
+    for key in (
+        "password_env",
+        "password_command",
+        "token_command",
+        "client_id",
+        "client_secret_env",
+    ):
         if getattr(a, key):
             auth[key] = getattr(a, key)
     if a.keyring:
@@ -457,6 +522,9 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         "skip_deleted": m.skip_deleted,
         "folder_map": dict(m.folder_map),
     }
+    answers = {name: getattr(profile.advice, name) for name in profile.advice.given()}
+    if answers:
+        out["advice"] = {k: v.value if isinstance(v, Enum) else v for k, v in answers.items()}
     return out
 
 

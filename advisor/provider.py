@@ -199,3 +199,45 @@ class AdviceFactor:
     weight: float
     """0..1, how strongly it pushes."""
     explanation: str
+
+
+class OAuthFlow(StrEnum):
+    """Ways to get the first OAuth2 token from the user."""
+
+    BROWSER = "browser"
+    """Authorization code with PKCE in the system browser, loopback redirect (RFC 8252)."""
+    DEVICE = "device"
+    """Device authorization grant (RFC 8628): a code to enter on any device's browser."""
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    """How to sign in to a provider with OAuth2 (endpoints, scopes, where the client id is).
+
+    A provider registers no client for mailadvisor: the user brings a client id
+    (and, for Google, a client secret) from their own registration, through the
+    profile's ``[auth] client_id`` or the environment variables named here.
+    """
+
+    provider: str
+    authorization_endpoint: str
+    token_endpoint: str
+    scopes: tuple[str, ...]
+    device_authorization_endpoint: str | None = None
+    """None when the provider has no device flow for mail scopes (Google)."""
+    flows: tuple[OAuthFlow, ...] = (OAuthFlow.BROWSER,)
+    """Flows the provider allows for these scopes, preferred first."""
+    redirect_host: str = "127.0.0.1"
+    """Host of the loopback redirect URI: "127.0.0.1" (RFC 8252) or "localhost" (Microsoft)."""
+    client_id: str | None = None
+    """A built-in client id, if the plugin ships one."""
+    client_id_env: str | None = None
+    """Environment variable the user may set to their client id."""
+    client_secret_env: str | None = None
+    """Environment variable holding the client secret, for providers that issue one."""
+    sasl: tuple[str, ...] = ("XOAUTH2",)
+    """SASL mechanisms for IMAP/POP/SMTP, preferred first."""
+    extra_authorize_params: tuple[tuple[str, str], ...] = ()
+    """Added to the authorization request, e.g. Google's ("access_type", "offline")."""
+    registration_help: str = ""
+    """Plain words on where to register a client and get its id."""

@@ -608,8 +608,12 @@ local {PLAIN_HOST} {{
 
     # -- users -----------------------------------------------------------------------
 
-    def add_user(self, name: str | None = None, password: str | None = None) -> Account:
+    def add_user(
+        self, name: str | None = None, password: str | None = None, *, quota_kb: int | None = None
+    ) -> Account:
         """Create a new user, usable at once: it gets its own new passwd-file.
+
+        ``quota_kb`` gives this user a storage quota of its own (to make APPEND fail).
 
         ``name`` defaults to a fresh ``userN``; a name containing ``@`` is also the
         email address, otherwise the email is ``name@example.test``.  Dovecot cannot
@@ -629,7 +633,8 @@ local {PLAIN_HOST} {{
             if not password or any(c in password for c in ":\r\n\0"):
                 raise ValueError("password must be non-empty without ':' or line breaks")
             home = self.home_root / name
-            line = f"{name}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::\n"
+            extra = f"userdb_quota_rule=*:storage={quota_kb}K" if quota_kb is not None else ""
+            line = f"{name}:{{PLAIN}}{password}:{self.uid}:{self.gid}::{home}::{extra}\n"
             # Write then rename so a concurrent lookup never sees a partial file.
             tmp = self.passwd_dir / f".{name}.tmp"
             tmp.write_text(line, encoding="utf-8")

@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from advisor import __version__
-from advisor.cli import plugins_cmd, profile_cmd
+from advisor.cli import advise_cmd, migrate_cmd, plugins_cmd, profile_cmd, scan_cmd
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
@@ -34,7 +34,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
+app.command("advise")(advise_cmd.advise_command)
+app.command("migrate")(migrate_cmd.migrate)
 app.command("plugins")(plugins_cmd.plugins)
+app.command("scan")(scan_cmd.scan)
 app.add_typer(profile_cmd.app, name="profile")
 
 

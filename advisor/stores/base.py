@@ -104,6 +104,11 @@ class StoreReader(ABC):
         self.path = path
         self.options = options or ReaderOptions()
 
+    @classmethod
+    @abstractmethod
+    def detect(cls, path: Path) -> bool:
+        """True when ``path`` looks like a store of this kind (cheap: names and first bytes)."""
+
     @abstractmethod
     def folders(self) -> Iterator[SourceFolder]:
         """The store's folders, cheaply (without reading every message)."""

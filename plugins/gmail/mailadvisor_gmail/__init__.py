@@ -29,6 +29,9 @@ from advisor.provider import (
     ThrottleAdvice,
 )
 
+# OAuth2 sign-in lives in its own module; importing the hook here registers it.
+from mailadvisor_gmail.oauth import mailadvisor_oauth_config as mailadvisor_oauth_config
+
 NAME = "gmail"
 DOMAINS = ("gmail.com", "googlemail.com")
 MX_SUFFIXES = ("google.com", "googlemail.com")  # Workspace domains keep their own name

@@ -29,6 +29,9 @@ from advisor.provider import (
     ThrottleAdvice,
 )
 
+# OAuth2 sign-in lives in its own module; importing the hook here registers it.
+from mailadvisor_outlook.oauth import mailadvisor_oauth_config as mailadvisor_oauth_config
+
 NAME = "outlook"
 DOMAINS = ("outlook.com", "hotmail.com", "live.com", "msn.com", "hotmail.co.uk", "outlook.de")
 MX_SUFFIXES = ("protection.outlook.com", "olc.protection.outlook.com")

@@ -1,0 +1,202 @@
+"""``mailadvisor migrate``: move the local mail into the IMAP account of a profile."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from advisor.account import resolve_account
+from advisor.cli.render import print_json, stderr, stdout
+from advisor.exitcodes import ExitStatus
+from advisor.journal import MigrationJournal, default_journal_path
+from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.plugin_manager import load_plugins
+from advisor.profile import load_profile
+from advisor.source import reader_for
+from advisor.stores.base import ReaderOptions
+
+
+class _RichProgress:
+    """Messages and bytes read so far, on stderr (only on a terminal)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("messages", total=None)
+        self._count = 0
+
+    def advance(self, messages: int, size: int) -> None:
+        self._count += messages
+        self._progress.update(self._task, advance=size, description=f"{self._count:,} messages")
+
+    def note(self, text: str) -> None:
+        self._progress.console.print(escape(text))
+
+
+def migrate(
+    profile: Annotated[
+        Path, typer.Option("--profile", "-p", help="The profile file to run.", show_default=False)
+    ],
+    dry_run: Annotated[
+        bool | None,
+        typer.Option(
+            "--dry-run/--no-dry-run",
+            help="Print the complete plan (folder to folder, counts, sizes, what is skipped and "
+            "why) and change nothing on the server. Default: the profile's dry_run.",
+        ),
+    ] = None,
+    connections: Annotated[
+        int | None,
+        typer.Option(
+            help="Parallel upload connections (default 4, capped by the provider's limit).",
+            min=1,
+            max=32,
+        ),
+    ] = None,
+    journal: Annotated[
+        Path | None,
+        typer.Option(help="Journal file (default: one per account in the user's state directory)."),
+    ] = None,
+    ignore_lock: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-lock", help="Read a Thunderbird profile even while Thunderbird runs."
+        ),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> int:
+    """Move the mail of the profile's local store into its IMAP account.
+
+    Every message goes into the right folder exactly once, with its flags and date. A run
+    can be interrupted and started again: what is done is recorded in a journal, and the
+    server is checked for messages an interrupted run may have left. The source is only
+    read. Exit status 1 when some messages could not be migrated (the report lists them;
+    they stay in the source and are retried on the next run).
+    """
+    prof = load_profile(profile)
+    plugins = load_plugins()
+    for w in plugins.warnings:
+        stderr.print(f"[yellow]warning:[/] {escape(w.message)}", soft_wrap=True)
+    access = resolve_account(prof, plugins)
+    reader = reader_for(prof, ReaderOptions(ignore_lock=ignore_lock))
+    options = MigrationOptions(
+        dry_run=prof.migration.dry_run if dry_run is None else dry_run,
+        skip_deleted=prof.migration.skip_deleted,
+        target_prefix=prof.migration.target_prefix,
+        folder_map=dict(prof.migration.folder_map),
+        connections=connections,
+    )
+    journal_path = journal or default_journal_path(
+        access.email, access.target.host, access.target.port
+    )
+    show_progress = stderr.is_terminal and not json_output
+    with MigrationJournal(journal_path) as jnl:
+        if show_progress:
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+            )
+            with Progress(*columns, console=stderr, transient=True) as bar:
+                report = Migration(reader, access, plugins, jnl, options, _RichProgress(bar)).run()
+        else:
+            report = Migration(reader, access, plugins, jnl, options).run()
+    if json_output:
+        print_json(replace(report))
+    else:
+        render_report(report)
+    return ExitStatus.OK if report.complete else ExitStatus.INCOMPLETE
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"
+
+
+def render_report(report: MigrationReport) -> None:
+    """The plan (dry run) or the outcome, as a table and a few plain sentences."""
+    title = "Plan (dry run: nothing was changed)" if report.dry_run else "Migration report"
+    table = Table(title=f"{title}: {report.account} on {report.server}")
+    table.add_column("local folder", overflow="fold")
+    table.add_column("server folder", overflow="fold")
+    for col in ("messages", "size", "to upload" if report.dry_run else "uploaded", "left out"):
+        table.add_column(col, justify="right")
+    for f in report.folders:
+        left_out = [
+            f"{n:,} {why}"
+            for n, why in (
+                (f.already_done, "done before"),
+                (f.found_on_server, "on server"),
+                (f.skipped_deleted, "deleted"),
+                (f.failed, "failed"),
+            )
+            if n
+        ]
+        table.add_row(
+            escape(f.source),
+            escape(f.target) + (" (new)" if f.created else ""),
+            f"{f.messages:,}",
+            _size(f.bytes),
+            f"{f.to_upload if report.dry_run else f.uploaded:,}",
+            escape(", ".join(left_out)) or "-",
+        )
+    stdout.print(table)
+    if not report.dry_run:
+        stdout.print(
+            f"Uploaded {report.uploaded:,} messages ({_size(report.uploaded_bytes)}) in "
+            f"{report.elapsed_seconds:.1f} s over {report.connections} connections "
+            f"({report.messages_per_second:.0f} messages/s)."
+        )
+    if report.already_done or report.found_on_server:
+        stdout.print(
+            f"{report.already_done + report.found_on_server:,} messages were already on "
+            "the server and were not uploaded again."
+        )
+    if report.skipped_deleted:
+        stdout.print(
+            f"{report.skipped_deleted:,} messages you had deleted were left out "
+            "(set skip_deleted = false to recover them into a separate folder)."
+        )
+    if report.verified is not None:
+        stdout.print(
+            "Verified: every migrated message is on the server."
+            if report.verified
+            else f"[red]Verification: {report.missing_after_verify} messages are "
+            "missing on the server; run again to upload them.[/]"
+        )
+    for failure in report.failures:
+        stdout.print(
+            f"[red]not migrated[/] {escape(failure.folder)} {escape(failure.source_id)}: "
+            f"{escape(failure.reason)}",
+            soft_wrap=True,
+        )
+    if report.failures:
+        stdout.print(
+            "Messages that were not migrated stay in the source; a later run retries them."
+        )
+    if report.stopped_early:
+        stdout.print(
+            f"[yellow]Stopped early:[/] {escape(report.stopped_early)}. Run the same "
+            "command again later to continue where it stopped."
+        )
+    for note in report.notes:
+        stdout.print(f"note: {escape(note)}", soft_wrap=True)
+    stdout.print(f"Journal: {escape(report.journal)}", soft_wrap=True)

@@ -1,0 +1,318 @@
+"""``mailadvisor scan [PATH]``: what a mail store holds, folder by folder.
+
+The command only chooses what to scan and renders the result; discovery, detection and
+counting are library code (:mod:`advisor.stores.discover`, :mod:`advisor.stores`,
+:mod:`advisor.stores.scan`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.filesize import decimal
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from advisor.cli.render import stderr, stdout, to_jsonable, warning
+from advisor.errors import UsageError
+from advisor.exitcodes import ExitStatus
+from advisor.profile import SourceKind
+from advisor.stores import KIND_DESCRIPTIONS, detect_kind
+from advisor.stores.base import ReaderOptions
+from advisor.stores.discover import discover_stores
+from advisor.stores.scan import (
+    FolderScan,
+    ProgressCallback,
+    ScannedStore,
+    ScanProgress,
+    ScanReport,
+    ScanTarget,
+    StoreScan,
+    scan_stores,
+)
+
+PROGRESS_DELAY = 0.5
+"""Seconds a scan runs before a progress bar appears (quick scans show none)."""
+
+PROBLEMS_SHOWN = 10
+"""How many individual problems the text report lists per store (--json has more)."""
+
+
+def scan(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            help="A store to scan: a Thunderbird profile or folder, an mbox file, a Maildir, "
+            "an MH folder, .eml files, Apple Mail data or a .pst file. Leave out to find "
+            "the stores of the mail programs installed here.",
+            show_default=False,
+        ),
+    ] = None,
+    kind: Annotated[
+        SourceKind | None,
+        typer.Option(
+            "--kind",
+            help="What PATH is, when detection guesses wrong (without PATH: scan only the "
+            "stores of this kind).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    ignore_lock: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-lock",
+            help="Read a Thunderbird profile even while Thunderbird has it open. The counts "
+            "may be off if it writes meanwhile; closing Thunderbird is better.",
+        ),
+    ] = False,
+) -> int:
+    """Show what a mail store holds, folder by folder: message counts, sizes, date ranges,
+    and how many messages are deleted, partial (body never downloaded) or unreadable.
+    The store is only read, never written.
+
+    Without PATH, it finds and scans the stores of installed mail programs:
+    Thunderbird, Evolution, KMail, Apple Mail, Outlook (.pst files),
+    Claws Mail, Sylpheed, mutt, and the system mailbox in /var/mail.
+
+    Examples:
+      mailadvisor scan
+      mailadvisor scan ~/Maildir
+      mailadvisor scan --json ~/.thunderbird/abcd1234.default-release
+
+    Exit status: 0 all scanned; 1 a store found could not be read; 2 bad PATH.
+    """
+    if kind is SourceKind.POP3:
+        raise UsageError(
+            "scan reads mail stored on this computer; a POP3 account has no PATH to scan"
+        )
+    options = ReaderOptions(ignore_lock=ignore_lock)
+    report = ScanReport()
+    if path is not None:
+        path = path.expanduser()
+        chosen = detect_kind(path) if kind in (None, SourceKind.AUTO) else kind
+        targets = [ScanTarget(chosen, path)]
+    else:
+        found = discover_stores()
+        report.home = found.home
+        report.warnings.extend(found.warnings)
+        targets = [
+            ScanTarget(s.kind, s.path, s.client, s.reason)
+            for s in found.stores
+            if kind in (None, SourceKind.AUTO, s.kind)
+        ]
+    with _DelayedProgress(stderr) as bar:
+        # With a PATH, a store that cannot be read is the user's error: exit 2 with its message.
+        report.stores = scan_stores(targets, options, bar.callback, keep_going=path is None)
+
+    if json_output:
+        print(json.dumps(to_jsonable(report), indent=2, ensure_ascii=False, default=_json_default))
+    else:
+        _render(report, kind)
+    for w in report.warnings:
+        warning(w)
+    for s in report.stores:
+        if s.error is not None:
+            warning(f"{s.path} was not scanned: {s.error}")
+    return ExitStatus.INCOMPLETE if report.failed else ExitStatus.OK
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# --- text ---------------------------------------------------------------------------
+
+
+def _render(report: ScanReport, kind: SourceKind | None) -> None:
+    if not report.stores:
+        where = f" in {report.home}" if report.home else ""
+        what = f"{kind.value} " if kind not in (None, SourceKind.AUTO) else ""
+        stdout.print(
+            f"No {what}mail stores of installed mail programs were found{escape(where)}. "
+            "Give the path of one: mailadvisor scan PATH",
+            soft_wrap=True,
+        )
+        return
+    for i, store in enumerate(report.stores):
+        if i:
+            stdout.print()
+        _render_store(store)
+
+
+def _render_store(store: ScannedStore) -> None:
+    what = KIND_DESCRIPTIONS.get(store.kind, store.kind.value)
+    title = f"[bold]{escape(str(store.path))}[/]: {escape(what)}"
+    if store.client:
+        title += f" [dim]({escape(store.client)}: {escape(store.reason or '')})[/]"
+    stdout.print(title, soft_wrap=True)
+    if store.scan is None:
+        stdout.print(f"  [red]not scanned:[/] {escape(store.error or '')}", soft_wrap=True)
+        return
+    result = store.scan
+    stdout.print(_folder_table(result))
+    t = result.totals
+    summary = [
+        f"{t.messages:,} messages in {result.folders:,} folders, {decimal(t.bytes)}",
+    ]
+    if t.first_received and t.last_received:
+        summary.append(f"received {_day(t.first_received)} to {_day(t.last_received)}")
+    stdout.print(escape("; ".join(summary)), soft_wrap=True)
+    notes = []
+    if t.deleted:
+        notes.append(f"{t.deleted:,} deleted (they stay deleted unless you ask for them)")
+    if t.partial:
+        notes.append(f"{t.partial:,} partial (only the headers were ever downloaded)")
+    if t.unreadable:
+        notes.append(f"{t.unreadable:,} unreadable")
+    if t.undated:
+        notes.append(f"{t.undated:,} without a received date")
+    for note in notes:
+        stdout.print(f"  {escape(note)}", soft_wrap=True)
+    _render_problems(result)
+
+
+def _folder_table(result: StoreScan) -> Table:
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    table.add_column("folder", overflow="fold", ratio=1, min_width=12)
+    for column in ("messages", "size"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("received", no_wrap=True)
+    for column in ("deleted", "partial", "unreadable"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for node in result.root.walk():
+        if not node.path and not node.messages:
+            continue  # the store itself, holding nothing outside its folders
+        name = node.path[-1] if node.path else "(top level)"
+        label = "  " * max(len(node.path) - 1, 0) + name
+        table.add_row(
+            escape(label),
+            f"{node.messages:,}",
+            decimal(node.bytes) if node.messages else "",
+            _range(node),
+            _count(node.deleted),
+            _count(node.partial),
+            _count(node.unreadable),
+            style=None if node.listed or node.messages else "dim",
+        )
+    return table
+
+
+def _render_problems(result: StoreScan) -> None:
+    problems = result.totals.problems
+    if not problems:
+        return
+    counted = ", ".join(f"{n:,} {code}" for code, n in problems.items())
+    stdout.print(f"  problems: {escape(counted)}", soft_wrap=True)
+    for example in result.problem_examples[:PROBLEMS_SHOWN]:
+        folder = "/".join(example.folder) or "(top level)"
+        stdout.print(
+            f"    {escape(folder)} {escape(example.source_id)}: "
+            f"{escape(example.code)}: {escape(example.message)}",
+            soft_wrap=True,
+        )
+    more = sum(problems.values()) - min(len(result.problem_examples), PROBLEMS_SHOWN)
+    if more > 0:
+        stdout.print(f"    ... and {more:,} more (--json lists up to 100)", soft_wrap=True)
+
+
+def _count(n: int) -> str:
+    return f"{n:,}" if n else ""
+
+
+def _day(when: datetime) -> str:
+    return when.strftime("%Y-%m-%d")
+
+
+def _range(node: FolderScan) -> str:
+    first, last = node.first_received, node.last_received
+    if first is None or last is None:
+        return ""
+    a, b = _day(first), _day(last)
+    return a if a == b else f"{a} - {b}"
+
+
+# --- progress -----------------------------------------------------------------------
+
+
+class _DelayedProgress:
+    """A progress bar on ``console`` that appears only on a terminal, and only once a
+    scan has run for :data:`PROGRESS_DELAY` seconds, so quick scans print nothing extra."""
+
+    def __init__(self, console: Console, delay: float = PROGRESS_DELAY) -> None:
+        self.console = console
+        self.delay = delay
+        self.progress: Progress | None = None
+        self.tasks: dict[ScanTarget, TaskID] = {}
+
+    def __enter__(self) -> _DelayedProgress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def callback(self, target: ScanTarget) -> ProgressCallback | None:
+        """The progress callback for scanning ``target`` (None when not on a terminal)."""
+        if not self.console.is_terminal:
+            return None
+        started = time.monotonic()
+
+        def report(event: ScanProgress) -> None:
+            if self.progress is None:
+                if time.monotonic() - started < self.delay:
+                    return
+                self.progress = Progress(
+                    SpinnerColumn(),
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TaskProgressColumn(),
+                    TextColumn("{task.fields[messages]:,} messages"),
+                    TimeElapsedColumn(),
+                    console=self.console,
+                    transient=True,
+                )
+                self.progress.start()
+            self._update(target, event)
+
+        return report
+
+    def _update(self, target: ScanTarget, event: ScanProgress) -> None:
+        assert self.progress is not None
+        task = self.tasks.get(target)
+        if task is None:
+            task = self.tasks[target] = self.progress.add_task(
+                escape(target.path.name or str(target.path)), total=None, messages=0
+            )
+        if event.bytes_total:
+            total, completed = event.bytes_total, min(event.bytes, event.bytes_total)
+        else:
+            total, completed = max(event.folders_total, 1), event.folders_done
+        if event.done:
+            completed = total
+        self.progress.update(task, total=total, completed=completed, messages=event.messages)

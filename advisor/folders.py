@@ -1,0 +1,184 @@
+"""Where each local folder goes on the IMAP server.
+
+The server's hierarchy delimiter and personal namespace prefix are read from
+the server (NAMESPACE, LIST), never assumed. Special folders go to the server
+folder carrying the matching SPECIAL-USE attribute (RFC 6154), else to the name
+the provider plugin knows, else they are created. Names are sanitised one
+level at a time, so nothing in a source folder name can add a hierarchy level,
+escape ``target_prefix`` or reach the wire unquoted:
+
+- the server's delimiter inside a name becomes a look-alike character
+  (``/`` -> U+2215 division slash, ``.`` -> U+2024 one dot leader,
+  ``\\`` -> U+29F5 reverse solidus operator, any other delimiter -> ``_``);
+- control characters (CR, LF, NUL, ...) become ``_``;
+- leading and trailing spaces are removed (Gmail refuses them), an empty name
+  becomes ``_``, and ``.`` / ``..`` become ``_.`` / ``_..``;
+- a name longer than 200 characters is cut and given a short hash, so two long
+  names stay distinct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from advisor.provider import FolderPolicy, FolderRole, ServerFolder
+
+INBOX = "INBOX"
+MAX_NAME = 200
+DELIMITER_LOOKALIKES = {"/": "\u2215", ".": "\u2024", "\\": "\u29f5"}
+RECOVERED_FOLDER = "Recovered deleted messages"
+"""Where deleted-but-not-purged messages go when the user asks to recover them."""
+
+ROLE_ATTRIBUTE: dict[FolderRole, str] = {
+    FolderRole.SENT: "\\Sent",
+    FolderRole.DRAFTS: "\\Drafts",
+    FolderRole.TRASH: "\\Trash",
+    FolderRole.JUNK: "\\Junk",
+    FolderRole.ARCHIVE: "\\Archive",
+    FolderRole.ALL: "\\All",
+    FolderRole.FLAGGED: "\\Flagged",
+}
+SPECIAL_USE_ATTRIBUTES = {attr.lower(): role for role, attr in ROLE_ATTRIBUTE.items()}
+
+# Local folder names (case-insensitive) that mean a special folder, as mail
+# clients name them. Only top-level folders are treated as special.
+LOCAL_ROLE_NAMES: dict[str, FolderRole] = {
+    "inbox": FolderRole.INBOX,
+    "sent": FolderRole.SENT,
+    "sent items": FolderRole.SENT,
+    "sent messages": FolderRole.SENT,
+    "sent mail": FolderRole.SENT,
+    "drafts": FolderRole.DRAFTS,
+    "draft": FolderRole.DRAFTS,
+    "trash": FolderRole.TRASH,
+    "deleted items": FolderRole.TRASH,
+    "deleted messages": FolderRole.TRASH,
+    "bin": FolderRole.TRASH,
+    "junk": FolderRole.JUNK,
+    "junk email": FolderRole.JUNK,
+    "junk e-mail": FolderRole.JUNK,
+    "spam": FolderRole.JUNK,
+    "bulk mail": FolderRole.JUNK,
+    "archive": FolderRole.ARCHIVE,
+    "archives": FolderRole.ARCHIVE,
+}
+DEFAULT_ROLE_NAMES: dict[FolderRole, str] = {
+    FolderRole.SENT: "Sent",
+    FolderRole.DRAFTS: "Drafts",
+    FolderRole.TRASH: "Trash",
+    FolderRole.JUNK: "Junk",
+    FolderRole.ARCHIVE: "Archive",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ServerLayout:
+    """What the server told us about its folders."""
+
+    delimiter: str
+    prefix: str
+    """Personal namespace prefix, e.g. "" or "INBOX." (already ends with the delimiter)."""
+    folders: Sequence[ServerFolder] = ()
+    capabilities: frozenset[str] = frozenset()
+
+    def special_folders(self) -> dict[FolderRole, str]:
+        """Role -> server folder, from SPECIAL-USE attributes (first folder wins)."""
+        found: dict[FolderRole, str] = {}
+        for folder in self.folders:
+            for flag in folder.flags:
+                role = SPECIAL_USE_ATTRIBUTES.get(flag.lower())
+                if role is not None and role not in found:
+                    found[role] = folder.name
+        return found
+
+    def has(self, name: str) -> bool:
+        if name.upper() == INBOX:
+            return True
+        return any(f.name == name for f in self.folders)
+
+
+@dataclass(frozen=True)
+class FolderTarget:
+    """The server folder one local folder goes to, and why."""
+
+    name: str
+    """Full server name (decoded; modified UTF-7 happens on the wire)."""
+    role: FolderRole | None
+    exists: bool
+    reason: str
+    create_use: str | None = None
+    """SPECIAL-USE attribute to give the folder when it is created (CREATE-SPECIAL-USE)."""
+
+
+@dataclass
+class FolderMapper:
+    """Maps source folder paths to server folders for one migration."""
+
+    layout: ServerLayout
+    policy: FolderPolicy = field(default_factory=FolderPolicy)
+    target_prefix: str = ""
+    folder_map: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._special = self.layout.special_folders()
+        self._prefix_levels = [p for p in self.target_prefix.split("/") if p.strip()]
+
+    def sanitise(self, name: str) -> str:
+        """One level of a folder name, safe on this server (see the module docstring)."""
+        delim = self.layout.delimiter
+        if delim:
+            name = name.replace(delim, DELIMITER_LOOKALIKES.get(delim, "_"))
+        name = _CONTROL.sub("_", name).strip()
+        if name in ("", ".", ".."):
+            name = "_" + name
+        if len(name) > MAX_NAME:
+            digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            name = f"{name[: MAX_NAME - 10].rstrip()}~{digest}"
+        return name
+
+    def join(self, levels: Iterable[str]) -> str:
+        """Levels -> full server name below the personal namespace."""
+        parts = [self.sanitise(level) for level in levels]
+        if len(parts) == 1 and parts[0].upper() == INBOX:
+            return INBOX
+        return self.layout.prefix + (self.layout.delimiter or "/").join(parts)
+
+    def target_for(self, source: Sequence[str], *, deleted: bool = False) -> FolderTarget:
+        """Where messages of the local folder ``source`` go."""
+        key = "/".join(source)
+        if deleted:
+            levels = [*self._prefix_levels, RECOVERED_FOLDER, *source]
+            return self._finish(self.join(levels), None, "deleted messages, recovered")
+        if key in self.folder_map:
+            levels = [p for p in self.folder_map[key].split("/") if p.strip()]
+            return self._finish(self.join(levels), None, "folder_map in the profile")
+        role = LOCAL_ROLE_NAMES.get(source[-1].casefold()) if len(source) == 1 else None
+        if self._prefix_levels:
+            # Everything below one folder: special folders become ordinary ones there.
+            return self._finish(self.join([*self._prefix_levels, *source]), None, "target_prefix")
+        if role is FolderRole.INBOX:
+            return self._finish(INBOX, role, "the inbox")
+        if role is not None:
+            if role in self._special:
+                return self._finish(
+                    self._special[role], role, f"server's {ROLE_ATTRIBUTE[role]} folder"
+                )
+            if role in self.policy.roles:
+                return self._finish(self.policy.roles[role], role, "provider plugin's folder name")
+            name = self.join([DEFAULT_ROLE_NAMES.get(role, source[-1])])
+            return self._finish(name, role, "special folder, created", use=ROLE_ATTRIBUTE[role])
+        return self._finish(self.join(source), None, "same name")
+
+    def _finish(
+        self, name: str, role: FolderRole | None, reason: str, use: str | None = None
+    ) -> FolderTarget:
+        blocked = self.policy.never_upload
+        if name in blocked or self._special.get(FolderRole.ALL) == name:
+            # Never fill a non-mail folder (Calendar) or Gmail's All Mail by accident.
+            name = f"{name} (imported)"
+            reason += f"; the server folder is not for uploads, using {name!r}"
+        return FolderTarget(name, role, self.layout.has(name), reason, use)

@@ -1,0 +1,178 @@
+"""The migration journal: what has been uploaded, so a re-run never duplicates.
+
+One SQLite file per account and server in the user's state directory. It holds
+message identities, sizes, hashes, outcomes and server UIDs: never a password,
+a token or message content. Writes are batched; a crash loses at most the last
+batch, and the server-side check in :mod:`advisor.migrate` covers exactly that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+SCHEMA_VERSION = 1
+
+
+class Status:
+    """Outcomes a message can have in the journal."""
+
+    UPLOADED = "uploaded"
+    FOUND = "found-on-server"
+    """Already on the server (uploaded by an interrupted run or another tool)."""
+    FAILED = "failed"
+    """The server refused it; it is retried on the next run."""
+
+    DONE = (UPLOADED, FOUND)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One message's outcome."""
+
+    source_key: str
+    folder: str
+    message_id: str | None
+    size: int
+    sha256: str
+    status: str
+    uidvalidity: int | None = None
+    uid: int | None = None
+    detail: str = ""
+
+
+def default_journal_path(account: str, host: str, port: int) -> Path:
+    """The journal for this account on this server, in the user's state directory."""
+    slug = re.sub(r"[^A-Za-z0-9@._-]+", "_", f"{account}@{host}_{port}")[:120]
+    digest = hashlib.sha256(f"{account}\0{host}\0{port}".encode()).hexdigest()[:10]
+    return platformdirs.user_state_path("mailadvisor") / "journals" / f"{slug}-{digest}.sqlite"
+
+
+class MigrationJournal:
+    """SQLite-backed record of every message's outcome. Use from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Created private: it names folders and Message-IDs.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE IF NOT EXISTS messages (
+                source_key TEXT PRIMARY KEY,
+                folder TEXT NOT NULL,
+                message_id TEXT,
+                size INTEGER NOT NULL,
+                sha256 TEXT NOT NULL,
+                status TEXT NOT NULL,
+                uidvalidity INTEGER,
+                uid INTEGER,
+                detail TEXT NOT NULL DEFAULT '',
+                updated REAL NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS messages_folder ON messages (folder, status);
+            """
+        )
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        self._pending: list[Entry] = []
+        self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self._db.close()
+
+    def __enter__(self) -> MigrationJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def status(self, source_key: str) -> str | None:
+        """The recorded outcome of a message, or None if it was never tried."""
+        row = self._db.execute(
+            "SELECT status FROM messages WHERE source_key = ?", (source_key,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def record(self, entry: Entry) -> None:
+        """Remember an outcome; written in batches (see :meth:`flush`)."""
+        self._pending.append(entry)
+        if len(self._pending) >= 500 or time.monotonic() - self._last_commit > 0.5:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        now = time.time()
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        e.source_key,
+                        e.folder,
+                        e.message_id,
+                        e.size,
+                        e.sha256,
+                        e.status,
+                        e.uidvalidity,
+                        e.uid,
+                        e.detail,
+                        now,
+                    )
+                    for e in self._pending
+                ],
+            )
+        self._pending.clear()
+        self._last_commit = time.monotonic()
+
+    def done_keys(self, folder: str) -> Counter[tuple[str | None, int]]:
+        """(Message-ID, size) of every message recorded as on the server in ``folder``."""
+        self.flush()
+        rows = self._db.execute(
+            "SELECT message_id, size FROM messages WHERE folder = ? AND status IN (?, ?)",
+            (folder, *Status.DONE),
+        )
+        return Counter((mid, size) for mid, size in rows)
+
+    def done_hashes(self, folder: str) -> Counter[str]:
+        """Content hashes of messages recorded as on the server in ``folder``."""
+        self.flush()
+        rows = self._db.execute(
+            "SELECT sha256 FROM messages WHERE folder = ? AND status IN (?, ?)",
+            (folder, *Status.DONE),
+        )
+        return Counter(h for (h,) in rows)
+
+    def entries(self) -> Iterator[Entry]:
+        self.flush()
+        for row in self._db.execute(
+            "SELECT source_key, folder, message_id, size, sha256, status, uidvalidity, uid, "
+            "detail FROM messages ORDER BY rowid"
+        ):
+            yield Entry(*row)
+
+    def counts(self) -> dict[str, int]:
+        self.flush()
+        return dict(self._db.execute("SELECT status, COUNT(*) FROM messages GROUP BY status"))
+
+    def forget(self, keys: Iterable[str]) -> None:
+        self.flush()
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM messages WHERE source_key = ?", [(k,) for k in keys])

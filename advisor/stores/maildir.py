@@ -1,0 +1,309 @@
+"""Maildir and Maildir++ (Dovecot, Courier, mutt, isync, Evolution, KMail).
+
+Layout read:
+
+* The root directory, when it has ``cur/`` or ``new/``, is the Inbox: folder ``("INBOX",)``.
+* Maildir++ children of the root: ``.Sub.Folder/`` is ``("Sub", "Folder")``; names are
+  IMAP modified UTF-7 on disk (``.Entw&APw-rfe`` is "Entwürfe") and are decoded.
+* Directory children (Dovecot ``LAYOUT=fs``, KMail): ``Sub/`` holding a maildir is
+  ``("Sub",)``; KMail keeps the children of folder ``Name`` in ``.Name.directory/``.
+* Messages are the files of ``cur/`` and ``new/``; ``tmp/`` holds deliveries in progress
+  and is ignored, as are dot-files and sub-directories of cur/new. Other files of a
+  maildir (``dovecot-uidlist``, indexes, ``maildirfolder``...) are bookkeeping. The
+  number of files passed over is kept in :attr:`MaildirReader.ignored_files`.
+
+File names: ``<unique>[<sep>2,<flags>]`` where the separator is ``:`` (``;`` or ``!`` on
+Windows and with isync). Flags: P $Forwarded, R \\Answered, S \\Seen, T deleted,
+D \\Draft, F \\Flagged; lower-case letters are Dovecot keywords named in the folder's
+``dovecot-keywords`` file (a keyword without a name there is reported and dropped);
+commas and repeated letters are tolerated. Everything in ``new/`` is unseen, so it
+never gets \\Seen. The identity of a message is its folder and the unique part of the
+name, so a flag change (a rename) or the move from new/ to cur/ keeps it.
+
+The received date is the leading timestamp of the file name (seconds since 1970,
+UTC), else the header's topmost Received:, else Date:, else the file's mtime.
+
+Speed: per message one ``open``/``read`` and a name split; no header parsing unless
+the name has no timestamp, no ``stat`` beyond what listing gives.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from imapclient import imap_utf7
+
+from advisor.stores.base import (
+    ANSWERED,
+    DRAFT,
+    FLAGGED,
+    FORWARDED,
+    SEEN,
+    Problem,
+    ReaderOptions,
+    SourceFolder,
+    SourceMessage,
+    StoreReader,
+)
+from advisor.stores.message_files import (
+    INBOX,
+    LoopGuard,
+    is_dir,
+    is_file,
+    read_bytes,
+    read_message_file,
+    received_or_mtime,
+    sorted_dir,
+    source_id,
+    timestamp_date,
+)
+
+FLAG_LETTERS: dict[str, str] = {
+    "P": FORWARDED,
+    "R": ANSWERED,
+    "S": SEEN,
+    "D": DRAFT,
+    "F": FLAGGED,
+}
+INFO_SEPARATORS = (":2,", ";2,", "!2,")
+KEYWORDS_FILE = "dovecot-keywords"
+_MAILDIR_SUBDIRS = frozenset({"cur", "new", "tmp"})
+_KMAIL_SUFFIX = ".directory"
+_MAX_DEPTH = 64
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """(unique part, flag letters or None) of a maildir file name."""
+    cut = max(name.rfind(sep) for sep in INFO_SEPARATORS)
+    if cut < 0:
+        return name, None
+    return name[:cut], name[cut + 3 :]
+
+
+def name_date(name: str) -> datetime | None:
+    """The delivery time at the start of the name ("1276533073.M242911P3632.host")."""
+    end = 0
+    while end < len(name) and name[end].isascii() and name[end].isdigit():
+        end += 1
+    if end < 9 or end > 11 or (end < len(name) and name[end] not in "._,"):
+        return None
+    return timestamp_date(int(name[:end]))
+
+
+def parse_flags(info: str, keywords: dict[int, str] | None) -> tuple[set[str], bool, list[Problem]]:
+    """(IMAP flags, deleted, problems) for the letters after ``:2,``."""
+    flags: set[str] = set()
+    deleted = False
+    problems: list[Problem] = []
+    for letter in info:
+        if letter in FLAG_LETTERS:
+            flags.add(FLAG_LETTERS[letter])
+        elif letter == "T":
+            deleted = True
+        elif "a" <= letter <= "z":
+            name = keywords.get(ord(letter) - ord("a")) if keywords else None
+            if name:
+                flags.add(name)
+            else:
+                why = "no dovecot-keywords file" if keywords is None else "not in dovecot-keywords"
+                problems.append(
+                    Problem("bad-flags", f"keyword letter {letter!r} has no name ({why}); dropped")
+                )
+        elif letter != ",":
+            problems.append(Problem("bad-flags", f"unknown flag letter {letter!r} ignored"))
+    return flags, deleted, problems
+
+
+def read_keywords(directory: Path) -> dict[int, str] | None:
+    """Dovecot's ``dovecot-keywords`` (lines "<index> <name>"), None when there is none."""
+    try:
+        text = read_bytes(directory / KEYWORDS_FILE).decode("utf-8", "replace")
+    except OSError:
+        return None
+    keywords: dict[int, str] = {}
+    for line in text.splitlines():
+        index, _, name = line.strip().partition(" ")
+        if index.isdigit() and name.strip():
+            keywords[int(index)] = name.strip()
+    return keywords
+
+
+def decode_folder_name(name: str) -> str:
+    """IMAP modified UTF-7 to text when ``name`` is valid modified UTF-7, else as is."""
+    if "&" not in name:
+        return name
+    try:
+        decoded = imap_utf7.decode(name.encode("ascii"))
+        if isinstance(decoded, str) and imap_utf7.encode(decoded) == name.encode("ascii"):
+            return decoded
+    except (UnicodeError, ValueError, TypeError):
+        pass
+    return name
+
+
+def is_maildir(directory: Path) -> bool:
+    return (directory / "cur").is_dir() or (directory / "new").is_dir()
+
+
+class MaildirReader(StoreReader):
+    """Reads a Maildir or Maildir++ tree (also KMail and Dovecot ``LAYOUT=fs`` nesting)."""
+
+    kind: ClassVar[str] = "maildir"
+    metadata_notes: ClassVar[tuple[str, ...]] = (
+        "Flags come from the file names (P R S T D F and Dovecot keywords); new/ is unseen.",
+        "The received date is the timestamp the delivering program put in the file name.",
+        "Files in tmp/ (deliveries in progress) are not messages and are not read.",
+    )
+
+    def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
+        super().__init__(path, options)
+        self.ignored_files = 0
+        """Files passed over by the last :meth:`messages` run: tmp/ and non-message entries."""
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        if not path.is_dir():
+            return False
+        if is_maildir(path):
+            return True
+        # A directory of maildirs (KMail's local-mail, a Dovecot LAYOUT=fs root copy).
+        for entry in sorted_dir(path)[:500]:
+            child = Path(entry.path)
+            if is_dir(entry) and (child / "cur").is_dir() and (child / "new").is_dir():
+                return True
+        return False
+
+    def folders(self) -> Iterator[SourceFolder]:
+        for folder, directory in self._walk(self.path, (), LoopGuard(), 0):
+            yield SourceFolder(folder, directory)
+
+    def messages(self) -> Iterator[SourceMessage]:
+        self.ignored_files = 0
+        for folder, directory in self._walk(self.path, (), LoopGuard(), 0):
+            yield from self._folder_messages(folder, directory)
+
+    # -- folders ---------------------------------------------------------------------
+
+    def _walk(
+        self, directory: Path, parent: tuple[str, ...], guard: LoopGuard, depth: int
+    ) -> Iterator[tuple[tuple[str, ...], Path]]:
+        if depth > _MAX_DEPTH or not guard.first_visit(directory):
+            return
+        here_is_maildir = is_maildir(directory)
+        if here_is_maildir:
+            yield (parent or (INBOX,)), directory
+        for entry in sorted_dir(directory):
+            name = entry.name
+            if name in _MAILDIR_SUBDIRS or not is_dir(entry):
+                continue
+            child = Path(entry.path)
+            if name.startswith("."):
+                if name.endswith(_KMAIL_SUFFIX) and len(name) > len(_KMAIL_SUFFIX) + 1:
+                    # KMail: the children of folder "Name" live in ".Name.directory/".
+                    kmail_parent = (*parent, decode_folder_name(name[1 : -len(_KMAIL_SUFFIX)]))
+                    yield from self._walk(child, kmail_parent, guard, depth + 1)
+                elif here_is_maildir and len(name) > 1 and is_maildir(child):
+                    # Maildir++: ".Sub.Folder" is Sub/Folder; its own children are siblings.
+                    parts = tuple(decode_folder_name(p) for p in name[1:].split("."))
+                    if all(parts) and guard.first_visit(child):
+                        yield parent + parts, child
+                continue
+            # A plain directory: a folder (fs layout, KMail) or an intermediate level.
+            yield from self._walk(child, (*parent, decode_folder_name(name)), guard, depth + 1)
+
+    # -- messages --------------------------------------------------------------------
+
+    def _folder_messages(self, folder: tuple[str, ...], directory: Path) -> Iterator[SourceMessage]:
+        # new/ is listed before cur/: a message a running client moves from new/ to cur/
+        # meanwhile then shows up in cur/'s listing (or is found again, see _relocate).
+        new_names = self._list_files(directory / "new")
+        cur_names = self._list_files(directory / "cur")
+        self.ignored_files += sum(1 for e in sorted_dir(directory / "tmp") if e.name[:1] != ".")
+        keywords: dict[int, str] | None = None
+        keywords_loaded = False
+        seen: set[str] = set()
+        for sub, names in (("cur", cur_names), ("new", new_names)):
+            for name in names:
+                unique, info = split_name(name)
+                path = directory / sub / name
+                if info and not keywords_loaded and any("a" <= c <= "z" for c in info):
+                    keywords, keywords_loaded = read_keywords(directory), True
+                if unique in seen:
+                    if not os.path.lexists(path):
+                        continue  # moved to cur/ while we read: already yielded from there
+                    yield self._message(folder, directory, sub, name, keywords, duplicate=True)
+                    continue
+                seen.add(unique)
+                yield self._message(folder, directory, sub, name, keywords)
+
+    def _list_files(self, directory: Path) -> list[str]:
+        names: list[str] = []
+        for entry in sorted_dir(directory):
+            if entry.name.startswith(".") or not is_file(entry):
+                self.ignored_files += 1
+                continue
+            names.append(entry.name)
+        return names
+
+    def _message(
+        self,
+        folder: tuple[str, ...],
+        directory: Path,
+        sub: str,
+        name: str,
+        keywords: dict[int, str] | None,
+        *,
+        duplicate: bool = False,
+    ) -> SourceMessage:
+        unique, info = split_name(name)
+        path = directory / sub / name
+        data, problems = read_message_file(path)
+        if problems and not os.path.lexists(path):
+            # Renamed (flag change) or moved (new/ -> cur/) by a running client: find it again.
+            found = self._relocate(directory, unique)
+            if found is not None:
+                sub, name = found
+                info = split_name(name)[1]
+                path = directory / sub / name
+                data, problems = read_message_file(path)
+                if info and keywords is None and any("a" <= c <= "z" for c in info):
+                    keywords = read_keywords(directory)
+        all_problems = list(problems)
+        flags: set[str] = set()
+        deleted = False
+        if info is not None:
+            flags, deleted, flag_problems = parse_flags(info, keywords)
+            all_problems.extend(flag_problems)
+        if sub == "new":
+            flags.discard(SEEN)
+        received = name_date(name)
+        if received is None:
+            received, date_problems = received_or_mtime(data, path)
+            all_problems.extend(date_problems)
+        ident = source_id(folder, unique)
+        if duplicate:
+            ident = f"{ident}#{sub}/{name}"
+            all_problems.append(
+                Problem("duplicate-name", f"{sub}/{name}: another file has the same unique name")
+            )
+        return SourceMessage(
+            folder=folder,
+            data=data,
+            flags=frozenset(flags),
+            received=received,
+            source_id=ident,
+            deleted=deleted,
+            problems=tuple(all_problems),
+        )
+
+    @staticmethod
+    def _relocate(directory: Path, unique: str) -> tuple[str, str] | None:
+        for sub in ("cur", "new"):
+            for entry in sorted_dir(directory / sub):
+                if split_name(entry.name)[0] == unique:
+                    return sub, entry.name
+        return None

@@ -1,0 +1,800 @@
+"""A streaming, read-only mbox reader that neither loses nor invents messages.
+
+The stdlib :mod:`mailbox` module is not safe for real mbox files (see
+docs in ``shared/reference/local-stores.md``): it splits messages at unquoted
+body lines, never removes mboxrd quoting, and silently returns nothing for a
+file without a leading ``From`` line. This module reads the file in binary,
+opened read-only, in one pass over blocks, and keeps only the current message
+in memory.
+
+Separator rule (what counts as a ``From_`` line), modelled on Thunderbird's
+own reader (``MboxMsgInputStream.cpp``) but stricter about lines that do not
+follow a blank line, because an mbox writer always puts one there:
+
+* the line starts with the five bytes ``From `` at the start of a line, and
+* it is at the very start of the file, or
+* the next lines look like a header block (one or two ``Name: value`` fields,
+  folded lines allowed) and the line follows a blank line or carries a valid
+  envelope date (``From sender Tue Jan  2 13:45:00 2024``), or
+* it follows a blank line and carries a valid envelope date (a message
+  without headers still gets its own entry).
+
+Anything else beginning with ``From `` is a body line (old Thunderbird wrote
+such lines unquoted). One blank line before a separator, and one at the very
+end of the file, belong to the mbox, not to the message.
+
+Quoting: every line matching ``>+From `` loses exactly one ``>`` (mboxrd), in
+every file, by default. That is what Thunderbird itself does since 2023 when it
+reads any of its mbox files, old or new, so the bytes we return are the bytes
+the user sees in the client. Its limit: in an old mboxo file (which quoted only
+``From `` lines), a line that was *originally* ``>From `` also loses its ``>``;
+mboxo and mboxrd files cannot be told apart when no line has two or more
+``>``. ``unquote=False`` (reader option ``mbox_quoting = "none"``) keeps every
+line as stored, for files known to be mboxo or mboxcl2.
+
+``Content-Length:`` (mboxcl/mboxcl2) is used only when it points exactly at a
+separator line (or its preceding blank line) or at the end of the file;
+otherwise it is a lie (often copied from elsewhere) and ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import BinaryIO, ClassVar
+
+from advisor.stores.base import (
+    ANSWERED,
+    DRAFT,
+    FLAGGED,
+    FORWARDED,
+    SEEN,
+    Problem,
+    ReaderOptions,
+    SourceFolder,
+    SourceMessage,
+    StoreReader,
+)
+
+FROM_ = b"From "
+BLOCK_SIZE = 1 << 20
+"""Bytes read from the file at a time."""
+MAX_ENVELOPE = 4096
+"""A ``From_`` line longer than this is a body line (real ones are < 300 bytes)."""
+MAX_LOOKAHEAD = 64 * 1024
+"""How far past a candidate separator the header look-ahead may read."""
+MAX_HEADER_BLOCK = 256 * 1024
+"""How far into a message we look for the end of its header block (for Content-Length)."""
+
+_HEADER_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+# An envelope date in asctime form, optionally with a zone before or after the year.
+_ENVELOPE_DATE = re.compile(
+    rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),?\s+"
+    rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\s+"
+    rb"(\d{1,2})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s+"
+    rb"(?:([A-Za-z]{1,5}|[+-]\d{4})\s+)?"
+    rb"(\d{4})"
+    rb"(?:\s+([+-]\d{4}|[A-Za-z]{1,5}))?\s*$"
+)
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun")
+        + (b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
+    )
+}
+_UTC_NAMES = {b"UT", b"UTC", b"GMT", b"Z"}
+# Zones of RFC 5322 section 4.3 (the only names with a defined offset).
+_NAMED_ZONES = {b"EST": -5, b"EDT": -4, b"CST": -6, b"CDT": -5}
+_NAMED_ZONES |= {b"MST": -7, b"MDT": -6, b"PST": -8, b"PDT": -7}
+_CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d{1,15})[ \t]*\r?$", re.I | re.M)
+_UNQUOTE_LF = re.compile(rb"^>(>*From )", re.M)
+_UNQUOTE_CR = re.compile(rb"(?:\A|(?<=\r))>(>*From )")
+
+# Header fields the readers interpret; values are unfolded later.
+_INTERESTING = re.compile(
+    rb"^(x-mozilla-status2?|x-mozilla-keys|status|x-status|received|date)[ \t]*:"
+    rb"([^\n]*(?:\n[ \t][^\n]*)*)",
+    re.I | re.M,
+)
+# Thunderbird's bookkeeping fields, stripped from the header block with their folded lines.
+_MOZILLA_FIELD = re.compile(
+    rb"^x-mozilla-(?:status2?|keys)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z)", re.I | re.M
+)
+# IMAP atom-chars (RFC 3501), what a keyword may be made of.
+_KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z^_`a-z|~]+\Z")
+
+# X-Mozilla-Status / X-Mozilla-Status2 bits (nsMsgMessageFlags).
+MOZ_READ = 0x0001
+MOZ_REPLIED = 0x0002
+MOZ_MARKED = 0x0004
+MOZ_EXPUNGED = 0x0008
+MOZ_PARTIAL = 0x0400
+MOZ_FORWARDED = 0x1000
+MOZ_MDN_SENT = 0x00800000
+MOZ_LABELS = 0x0E000000
+MOZ_LABEL_SHIFT = 25
+
+
+@dataclass(frozen=True, slots=True)
+class MboxEntry:
+    """One message as it sits in the mbox, before any header is interpreted."""
+
+    offset: int
+    """Byte offset of the ``From_`` line (of the message itself when there is none)."""
+    envelope: bytes | None
+    """The ``From_`` line without its line ending; None when the message has none."""
+    data: bytes
+    """The message, with one level of mboxrd quoting removed (unless disabled)."""
+    problems: tuple[Problem, ...] = ()
+
+
+def parse_envelope_date(envelope: bytes) -> datetime | None:
+    """The date of a ``From_`` line, or None when it has none or it is invalid.
+
+    asctime dates carry no zone: the result is naive (local time of the writer;
+    Thunderbird writes ``From - Tue Jan 02 13:45:00 2024`` in local time). A
+    numeric zone, or UT/UTC/GMT or one of RFC 5322's US zone names, gives an
+    aware datetime.
+    """
+    match = _ENVELOPE_DATE.search(envelope)
+    if match is None:
+        return None
+    mon, day, hour, minute, second, zone1, year, zone2 = match.groups()
+    try:
+        naive = datetime(
+            int(year), _MONTHS[mon], int(day), int(hour), int(minute), int(second or 0)
+        )
+    except ValueError:
+        return None
+    zone = zone2 or zone1
+    if zone is None:
+        return naive
+    tz = _zone(zone)
+    return naive if tz is None else naive.replace(tzinfo=tz)
+
+
+def _zone(zone: bytes) -> timezone | None:
+    if zone[:1] in (b"+", b"-"):
+        sign = -1 if zone[:1] == b"-" else 1
+        hours, minutes = int(zone[1:3]), int(zone[3:5])
+        if hours > 14 or minutes > 59:
+            return None
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    upper = zone.upper()
+    if upper in _UTC_NAMES:
+        return timezone.utc
+    if upper in _NAMED_ZONES:
+        return timezone(timedelta(hours=_NAMED_ZONES[upper]))
+    return None
+
+
+class _Scanner:
+    """Splits an open binary file into :class:`MboxEntry` objects, block by block.
+
+    Offsets named ``*_abs`` are file offsets; everything else indexes ``buf``,
+    which holds the file from ``base`` on. The buffer is trimmed to the current
+    message's separator whenever a message is handed out, so it holds at most
+    one message plus one block and the look-ahead.
+    """
+
+    def __init__(self, stream: BinaryIO, size: int, unquote: bool, block_size: int) -> None:
+        self.stream = stream
+        self.size = size
+        self.unquote = unquote
+        self.block_size = block_size
+        self.buf = bytearray()
+        self.base = 0
+        self.eof = False
+        self.nl = b"\n"
+        self.nl_byte = 0x0A
+        self.msg_start = 0  # index in buf of the current message's first byte
+
+    # -- buffer -------------------------------------------------------------------
+    def _fill(self) -> bool:
+        """Read one more block; False at end of file."""
+        if self.eof:
+            return False
+        chunk = self.stream.read(self.block_size)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def _fill_to(self, index: int) -> None:
+        """Read until ``buf`` holds ``index`` bytes or the file ends."""
+        while len(self.buf) < index and self._fill():
+            pass
+
+    def _trim(self, index: int) -> None:
+        # bytearray deletes from the front in O(1): it only moves its start pointer.
+        if index > 0:
+            del self.buf[:index]
+            self.base += index
+            self.msg_start -= index
+
+    # -- lines ----------------------------------------------------------------------
+    def _blank_before(self, line_start: int) -> int:
+        """Length of the blank line ending just before ``line_start`` inside the current
+        message (0 when the previous line is not blank)."""
+        buf, nl = self.buf, self.nl_byte
+        j = line_start - 1
+        if j < self.msg_start or buf[j] != nl:
+            return 0
+        if j == 0 and self.base == 0:
+            return 1
+        if j >= 1 and buf[j - 1] == nl:
+            return 1
+        if nl == 0x0A and j - 1 >= self.msg_start and buf[j - 1] == 0x0D:
+            if j - 1 == 0 and self.base == 0:
+                return 2
+            if j >= 2 and buf[j - 2] == nl:
+                return 2
+        return 0
+
+    def _headers_follow(self, pos: int) -> bool | None:
+        """Do the lines from ``pos`` look like a header block? None: need more data."""
+        buf, nl = self.buf, self.nl_byte
+        limit = pos + MAX_LOOKAHEAD
+        fields = 0
+        p = pos
+        while fields < 2:
+            if p >= len(buf):
+                if self.eof or p >= limit:
+                    return fields >= 1
+                return None
+            first = buf[p]
+            if first == nl:
+                return fields >= 1
+            if first == 0x0D and nl == 0x0A:
+                if p + 1 >= len(buf) and not self.eof:
+                    return None
+                if p + 1 < len(buf) and buf[p + 1] == 0x0A:
+                    return fields >= 1
+            match = _HEADER_NAME.match(buf, p, min(len(buf), limit))
+            if match is None:
+                # The name may run past the data we have: ask for more before saying no.
+                q = p
+                while q < len(buf) and 0x21 <= buf[q] <= 0x7E and buf[q] != 0x3A:
+                    q += 1
+                if q >= len(buf) and not self.eof and q < limit:
+                    return None
+                return False
+            fields += 1
+            p = match.end()
+            # Skip the rest of the field and its folded continuation lines.
+            while True:
+                end = buf.find(nl, p)
+                if end < 0:
+                    if self.eof or len(buf) >= limit:
+                        return True
+                    return None
+                p = end + 1
+                if p >= len(buf):
+                    if self.eof:
+                        return True
+                    if len(buf) >= limit:
+                        return True
+                    return None
+                if buf[p] not in (0x20, 0x09):
+                    break
+        return True
+
+    def _is_separator(self, line_start: int) -> bool | None:
+        """Is the ``From `` line at ``line_start`` a separator? None: need more data."""
+        buf = self.buf
+        eol = buf.find(self.nl, line_start, line_start + MAX_ENVELOPE)
+        if eol < 0:
+            if len(buf) - line_start < MAX_ENVELOPE and not self.eof:
+                return None
+            return False
+        envelope = bytes(buf[line_start:eol]).rstrip(b"\r")
+        dated = parse_envelope_date(envelope) is not None
+        blank = self._blank_before(line_start) > 0
+        if not (blank or dated):
+            return False
+        headers = self._headers_follow(eol + 1)
+        if headers is None:
+            return None
+        if headers:
+            return True
+        return blank and dated
+
+    def _next_separator(self, start: int, stop: int | None = None) -> int | None:
+        """Index in ``buf`` of the next separator line at or after ``start`` (a line start),
+        reading more of the file as needed; None at end of file (or at ``stop``)."""
+        pattern = self.nl + FROM_
+        search = start - 1
+        while True:
+            hit = self.buf.find(pattern, search, stop)
+            if hit < 0:
+                if stop is not None or self.eof:
+                    return None
+                search = max(search, len(self.buf) - len(pattern) + 1)
+                self._fill()
+                continue
+            line_start = hit + 1
+            verdict = self._is_separator(line_start)
+            while verdict is None:
+                if stop is not None or not self._fill():
+                    verdict = False if stop is not None else self._is_separator(line_start)
+                    break
+                verdict = self._is_separator(line_start)
+            if verdict:
+                return line_start
+            search = hit + 1
+
+    # -- Content-Length -----------------------------------------------------------------
+    def _header_end(self, start: int) -> int | None:
+        """Index just past the blank line ending the header block starting at ``start``."""
+        nl = self.nl
+        while True:
+            limit = min(len(self.buf), start + MAX_HEADER_BLOCK)
+            if self.buf.startswith(nl, start):
+                return start + 1
+            if nl == b"\n" and self.buf.startswith(b"\r\n", start):
+                return start + 2
+            candidates = [i + 2 for i in (self.buf.find(nl + nl, start, limit),) if i >= 0]
+            if nl == b"\n":
+                crlf = self.buf.find(b"\n\r\n", start, limit)
+                if crlf >= 0:
+                    candidates.append(crlf + 3)
+            if candidates:
+                return min(candidates)
+            if limit >= start + MAX_HEADER_BLOCK or not self._fill():
+                return None
+
+    def _content_length_end(self) -> tuple[int, int | None, int] | None:
+        """When the header block's Content-Length points exactly at a separator or the end
+        of the file: (message end, next separator or None, separator-like lines inside).
+        None when there is no Content-Length or it lies."""
+        start = self.msg_start
+        header_end = self._header_end(start)
+        if header_end is None:
+            return None
+        block = bytes(self.buf[start:header_end])
+        if self.nl == b"\r":
+            block = block.replace(b"\r", b"\n")
+        match = _CONTENT_LENGTH.search(block)
+        if match is None:
+            return None
+        target = header_end + int(match.group(1))
+        if self.base + target > self.size:
+            return None
+        self._fill_to(target + MAX_ENVELOPE)
+        end_of_data = len(self.buf) if self.eof else None
+        bl = self._eol_len_at(target)
+        if target == end_of_data or (bl and target + bl == end_of_data):
+            return target, None, self._count_separators(header_end, target)
+        for sep in (target, target + bl) if bl else (target,):
+            if not self.buf.startswith(FROM_, sep) or self.buf[sep - 1] != self.nl_byte:
+                continue
+            verdict = self._is_separator_after_length(sep)
+            if verdict:
+                return target, sep, self._count_separators(header_end, target)
+        return None
+
+    def _eol_len_at(self, index: int) -> int:
+        if self.buf.startswith(self.nl, index):
+            return 1
+        if self.nl == b"\n" and self.buf.startswith(b"\r\n", index):
+            return 2
+        return 0
+
+    def _is_separator_after_length(self, line_start: int) -> bool:
+        """A ``From `` line that Content-Length points at needs a header block after it."""
+        while True:
+            eol = self.buf.find(self.nl, line_start, line_start + MAX_ENVELOPE)
+            if eol >= 0:
+                verdict = self._headers_follow(eol + 1)
+                if verdict is not None:
+                    return verdict
+            elif len(self.buf) - line_start >= MAX_ENVELOPE or self.eof:
+                return False
+            if not self._fill():
+                verdict = self._headers_follow(eol + 1) if eol >= 0 else False
+                return bool(verdict)
+
+    def _count_separators(self, start: int, stop: int) -> int:
+        count = 0
+        pos = start
+        while True:
+            sep = self._next_separator(pos, stop)
+            if sep is None:
+                return count
+            count += 1
+            pos = sep + 1
+
+    # -- messages -----------------------------------------------------------------------
+    def _detect_line_ending(self) -> None:
+        """Classic Mac files end lines with a bare CR: use CR as the line ending then."""
+        head = bytes(self.buf[:MAX_LOOKAHEAD])
+        lf, cr = head.find(b"\n"), head.find(b"\r")
+        if cr >= 0 and (lf < 0 or cr < lf) and not head.startswith(b"\r\n", cr):
+            self.nl, self.nl_byte = b"\r", 0x0D
+
+    def entries(self) -> Iterator[MboxEntry]:
+        self._fill_to(MAX_LOOKAHEAD)
+        if not self.buf:
+            return
+        self._detect_line_ending()
+        nl = self.nl
+        # A preamble of blank lines before the first From_ line carries nothing.
+        first = 0
+        while self._eol_len_at(first):
+            first += self._eol_len_at(first)
+        problems: list[Problem] = []
+        sep: int | None
+        if self.buf.startswith(FROM_, first) and 0 <= self.buf.find(
+            nl, first, first + MAX_ENVELOPE
+        ):
+            sep = first
+        else:
+            sep = None
+            problems.append(
+                Problem(
+                    "no-separator",
+                    "the file does not start with a 'From ' line; "
+                    "the first message starts at byte 0",
+                )
+            )
+        while True:
+            if sep is None:
+                offset, envelope, self.msg_start = 0, None, 0
+            else:
+                eol = self.buf.find(nl, sep)
+                while eol < 0 and self._fill():
+                    eol = self.buf.find(nl, sep)
+                offset = self.base + sep
+                if eol < 0:  # a From_ line at the very end of the file
+                    eol = len(self.buf)
+                envelope = bytes(self.buf[sep:eol]).rstrip(b"\r")
+                self.msg_start = min(eol + 1, len(self.buf))
+            known = self._content_length_end()
+            if known is not None:
+                end, next_sep, inside = known
+                if inside:
+                    problems.append(
+                        Problem(
+                            "content-length",
+                            f"its Content-Length covers {inside} line(s) that look like "
+                            "message separators; they were kept inside this message",
+                        )
+                    )
+            else:
+                next_sep = self._next_separator(self.msg_start)
+                if next_sep is not None:
+                    end = next_sep - self._blank_before(next_sep)
+                else:
+                    end = len(self.buf)
+                    if end > self.msg_start:
+                        # The final blank line belongs to the mbox, as before a separator.
+                        end -= self._blank_before(end) if self.buf[end - 1] == self.nl_byte else 0
+            data = bytes(self.buf[self.msg_start : end])
+            if self.unquote and b">From " in data:
+                data = (_UNQUOTE_CR if nl == b"\r" else _UNQUOTE_LF).sub(rb"\1", data)
+            if not data:
+                problems.append(Problem("empty", "the message has no bytes at all"))
+            yield MboxEntry(offset, envelope, data, tuple(problems))
+            problems = []
+            if next_sep is None:
+                return
+            self._trim(next_sep)
+            sep = 0
+
+
+def iter_mbox(
+    path: Path, *, unquote: bool = True, block_size: int = BLOCK_SIZE
+) -> Iterator[MboxEntry]:
+    """Every message of the mbox file at ``path``, one at a time, in file order.
+
+    The file is opened read-only and read once, front to back. A zero-byte file
+    yields nothing.
+    """
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        yield from _Scanner(stream, size, unquote, block_size).entries()
+
+
+# -- header interpretation shared by the mbox and Thunderbird readers ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderFacts:
+    """What the bookkeeping headers of one message say."""
+
+    flags: frozenset[str]
+    deleted: bool
+    partial: bool
+    received: datetime | None
+    mozilla_status: int | None
+    """X-Mozilla-Status (and -Status2) bits, None when the message has none."""
+    problems: tuple[Problem, ...]
+
+
+def header_block(data: bytes) -> bytes:
+    """The header block of a message: up to (not including) its first empty line.
+
+    A message without an empty line is all header. Bare-CR line endings are
+    turned into LF in the result (same length) so one set of patterns serves.
+    """
+    if data.startswith((b"\n", b"\r\n")):
+        return b""
+    ends = [i + 1 for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i >= 0]
+    if b"\n" not in data and b"\r" in data:
+        cr = data.find(b"\r\r")
+        block = data if cr < 0 else data[: cr + 1]
+        return block.replace(b"\r", b"\n")
+    return data[: min(ends)] if ends else data
+
+
+def _unfold(value: bytes) -> str:
+    text = re.sub(rb"\r?\n[ \t]", b" ", value).strip()
+    return text.decode("utf-8", "replace")
+
+
+def header_values(data: bytes) -> dict[str, list[str]]:
+    """The bookkeeping and date fields of the header block, lower-cased name -> values."""
+    found: dict[str, list[str]] = {}
+    for match in _INTERESTING.finditer(header_block(data)):
+        found.setdefault(match.group(1).lower().decode(), []).append(_unfold(match.group(2)))
+    return found
+
+
+def strip_mozilla_headers(data: bytes) -> bytes:
+    """``data`` without its X-Mozilla-Status, -Status2 and -Keys fields.
+
+    Only those exact fields (with their folded lines), only in the header
+    block; every other byte is kept as it is.
+    """
+    block = header_block(data)
+    if b"-mozilla-" not in block.lower():
+        return data
+    pieces = []
+    last = 0
+    for match in _MOZILLA_FIELD.finditer(block):
+        pieces.append(data[last : match.start()])
+        last = match.end()
+    if not pieces:
+        return data
+    pieces.append(data[last:])
+    return b"".join(pieces)
+
+
+def _header_date(value: str) -> datetime | None:
+    try:
+        return parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def fallback_received(values: dict[str, list[str]]) -> datetime | None:
+    """Arrival time from the headers: the newest (topmost) Received: field's date,
+    else the Date: field."""
+    for received in values.get("received", ())[:1]:
+        if ";" in received:
+            when = _header_date(received.rsplit(";", 1)[1])
+            if when is not None:
+                return when
+    for date in values.get("date", ())[:1]:
+        when = _header_date(date)
+        if when is not None:
+            return when
+    return None
+
+
+def keywords_from(value: str, problems: list[Problem]) -> set[str]:
+    """IMAP keywords from a space-separated list (X-Mozilla-Keys, Thunderbird's .msf)."""
+    keywords = set()
+    for word in value.split():
+        if _KEYWORD.match(word) and not word.startswith("\\"):
+            keywords.add(word)
+        else:
+            problems.append(Problem("bad-flags", f"keyword {word!r} is not a valid IMAP keyword"))
+    return keywords
+
+
+def mozilla_flags(status: int) -> set[str]:
+    """IMAP flags and keywords for Thunderbird's message flag bits."""
+    flags = set()
+    if status & MOZ_READ:
+        flags.add(SEEN)
+    if status & MOZ_REPLIED:
+        flags.add(ANSWERED)
+    if status & MOZ_MARKED:
+        flags.add(FLAGGED)
+    if status & MOZ_FORWARDED:
+        flags.add(FORWARDED)
+    if status & MOZ_MDN_SENT:
+        flags.add("$MDNSent")
+    label = (status & MOZ_LABELS) >> MOZ_LABEL_SHIFT
+    if label:
+        # Thunderbird 1.x labels became the tags $label1..$label5.
+        flags.add(f"$label{label}")
+    return flags
+
+
+def interpret_headers(data: bytes, envelope: bytes | None) -> HeaderFacts:
+    """Flags, deletion, partial download and arrival time from a message's own headers.
+
+    Thunderbird's X-Mozilla-Status/-Status2/-Keys win when present; otherwise
+    the mbox ``Status:`` (R seen) and ``X-Status:`` (A answered, F flagged,
+    D deleted, T draft) fields are used.
+    """
+    values = header_values(data)
+    problems: list[Problem] = []
+    flags: set[str] = set()
+    deleted = partial = False
+    mozilla: int | None = None
+    if "x-mozilla-status" in values:
+        raw = values["x-mozilla-status"][0]
+        try:
+            mozilla = int(raw, 16) & 0xFFFF
+        except ValueError:
+            problems.append(Problem("bad-flags", f"X-Mozilla-Status {raw!r} is not hexadecimal"))
+        for raw2 in values.get("x-mozilla-status2", [])[:1]:
+            try:
+                mozilla = (mozilla or 0) | (int(raw2, 16) & 0xFFFF0000)
+            except ValueError:
+                problems.append(
+                    Problem("bad-flags", f"X-Mozilla-Status2 {raw2!r} is not hexadecimal")
+                )
+    if mozilla is not None:
+        flags |= mozilla_flags(mozilla)
+        deleted = bool(mozilla & MOZ_EXPUNGED)
+        partial = bool(mozilla & MOZ_PARTIAL)
+    else:
+        status = "".join(values.get("status", []))
+        xstatus = "".join(values.get("x-status", []))
+        if "R" in status:
+            flags.add(SEEN)
+        if "A" in xstatus:
+            flags.add(ANSWERED)
+        if "F" in xstatus:
+            flags.add(FLAGGED)
+        if "T" in xstatus:
+            flags.add(DRAFT)
+        deleted = "D" in xstatus
+    for keys in values.get("x-mozilla-keys", []):
+        flags |= keywords_from(keys, problems)
+    received = parse_envelope_date(envelope) if envelope else None
+    if received is None:
+        received = fallback_received(values)
+    return HeaderFacts(
+        frozenset(flags), deleted, partial, received, mozilla, tuple(problems)
+    )
+
+
+PARTIAL_PROBLEM = Problem(
+    "partial",
+    "only the headers were downloaded (POP3 'headers only'): the body is not on this disk",
+)
+
+
+# -- the reader ---------------------------------------------------------------------------
+
+_MBOX_SUFFIXES = (".mbox", ".mbx")
+_SKIP_SUFFIXES = (".msf", ".ev-summary", ".ev-summary-meta", ".cmeta", ".ibex.index", ".lock")
+
+
+def folder_name_for(path: Path) -> str:
+    """A folder's name from its mbox file name (``inbox.mbox`` -> ``inbox``)."""
+    name = path.name
+    for suffix in _MBOX_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def looks_like_mbox(path: Path) -> bool:
+    """Cheap test: a regular file whose first bytes are ``From ``."""
+    try:
+        with open(path, "rb") as stream:
+            return stream.read(5) == FROM_
+    except OSError:
+        return False
+
+
+def quoting_option(options: ReaderOptions) -> bool:
+    """``mbox_quoting`` reader option: "mboxrd" (default: remove one level) or "none"."""
+    value = options.extra.get("mbox_quoting", "mboxrd").lower()
+    if value not in ("mboxrd", "none"):
+        from advisor.errors import UsageError
+
+        raise UsageError(f'mbox_quoting must be "mboxrd" or "none", not {value!r}')
+    return value == "mboxrd"
+
+
+class MboxReader(StoreReader):
+    """An mbox file, or a directory tree of them (mutt, Evolution 2, Pine, ...).
+
+    A file is one folder named after it. In a directory, every file that starts
+    with ``From `` is a folder; sub-directories nest (``Name.sbd/`` holds the
+    children of ``Name``, as Thunderbird and Evolution 2 lay them out).
+    """
+
+    kind: ClassVar[str] = "mbox"
+
+    def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
+        super().__init__(path, options)
+        self.unquote = quoting_option(self.options)
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        if path.is_file():
+            return looks_like_mbox(path)
+        if path.is_dir():
+            try:
+                return any(
+                    child.is_file() and looks_like_mbox(child)
+                    for child in sorted(path.iterdir())[:200]
+                )
+            except OSError:
+                return False
+        return False
+
+    def _files(self) -> Iterator[tuple[tuple[str, ...], Path]]:
+        if not self.path.is_dir():
+            yield (folder_name_for(self.path),), self.path
+            return
+        yield from self._walk(self.path, ())
+
+    def _walk(self, directory: Path, parent: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Path]]:
+        entries = sorted(directory.iterdir(), key=lambda p: p.name)
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name.lower().endswith(_SKIP_SUFFIXES):
+                continue
+            if entry.is_file() and looks_like_mbox(entry):
+                yield (*parent, folder_name_for(entry)), entry
+            elif entry.is_dir():
+                child = name[:-4] if name.endswith(".sbd") else name
+                yield from self._walk(entry, (*parent, child))
+
+    def folders(self) -> Iterator[SourceFolder]:
+        for folder, path in self._files():
+            yield SourceFolder(folder, path)
+
+    def messages(self) -> Iterator[SourceMessage]:
+        root = self.path if self.path.is_dir() else self.path.parent
+        for folder, path in self._files():
+            where = path.relative_to(root).as_posix()
+            for entry in iter_mbox(path, unquote=self.unquote):
+                yield message_from_entry(entry, folder, f"{where}:{entry.offset}")
+
+
+def message_from_entry(
+    entry: MboxEntry,
+    folder: tuple[str, ...],
+    source_id: str,
+) -> SourceMessage:
+    """A :class:`SourceMessage` from an mbox entry, trusting only its own headers."""
+    facts = interpret_headers(entry.data, entry.envelope)
+    problems = list(entry.problems) + list(facts.problems)
+    if facts.partial:
+        problems.append(PARTIAL_PROBLEM)
+    return SourceMessage(
+        folder=folder,
+        data=strip_mozilla_headers(entry.data),
+        flags=facts.flags,
+        received=facts.received,
+        source_id=source_id,
+        deleted=facts.deleted,
+        partial=facts.partial,
+        problems=tuple(_locate(problems, source_id)),
+    )
+
+
+def _locate(problems: list[Problem], source_id: str) -> Iterator[Problem]:
+    """Problems keep their code; the message says where (file and byte offset)."""
+    for problem in problems:
+        if source_id in problem.message:
+            yield problem
+        else:
+            yield Problem(problem.code, f"{source_id}: {problem.message}")

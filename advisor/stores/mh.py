@@ -1,0 +1,229 @@
+"""MH folders (nmh, mutt, Claws Mail, Sylpheed).
+
+Every directory is a folder; its messages are the files named by a number (gaps are
+normal). Messages directly in the directory given are the Inbox, ``("INBOX",)``; a
+sub-directory ``work/2019`` is the folder ``("work", "2019")``.
+
+Flags come from the folder's ``.mh_sequences``: a message not in ``unseen`` is
+\\Seen, ``replied`` gives \\Answered, ``flagged`` \\Flagged, ``forwarded`` $Forwarded.
+Sequences are lists of numbers and ranges (``unseen: 1-5 8 10-12``). A folder without
+``.mh_sequences`` has no unseen message. nmh's ``rmm`` keeps a removed message as
+``,N`` (or ``#N``): such files are yielded as deleted, so they can be recovered but are
+skipped by default. Other names are not messages and are ignored.
+
+The received date is the topmost Received: header's, else Date:, else the file's mtime.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from advisor.stores.base import (
+    ANSWERED,
+    FLAGGED,
+    FORWARDED,
+    SEEN,
+    Problem,
+    SourceFolder,
+    SourceMessage,
+    StoreReader,
+)
+from advisor.stores.message_files import (
+    INBOX,
+    LoopGuard,
+    is_dir,
+    is_file,
+    read_bytes,
+    read_message_file,
+    received_or_mtime,
+    sorted_dir,
+    source_id,
+)
+
+SEQUENCES_FILE = ".mh_sequences"
+SEQUENCE_FLAGS: dict[str, str] = {
+    "replied": ANSWERED,
+    "flagged": FLAGGED,
+    "forwarded": FORWARDED,
+}
+UNSEEN = "unseen"
+# nmh's rmm renames a removed message with one of these prefixes (its "backup" prefix).
+DELETED_PREFIXES = (",", "#")
+_MAX_DEPTH = 64
+
+
+class Sequence:
+    """A set of message numbers kept as sorted, merged ranges (cheap for "1-100000")."""
+
+    def __init__(self, ranges: list[tuple[int, int]]) -> None:
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(ranges):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        self._starts = [lo for lo, _ in merged]
+        self._ranges = merged
+
+    def __contains__(self, number: object) -> bool:
+        if not isinstance(number, int):
+            return False
+        i = bisect.bisect_right(self._starts, number) - 1
+        return i >= 0 and self._ranges[i][0] <= number <= self._ranges[i][1]
+
+
+def parse_sequences(text: str) -> tuple[dict[str, Sequence], list[Problem]]:
+    """The sequences of an ``.mh_sequences`` file, and what could not be understood."""
+    raw: dict[str, list[tuple[int, int]]] = {}
+    problems: list[Problem] = []
+    name: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line[:1] in (" ", "\t") and name is not None:
+            body = line  # continuation of the previous sequence
+        else:
+            name, sep, body = line.partition(":")
+            if not sep:
+                problems.append(Problem("bad-flags", f".mh_sequences: line {line!r} ignored"))
+                name = None
+                continue
+            name = name.strip().lower()
+        ranges = raw.setdefault(name, [])
+        for token in body.split():
+            lo, dash, hi = token.partition("-")
+            if lo.isdigit() and (not dash or hi.isdigit()):
+                ranges.append((int(lo), int(hi) if dash else int(lo)))
+            else:
+                problems.append(
+                    Problem("bad-flags", f".mh_sequences: {name}: {token!r} is not a number")
+                )
+    return {n: Sequence(r) for n, r in raw.items()}, problems
+
+
+def message_number(name: str) -> tuple[int, bool] | None:
+    """(number, deleted) for a message file name, None for any other file."""
+    deleted = name[:1] in DELETED_PREFIXES
+    digits = name[1:] if deleted else name
+    if digits.isascii() and digits.isdigit():
+        return int(digits), deleted
+    return None
+
+
+class MhReader(StoreReader):
+    """Reads a tree of MH folders."""
+
+    kind: ClassVar[str] = "mh"
+    metadata_notes: ClassVar[tuple[str, ...]] = (
+        "Flags come from .mh_sequences (unseen, replied, flagged); Claws Mail and Sylpheed "
+        "keep their marks in .claws_mark/.sylpheed_mark, which are not read.",
+        "Messages removed with rmm (,N files) are reported as deleted.",
+        "The received date comes from the Received:/Date: headers, else the file's time.",
+    )
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        if not path.is_dir() or (path / "cur").is_dir() or (path / "new").is_dir():
+            return False
+        if _looks_like_mh(path):
+            return True
+        return any(
+            is_dir(entry) and _looks_like_mh(Path(entry.path))
+            for entry in sorted_dir(path)[:500]
+            if not entry.name.startswith(".")
+        )
+
+    def folders(self) -> Iterator[SourceFolder]:
+        for folder, directory, _, _ in self._walk():
+            yield SourceFolder(folder, directory)
+
+    def messages(self) -> Iterator[SourceMessage]:
+        for folder, directory, files, relative in self._walk():
+            yield from self._folder_messages(folder, directory, files, relative)
+
+    def _walk(
+        self,
+    ) -> Iterator[tuple[tuple[str, ...], Path, list[tuple[int, bool, str]], tuple[str, ...]]]:
+        """(folder, directory, numbered files, relative path) depth first, in name order."""
+        guard = LoopGuard()
+        stack: list[tuple[Path, tuple[str, ...], int]] = [(self.path, (), 0)]
+        while stack:
+            directory, parent, depth = stack.pop()
+            if depth > _MAX_DEPTH or not guard.first_visit(directory):
+                continue
+            files: list[tuple[int, bool, str]] = []
+            children: list[tuple[Path, tuple[str, ...], int]] = []
+            has_sequences = False
+            for entry in sorted_dir(directory):
+                name = entry.name
+                if name == SEQUENCES_FILE:
+                    has_sequences = True
+                if name.startswith("."):
+                    continue
+                if is_dir(entry):
+                    children.append((Path(entry.path), (*parent, name), depth + 1))
+                    continue
+                number = message_number(name)
+                if number is not None and is_file(entry):
+                    files.append((number[0], number[1], name))
+            if parent:
+                yield parent, directory, files, parent
+            elif files or has_sequences:
+                yield (INBOX,), directory, files, parent
+            stack.extend(reversed(children))
+
+    def _folder_messages(
+        self,
+        folder: tuple[str, ...],
+        directory: Path,
+        files: list[tuple[int, bool, str]],
+        relative: tuple[str, ...],
+    ) -> Iterator[SourceMessage]:
+        sequences: dict[str, Sequence] = {}
+        folder_problems: list[Problem] = []
+        try:
+            text = read_bytes(directory / SEQUENCES_FILE).decode("utf-8", "replace")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            folder_problems.append(
+                Problem("bad-flags", f"{directory / SEQUENCES_FILE}: {exc.strerror}; flags unknown")
+            )
+        else:
+            sequences, folder_problems = parse_sequences(text)
+        unseen = sequences.get(UNSEEN)
+        for number, deleted, name in sorted(files):
+            path = directory / name
+            data, problems = read_message_file(path)
+            received, date_problems = received_or_mtime(data, path)
+            flags: set[str] = set()
+            if not deleted:
+                if unseen is None or number not in unseen:
+                    flags.add(SEEN)
+                for sequence, flag in SEQUENCE_FLAGS.items():
+                    seq = sequences.get(sequence)
+                    if seq is not None and number in seq:
+                        flags.add(flag)
+            yield SourceMessage(
+                folder=folder,
+                data=data,
+                flags=frozenset(flags),
+                received=received,
+                # The relative path, not the folder: root messages are "INBOX" too.
+                source_id=source_id(relative, name),
+                deleted=deleted,
+                problems=(*problems, *date_problems, *folder_problems),
+            )
+
+
+def _looks_like_mh(directory: Path) -> bool:
+    """An MH folder: it has .mh_sequences, or its first files include numbered ones."""
+    if (directory / SEQUENCES_FILE).is_file():
+        return True
+    entries = sorted_dir(directory)
+    if any(e.name.endswith((".eml", ".emlx")) for e in entries[:200]):
+        return False
+    return any(e.name.isascii() and e.name.isdigit() and is_file(e) for e in entries[:2000])

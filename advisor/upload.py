@@ -1,0 +1,366 @@
+"""Pipelined APPEND: many messages on the wire per round trip, over several connections.
+
+imapclient sends one command and waits for its answer; over a link with 50 ms
+round trips that caps a migration at 20 messages a second. Here a logged-in
+imapclient connection is taken over after login and APPENDs are sent with
+non-synchronising literals (LITERAL+, RFC 7888) while earlier answers are still
+on their way, a window of them per connection. Without LITERAL+ each literal
+waits for the server's go-ahead, as the protocol requires.
+
+Memory stays bounded: a :class:`ByteBudget` caps the bytes of all messages in
+flight across every connection (a single larger message goes alone).
+"""
+
+from __future__ import annotations
+
+import imaplib
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import imapclient
+from imapclient.imap_utf7 import encode as utf7_encode
+
+from advisor.provider import ThrottleAdvice
+
+MAX_LINE = 64 * 1024
+"""Longest server line accepted; a hostile server cannot make us buffer more."""
+MAX_UNTAGGED = 10_000
+"""Untagged lines tolerated while waiting for one answer."""
+MAX_DISCARDED_LITERAL = 1024 * 1024
+MAX_RETRIES = 5
+
+_TAGGED = re.compile(rb"^(MA\d+) (OK|NO|BAD)(?: (.*))?$", re.S)
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.I)
+_LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
+_ATOM_SPECIALS = re.compile(r'[(){ %*"\\\]\x00-\x20\x7f]')
+SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted"})
+
+
+class ConnectionLost(Exception):
+    """The connection broke; the outcome of messages in flight is unknown."""
+
+
+class ProtocolViolation(ConnectionLost):
+    """The server sent something we will not accept (too long, too much)."""
+
+
+@dataclass
+class UploadJob:
+    """One message ready to go: bytes already in CRLF form."""
+
+    source_key: str
+    folder: str
+    data: bytes
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    message_id: str | None
+    sha256: str
+    attempts: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass
+class UploadResult:
+    job: UploadJob
+    ok: bool
+    unknown: bool = False
+    """The connection broke before the answer: the message may or may not be stored."""
+    uidvalidity: int | None = None
+    uid: int | None = None
+    response: str = ""
+    stop: bool = False
+    """The server says no more today (daily quota): stop the run, resume later."""
+
+
+class ByteBudget:
+    """Caps the bytes in flight; a message bigger than the cap goes when nothing else is."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int, cancelled: threading.Event | None = None) -> bool:
+        with self._cond:
+            while self.used > 0 and self.used + n > self.limit:
+                if cancelled is not None and cancelled.is_set():
+                    return False
+                self._cond.wait(0.2)
+            self.used += n
+            self.peak = max(self.peak, self.used)
+            return True
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+def quote_mailbox(name: str) -> bytes:
+    """A mailbox name as an IMAP quoted string, in modified UTF-7."""
+    encoded: bytes = utf7_encode(name)
+    if b"\r" in encoded or b"\n" in encoded or b"\0" in encoded:
+        # Sanitised names never contain these; refuse rather than risk injection.
+        raise ValueError("mailbox name contains a line break or NUL")
+    return b'"' + encoded.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def valid_flags(flags: Sequence[str], keywords_allowed: bool) -> tuple[list[str], list[str]]:
+    """Split flags into the ones we can send and the ones we must drop (with reasons)."""
+    keep: list[str] = []
+    dropped: list[str] = []
+    for flag in flags:
+        if flag in SYSTEM_FLAGS:
+            if flag != "\\Deleted":
+                keep.append(flag)
+        elif flag.startswith("\\") or _ATOM_SPECIALS.search(flag) or not flag.isascii():
+            dropped.append(flag)
+        elif keywords_allowed:
+            keep.append(flag)
+        else:
+            dropped.append(flag)
+    return keep, dropped
+
+
+def imap_date(value: datetime) -> bytes:
+    """INTERNALDATE syntax; a naive time is the local time of this machine."""
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return str(imaplib.Time2Internaldate(value)).encode("ascii")
+
+
+class PipelinedAppender:
+    """Takes over a logged-in imapclient connection for pipelined APPENDs."""
+
+    def __init__(self, client: imapclient.IMAPClient, keywords_allowed: bool = True) -> None:
+        self.client = client
+        caps = {c.upper() for c in client.capabilities()}
+        self.literal_plus = b"LITERAL+" in caps
+        self.literal_minus = b"LITERAL-" in caps
+        self.keywords_allowed = keywords_allowed
+        imap: Any = client._imap  # imaplib object: we own its socket from here on
+        self._sock = imap.sock
+        self._file = imap.file
+        self._seq = 0
+
+    def _next_tag(self) -> bytes:
+        self._seq += 1
+        return b"MA%d" % self._seq
+
+    def send(self, job: UploadJob) -> tuple[bytes, list[tuple[bytes, bytes, bytes]]]:
+        """Send one APPEND; returns its tag and any answers read while waiting to send."""
+        tag = self._next_tag()
+        flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
+        parts = [
+            tag,
+            b" APPEND ",
+            quote_mailbox(job.folder),
+            b" (",
+            " ".join(flags).encode("ascii"),
+            b")",
+        ]
+        if job.internal_date is not None:
+            parts += [b" ", imap_date(job.internal_date)]
+        size = len(job.data)
+        nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
+        parts.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
+        early: list[tuple[bytes, bytes, bytes]] = []
+        try:
+            if nonsync:
+                self._sock.sendall(b"".join(parts) + job.data + b"\r\n")
+                return tag, early
+            self._sock.sendall(b"".join(parts))
+            while True:
+                line = self._read_line()
+                if line.startswith(b"+"):
+                    break
+                answer = self._tagged(line)
+                if answer is None:
+                    continue
+                early.append(answer)
+                if answer[0] == tag:  # refused before the literal (e.g. too big)
+                    return tag, early
+            self._sock.sendall(job.data + b"\r\n")
+        except OSError as exc:
+            raise ConnectionLost(str(exc) or type(exc).__name__) from None
+        return tag, early
+
+    def read_answer(self) -> tuple[bytes, bytes, bytes]:
+        """Block until the next tagged answer: (tag, OK|NO|BAD, rest of line)."""
+        for _ in range(MAX_UNTAGGED):
+            answer = self._tagged(self._read_line())
+            if answer is not None:
+                return answer
+        raise ProtocolViolation(f"more than {MAX_UNTAGGED} untagged responses in a row")
+
+    def _tagged(self, line: bytes) -> tuple[bytes, bytes, bytes] | None:
+        if line.startswith(b"* BYE"):
+            raise ConnectionLost(
+                "server closed the connection: " + line[6:].decode("utf-8", "replace")
+            )
+        match = _TAGGED.match(line)
+        if match is None:
+            return None
+        return match.group(1), match.group(2), match.group(3) or b""
+
+    def _read_line(self) -> bytes:
+        try:
+            line: bytes = self._file.readline(MAX_LINE + 1)
+        except OSError as exc:
+            raise ConnectionLost(str(exc) or type(exc).__name__) from None
+        if not line:
+            raise ConnectionLost("the server closed the connection")
+        if len(line) > MAX_LINE or not line.endswith(b"\r\n"):
+            raise ProtocolViolation("the server sent an over-long or unterminated line")
+        line = line[:-2]
+        literal = _LITERAL_AT_END.search(line)
+        if literal is not None:
+            # Untagged data with a literal (not expected during APPEND): skip it, bounded.
+            n = int(literal.group(1))
+            if n > MAX_DISCARDED_LITERAL:
+                raise ProtocolViolation(f"the server announced a {n}-byte literal")
+            self._file.read(n)
+            return self._read_line()
+        return line
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self._sock.sendall(b"MAZ LOGOUT\r\n")
+        with suppress(Exception):  # already gone
+            self.client.shutdown()
+
+
+Connector = Callable[[], imapclient.IMAPClient]
+Classifier = Callable[[str], ThrottleAdvice | None]
+
+
+@dataclass
+class WorkerStats:
+    sent: int = 0
+    reconnects: int = 0
+    error: str | None = None
+    retried: int = 0
+    waits: list[float] = field(default_factory=list)
+
+
+class UploadWorker(threading.Thread):
+    """One connection's loop: send while the window has room, else read an answer."""
+
+    def __init__(
+        self,
+        connect: Connector,
+        jobs: queue.Queue[UploadJob | None],
+        results: queue.Queue[UploadResult],
+        budget: ByteBudget,
+        window: int,
+        classify: Classifier,
+        cancelled: threading.Event,
+        keywords_allowed: bool = True,
+    ) -> None:
+        super().__init__(daemon=True)
+        self._connect = connect
+        self._jobs = jobs
+        self._results = results
+        self._budget = budget
+        self._window = window
+        self._classify = classify
+        self._cancelled = cancelled
+        self._keywords = keywords_allowed
+        self._no_more_jobs = False
+        self.stats = WorkerStats()
+
+    def _finish(self, job: UploadJob, result: UploadResult) -> None:
+        self._budget.release(job.size)
+        self._results.put(result)
+
+    def _next_job(self, block: bool) -> UploadJob | None:
+        if self._no_more_jobs:
+            return None
+        try:
+            job = self._jobs.get(block=block)
+        except queue.Empty:
+            return None
+        if job is None:  # the end-of-work sentinel, one per worker
+            self._no_more_jobs = True
+        return job
+
+    def run(self) -> None:
+        inflight: dict[bytes, UploadJob] = {}
+        retry: list[UploadJob] = []
+        appender: PipelinedAppender | None = None
+        try:
+            appender = PipelinedAppender(self._connect(), self._keywords)
+            while True:
+                if len(inflight) < self._window and not self._cancelled.is_set():
+                    job = retry.pop(0) if retry else self._next_job(block=not inflight)
+                    if job is not None:
+                        tag, early = appender.send(job)
+                        inflight[tag] = job
+                        self.stats.sent += 1
+                        for answer in early:
+                            self._handle(answer, inflight, retry)
+                        continue
+                if not inflight:
+                    break  # nothing to send and nothing to wait for
+                self._handle(appender.read_answer(), inflight, retry)
+        except Exception as exc:
+            # Broken connection, hostile server, or a bug: messages in flight have an
+            # unknown outcome; the caller checks the server before sending them again.
+            self.stats.error = str(exc) or type(exc).__name__
+            for job in [*inflight.values(), *retry]:
+                self._finish(
+                    job, UploadResult(job, ok=False, unknown=True, response=self.stats.error)
+                )
+        finally:
+            if appender is not None:
+                appender.close()
+
+    def _handle(
+        self,
+        answer: tuple[bytes, bytes, bytes],
+        inflight: dict[bytes, UploadJob],
+        retry: list[UploadJob],
+    ) -> None:
+        tag, status, rest = answer
+        job = inflight.pop(tag, None)
+        if job is None:
+            raise ProtocolViolation(f"answer for a command we never sent ({tag!r})")
+        text = rest.decode("utf-8", "replace")
+        if status == b"OK":
+            match = _APPENDUID.search(rest)
+            self._finish(
+                job,
+                UploadResult(
+                    job,
+                    ok=True,
+                    uidvalidity=int(match.group(1)) if match else None,
+                    uid=int(match.group(2)) if match else None,
+                    response=text,
+                ),
+            )
+            return
+        advice = self._classify(f"{status.decode()} {text}")
+        if advice is not None and advice.retry_after_seconds is None:
+            self._finish(job, UploadResult(job, ok=False, response=text, stop=True))
+            self._cancelled.set()
+            return
+        if advice is not None and job.attempts < MAX_RETRIES:
+            job.attempts += 1
+            self.stats.retried += 1
+            wait = float(advice.retry_after_seconds or 1.0)
+            self.stats.waits.append(wait)
+            time.sleep(min(wait, 300.0))
+            retry.append(job)
+            return
+        self._finish(job, UploadResult(job, ok=False, response=f"{status.decode()} {text}"))

@@ -1,0 +1,89 @@
+"""Helpers shared by the migration tests: profiles for fixture accounts, server inspection."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections import Counter
+from pathlib import Path
+
+import imapclient
+
+from tests.dovecot import Account, DovecotServer
+
+_counter = itertools.count()
+
+
+def write_profile(
+    tmp_path: Path,
+    server: DovecotServer,
+    account: Account,
+    source: Path,
+    *,
+    kind: str = "maildir",
+    migration: str = "",
+    provider: str = "generic",
+) -> tuple[Path, dict[str, str]]:
+    """A profile for ``account`` on ``server`` reading ``source``; returns it and its env."""
+    var = f"MA_TEST_PASSWORD_{next(_counter)}"
+    info = server.info
+    text = f"""version = 1
+[account]
+email = "{account.email}"
+provider = "{provider}"
+[server]
+host = "{info.hostname}"
+port = {info.imaps_port}
+security = "tls"
+username = "{account.username}"
+ca_file = "{info.ca_file}"
+[auth]
+method = "password"
+password_env = "{var}"
+[source]
+kind = "{kind}"
+path = "{source}"
+[migration]
+{migration}
+"""
+    path = tmp_path / f"profile-{account.username}.toml"
+    path.write_text(text)
+    os.environ[var] = account.password
+    return path, {var: account.password}
+
+
+def connect(server: DovecotServer, account: Account) -> imapclient.IMAPClient:
+    info = server.info
+    client = imapclient.IMAPClient(
+        info.hostname, port=info.imaps_port, ssl=True, ssl_context=info.ssl_context(), timeout=30
+    )
+    client.login(account.username, account.password)
+    return client
+
+
+def server_messages(
+    server: DovecotServer, account: Account
+) -> dict[str, list[dict[bytes, object]]]:
+    """Every folder's messages: flags, INTERNALDATE, size, full bytes."""
+    out: dict[str, list[dict[bytes, object]]] = {}
+    with connect(server, account) as client:
+        for flags, _delim, name in client.list_folders():
+            if {b"\\Noselect", b"\\NonExistent"} & set(flags):
+                continue  # a parent that exists only as a level of the hierarchy
+            info = client.select_folder(name, readonly=True)
+            if not info[b"EXISTS"]:
+                out[name] = []
+                continue
+            uids = client.search("ALL")
+            fetched = client.fetch(uids, ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "BODY.PEEK[]"])
+            out[name] = [fetched[uid] for uid in sorted(fetched)]
+    return out
+
+
+def body_counts(server: DovecotServer, account: Account) -> Counter[bytes]:
+    """How often each full message body appears across the account (duplicates show > 1)."""
+    counts: Counter[bytes] = Counter()
+    for messages in server_messages(server, account).values():
+        for m in messages:
+            counts[m[b"BODY[]"]] += 1  # type: ignore[index]
+    return counts

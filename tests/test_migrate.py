@@ -1,0 +1,284 @@
+"""Migration into a real Dovecot: folders, flags, dates, bytes, and exactly once."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+
+from advisor.cli import run
+from tests.dovecot import Account, DovecotFactory, DovecotServer
+from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.migrate_helpers import body_counts, connect, server_messages, write_profile
+
+FOLDERS = [("INBOX",), ("Sent",), ("Work", "Projects"), ("Entwürfe & Co",)]
+
+
+def migrate(
+    profile: Path, journal: Path, *extra: str, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, dict]:
+    status = run(
+        ["migrate", "--profile", str(profile), "--journal", str(journal), "--json", *extra]
+    )
+    out = capsys.readouterr().out
+    return status, json.loads(out)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> tuple[Path, list[GeneratedMessage]]:
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(
+        root, list(generate(40, FOLDERS, seed=7, sizes="small", without_message_id=0.2))
+    )
+    return root, msgs
+
+
+def test_migrates_folders_flags_dates_and_exact_bytes(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    imap_account: Account,
+    store: tuple[Path, list[GeneratedMessage]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, msgs = store
+    profile, _ = write_profile(tmp_path, dovecot, imap_account, root)
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0, report
+    assert report["uploaded"] == len(msgs) and report["failed"] == 0
+    assert report["verified"] is True
+
+    on_server = server_messages(dovecot, imap_account)
+    expected_folder = {
+        ("INBOX",): "INBOX",
+        ("Sent",): "Sent",  # the server's \Sent folder, not a new one
+        ("Work", "Projects"): "Work/Projects",
+        ("Entwürfe & Co",): "Entwürfe & Co",  # modified UTF-7 on the wire, decoded here
+    }
+    for folder, name in expected_folder.items():
+        want = sorted((m for m in msgs if m.folder == folder), key=lambda m: crlf(m.data))
+        got = sorted(on_server[name], key=lambda m: m[b"BODY[]"])  # type: ignore[arg-type,return-value]
+        assert len(got) == len(want), name
+        for g, w in zip(got, want, strict=True):
+            assert g[b"BODY[]"] == crlf(w.data)
+            flags = {f.decode() for f in g[b"FLAGS"]}  # type: ignore[attr-defined]
+            assert flags - {"\\Recent"} == set(w.flags)
+            internal = g[b"INTERNALDATE"]
+            assert internal.astimezone(UTC).replace(tzinfo=None) == w.date.astimezone(  # type: ignore[attr-defined]
+                UTC
+            ).replace(tzinfo=None, microsecond=0)
+
+
+def test_rerun_uploads_nothing(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    imap_account: Account,
+    store: tuple[Path, list[GeneratedMessage]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, msgs = store
+    profile, _ = write_profile(tmp_path, dovecot, imap_account, root)
+    journal = tmp_path / "j.sqlite"
+    assert migrate(profile, journal, capsys=capsys)[0] == 0
+    status, again = migrate(profile, journal, capsys=capsys)
+    assert status == 0
+    assert again["uploaded"] == 0
+    assert again["already_done"] == len(msgs)
+    assert max(body_counts(dovecot, imap_account).values()) == 1
+
+
+def test_lost_journal_and_other_tools_uploads_do_not_duplicate(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    imap_account: Account,
+    store: tuple[Path, list[GeneratedMessage]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, msgs = store
+    # Another tool already put a third of the inbox there (with and without Message-IDs).
+    inbox = [m for m in msgs if m.folder == ("INBOX",)]
+    early = inbox[: len(inbox) // 3]
+    assert any(m.message_id is None for m in msgs)
+    with connect(dovecot, imap_account) as client:
+        for m in early:
+            client.append("INBOX", crlf(m.data), [], m.date)
+    profile, _ = write_profile(tmp_path, dovecot, imap_account, root)
+    status, first = migrate(profile, tmp_path / "one.sqlite", capsys=capsys)
+    assert status == 0
+    assert first["found_on_server"] == len(early)
+    assert first["uploaded"] == len(msgs) - len(early)
+    # The journal is lost: a new one finds everything on the server.
+    status, second = migrate(profile, tmp_path / "two.sqlite", capsys=capsys)
+    assert status == 0
+    assert second["uploaded"] == 0 and second["found_on_server"] == len(msgs)
+    counts = body_counts(dovecot, imap_account)
+    assert sum(counts.values()) == len(msgs) and max(counts.values()) == 1
+
+
+def test_dry_run_changes_nothing_and_shows_the_plan(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    imap_account: Account,
+    store: tuple[Path, list[GeneratedMessage]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, msgs = store
+    profile, _ = write_profile(tmp_path, dovecot, imap_account, root)
+    before = server_messages(dovecot, imap_account)
+    status, plan = migrate(profile, tmp_path / "j.sqlite", "--dry-run", capsys=capsys)
+    assert status == 0 and plan["dry_run"] is True
+    assert server_messages(dovecot, imap_account) == before
+    rows = {f["source"]: f for f in plan["folders"]}
+    assert rows["Work/Projects"]["target"] == "Work/Projects"
+    assert rows["Sent"]["target"] == "Sent"
+    assert sum(f["to_upload"] for f in plan["folders"]) == len(msgs)
+    assert sum(f["bytes"] for f in plan["folders"]) == sum(len(m.data) for m in msgs)
+    # Human form too.
+    assert (
+        run(
+            [
+                "migrate",
+                "--profile",
+                str(profile),
+                "--journal",
+                str(tmp_path / "j.sqlite"),
+                "--dry-run",
+            ]
+        )
+        == 0
+    )
+    text = capsys.readouterr().out
+    assert "dry run" in text and "Work/Projects" in text
+
+
+def test_deleted_messages_skipped_or_recovered(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(
+        root, list(generate(6, [("INBOX",)], seed=3, sizes="small")), deleted=[1, 4]
+    )
+    account = dovecot.add_user()
+    profile, _ = write_profile(tmp_path, dovecot, account, root)
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0
+    assert report["uploaded"] == 4 and report["skipped_deleted"] == 2
+    account2 = dovecot.add_user()
+    profile2, _ = write_profile(tmp_path, dovecot, account2, root, migration="skip_deleted = false")
+    status, report = migrate(profile2, tmp_path / "j2.sqlite", capsys=capsys)
+    assert status == 0 and report["uploaded"] == 6
+    on_server = server_messages(dovecot, account2)
+    recovered = on_server["Recovered deleted messages/INBOX"]
+    assert sorted(m[b"BODY[]"] for m in recovered) == sorted(  # type: ignore[type-var]
+        crlf(msgs[i].data) for i in (1, 4)
+    )
+    assert all(b"\\Deleted" not in m[b"FLAGS"] for m in recovered)  # type: ignore[operator]
+
+
+def test_target_prefix_and_folder_map(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    store: tuple[Path, list[GeneratedMessage]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, msgs = store
+    account = dovecot.add_user()
+    profile, _ = write_profile(
+        tmp_path,
+        dovecot,
+        account,
+        root,
+        migration='target_prefix = "Old mail"\nfolder_map = { "Work/Projects" = "Projects" }',
+    )
+    status, _report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0
+    on_server = server_messages(dovecot, account)
+    assert len(on_server["Old mail/INBOX"]) == sum(m.folder == ("INBOX",) for m in msgs)
+    assert len(on_server["Old mail/Sent"]) == sum(m.folder == ("Sent",) for m in msgs)
+    assert len(on_server["Projects"]) == sum(m.folder == ("Work", "Projects") for m in msgs)
+    assert on_server["INBOX"] == [] and on_server["Sent"] == []
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        (
+            {"separator": ".", "prefix": "INBOX."},
+            {
+                ("Sent",): "INBOX.Sent",
+                ("Work", "Projects"): "INBOX.Work.Projects",
+                ("Entwürfe & Co",): "INBOX.Entwürfe & Co",
+                ("INBOX",): "INBOX",
+            },
+        ),
+        (
+            {
+                "special_use": {
+                    "[Gmail]/Sent Mail": "\\Sent",
+                    "[Gmail]/All Mail": "\\All",
+                    "[Gmail]/Trash": "\\Trash",
+                }
+            },
+            {
+                ("Sent",): "[Gmail]/Sent Mail",
+                ("Work", "Projects"): "Work/Projects",
+                ("INBOX",): "INBOX",
+            },
+        ),
+    ],
+)
+def test_server_layouts(
+    tmp_path: Path,
+    dovecot_factory: DovecotFactory,
+    variant: dict,
+    expected: dict,
+    store: tuple[Path, list[GeneratedMessage]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, msgs = store
+    server = dovecot_factory(**variant)
+    account = server.add_user()
+    profile, _ = write_profile(tmp_path, server, account, root)
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0, report
+    on_server = server_messages(server, account)
+    for folder, name in expected.items():
+        assert len(on_server[name]) == sum(m.folder == folder for m in msgs), name
+    assert all(not v for k, v in on_server.items() if "All Mail" in k)
+
+
+def test_refused_message_is_reported_kept_and_retried(
+    tmp_path: Path,
+    dovecot: DovecotServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = tmp_path / "Maildir"
+    msgs = list(generate(12, [("INBOX",)], seed=5, sizes="small"))
+    msgs.append(
+        GeneratedMessage(
+            ("INBOX",),
+            msgs[0].data.replace(b"#0", b"#big") + b"x" * 300_000,
+            msgs[0].date,
+            frozenset(),
+            None,
+        )
+    )
+    write_maildir(root, msgs)
+    account = dovecot.add_user(quota_kb=200)  # room for the small ones only
+    profile, _ = write_profile(tmp_path, dovecot, account, root)
+    journal = tmp_path / "j.sqlite"
+    status, report = migrate(profile, journal, capsys=capsys)
+    assert status == 1
+    assert report["uploaded"] == 12 and report["failed"] == 1
+    (failure,) = report["failures"]
+    assert "refused" in failure["reason"] and "quota" in failure["reason"].lower()
+    assert (root / "cur").exists() and len(list((root / "cur").iterdir())) == 13  # kept
+    # Human output names it too, and exit status stays 1 on a re-run until it fits.
+    assert run(["migrate", "--profile", str(profile), "--journal", str(journal)]) == 1
+    assert "not migrated" in capsys.readouterr().out
+    with connect(dovecot, account) as client:
+        client.select_folder("INBOX", readonly=True)
+        assert len(client.search()) == 12
