@@ -61,3 +61,11 @@ class PluginError(MailadvisorError):
     """A provider plugin is missing or misbehaves."""
 
     exit_status = ExitStatus.USAGE
+
+
+class SourceLockedError(UsageError):
+    """The mail client is running and holds its lock on the store being read.
+
+    Reading while the client writes (compacting, filing new mail) could see a
+    half-written file; the user can quit the client or ask to read it anyway.
+    """

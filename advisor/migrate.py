@@ -42,11 +42,13 @@ from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.stores.base import SourceMessage, StoreReader
-from advisor.upload import ByteBudget, UploadJob, UploadResult, UploadWorker
+from advisor.upload import Batch, ByteBudget, UploadJob, UploadResult, UploadWorker
 
 DEFAULT_CONNECTIONS = 4
-DEFAULT_WINDOW = 32
-DEFAULT_BUDGET = 16 * 1024 * 1024
+DEFAULT_WINDOW = 4
+DEFAULT_BUDGET = 24 * 1024 * 1024
+BATCH_MESSAGES = 200
+BATCH_BYTES = 4 * 1024 * 1024
 FETCH_CHUNK = 1000
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -63,7 +65,7 @@ class MigrationOptions:
     connections: int | None = None
     """Parallel upload connections; default 4, never more than the provider allows."""
     window: int = DEFAULT_WINDOW
-    """APPENDs in flight per connection."""
+    """APPEND commands (each a batch of messages) in flight per connection."""
     budget_bytes: int = DEFAULT_BUDGET
     """Message bytes in flight across all connections (memory bound)."""
     verify: bool = True
@@ -463,14 +465,14 @@ class Migration:
 
     # --- uploading ---------------------------------------------------------------
     def _upload_all(self) -> None:
-        jobs: queue.Queue[UploadJob | None] = queue.Queue()
+        batches: queue.Queue[Batch | None] = queue.Queue()
         results: queue.Queue[UploadResult] = queue.Queue()
         budget = ByteBudget(self.options.budget_bytes)
         cancelled = threading.Event()
         workers = [
             UploadWorker(
                 self.access.open,
-                jobs,
+                batches,
                 results,
                 budget,
                 self.options.window,
@@ -483,11 +485,29 @@ class Migration:
         for w in workers:
             w.start()
         unknown: list[UploadJob] = []
+        multi = "MULTIAPPEND" in self.layout.capabilities
+        pending: list[Batch] = []  # the batch being filled, if any
+
+        def flush() -> None:
+            if pending:
+                batches.put(pending.pop())
 
         def submit(job: UploadJob) -> None:
-            while not budget.acquire(job.size, cancelled) or not any(w.is_alive() for w in workers):
+            current = pending[0] if pending else None
+            if current is not None and (
+                not multi
+                or current.folder != job.folder
+                or len(current.jobs) >= BATCH_MESSAGES
+                or current.size + job.size > BATCH_BYTES
+                or budget.used + job.size > budget.limit  # never wait while holding a batch
+            ):
+                flush()
+            if not any(w.is_alive() for w in workers) or not budget.acquire(job.size, cancelled):
                 raise _Stop(self._worker_error(workers) or "the upload was stopped")
-            jobs.put(job)
+            if pending:
+                pending[0].jobs.append(job)
+            else:
+                pending.append(Batch(job.folder, [job]))
             self._drain(results, unknown)
 
         try:
@@ -496,27 +516,31 @@ class Migration:
                     if cancelled.is_set():
                         break
                     self._consider(msg, submit)
+                flush()
             except _Stop as stop:
                 self.report.stopped_early = str(stop)
             finally:
                 for _ in workers:
-                    jobs.put(None)
+                    batches.put(None)
                 while any(w.is_alive() for w in workers):
                     self._drain(results, unknown, timeout=0.1)
                 self._drain(results, unknown)
         except BaseException:
             cancelled.set()
             raise
-        # Jobs no worker took (every connection failed): not uploaded, retried next run.
+        # Batches no worker took (every connection failed): not uploaded; settled below.
+        leftovers = [*pending]
         while True:
             try:
-                leftover = jobs.get_nowait()
+                leftover = batches.get_nowait()
             except queue.Empty:
                 break
             if leftover is not None:
-                unknown.append(leftover)
+                leftovers.append(leftover)
+        for batch in leftovers:
+            unknown.extend(batch.jobs)
         if unknown:
-            self._settle_unknown(unknown, workers)
+            self._settle_unknown(unknown)
         if cancelled.is_set() and self.report.stopped_early is None:
             self.report.stopped_early = "the server asked to stop for now (quota or throttling)"
 
@@ -588,7 +612,7 @@ class Migration:
                 return self._folders.get(path)
         return None
 
-    def _settle_unknown(self, unknown: list[UploadJob], workers: list[UploadWorker]) -> None:
+    def _settle_unknown(self, unknown: list[UploadJob]) -> None:
         """Messages whose answer was lost: look on the server, send only what is missing."""
         self.journal.flush()
         self._indexes.clear()
@@ -612,16 +636,18 @@ class Migration:
                 resend.append(job)
         if not resend:
             return
-        jobs: queue.Queue[UploadJob | None] = queue.Queue()
+        batches: queue.Queue[Batch | None] = queue.Queue()
         results: queue.Queue[UploadResult] = queue.Queue()
+        budget = ByteBudget(self.options.budget_bytes)
         for job in resend:
-            jobs.put(job)
-        jobs.put(None)
+            budget.acquire(job.size)  # each is released when its answer comes
+            batches.put(Batch(job.folder, [job]))
+        batches.put(None)
         worker = UploadWorker(
             self.access.open,
-            jobs,
+            batches,
             results,
-            ByteBudget(self.options.budget_bytes),
+            budget,
             1,
             self._classify,
             threading.Event(),

@@ -145,10 +145,16 @@ def connect_tcp(host: str, port: int, timeout: float, address: str | None = None
             ProbeStage.TCP, f"no answer from {host} on port {port} in {timeout:g} s"
         ) from None
     except OSError as exc:
-        raise ProbeError(ProbeStage.TCP, f"cannot reach {host}:{port}: {exc.strerror or exc}") from None
+        raise ProbeError(
+            ProbeStage.TCP, f"cannot reach {host}:{port}: {exc.strerror or exc}"
+        ) from None
 
 
-_GREETINGS = {Protocol.IMAP: ("* OK", "* PREAUTH"), Protocol.POP3: ("+OK",), Protocol.SMTP: ("220",)}
+_GREETINGS = {
+    Protocol.IMAP: ("* OK", "* PREAUTH"),
+    Protocol.POP3: ("+OK",),
+    Protocol.SMTP: ("220",),
+}
 _NAMES = {Protocol.IMAP: "IMAP", Protocol.POP3: "POP3", Protocol.SMTP: "SMTP"}
 
 
@@ -316,7 +322,11 @@ def _name(parts: object) -> str:
 def tls_info(sock: ssl.SSLSocket) -> TlsInfo:
     """Describe a verified TLS session."""
     cert = sock.getpeercert() or {}
-    names = tuple(str(value) for _kind, value in cert.get("subjectAltName", ()))
+    names = tuple(
+        str(entry[1])
+        for entry in cert.get("subjectAltName", ())
+        if isinstance(entry, tuple) and len(entry) == 2
+    )
     not_after = cert.get("notAfter")
     expires = (
         datetime.fromtimestamp(ssl.cert_time_to_seconds(not_after), UTC)

@@ -1,11 +1,18 @@
-"""Pipelined APPEND: many messages on the wire per round trip, over several connections.
+"""Batched, pipelined APPEND: many messages per command and per round trip.
 
 imapclient sends one command and waits for its answer; over a link with 50 ms
 round trips that caps a migration at 20 messages a second. Here a logged-in
-imapclient connection is taken over after login and APPENDs are sent with
-non-synchronising literals (LITERAL+, RFC 7888) while earlier answers are still
-on their way, a window of them per connection. Without LITERAL+ each literal
-waits for the server's go-ahead, as the protocol requires.
+imapclient connection is taken over after login and:
+
+- messages for the same folder travel together in one MULTIAPPEND command
+  (RFC 3502) where the server offers it: the server stores them in one
+  transaction (Dovecot: 1,000 small messages in 0.1 s instead of 2-5 s one by
+  one). MULTIAPPEND is all-or-nothing, so a refused batch is retried one message
+  at a time to find the message the server does not want;
+- literals are non-synchronising (LITERAL+, RFC 7888), so a command goes out in
+  one write, and the next commands follow before earlier answers arrive (a
+  window of them per connection). Without LITERAL+ each literal waits for the
+  server's go-ahead, as the protocol requires.
 
 Memory stays bounded: a :class:`ByteBudget` caps the bytes of all messages in
 flight across every connection (a single larger message goes alone).
@@ -37,7 +44,7 @@ MAX_DISCARDED_LITERAL = 1024 * 1024
 MAX_RETRIES = 5
 
 _TAGGED = re.compile(rb"^(MA\d+) (OK|NO|BAD)(?: (.*))?$", re.S)
-_APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.I)
+_APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([\d:,]+)\]", re.I)
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
 _ATOM_SPECIALS = re.compile(r'[(){ %*"\\\]\x00-\x20\x7f]')
 SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Deleted"})
@@ -67,6 +74,18 @@ class UploadJob:
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+@dataclass
+class Batch:
+    """Messages for one folder that go out in one (MULTI)APPEND command."""
+
+    folder: str
+    jobs: list[UploadJob]
+
+    @property
+    def size(self) -> int:
+        return sum(job.size for job in self.jobs)
 
 
 @dataclass
@@ -133,6 +152,16 @@ def valid_flags(flags: Sequence[str], keywords_allowed: bool) -> tuple[list[str]
     return keep, dropped
 
 
+def parse_uid_set(text: bytes) -> list[int]:
+    """ "3:5,9" -> [3, 4, 5, 9] (APPENDUID's uid-set, in order)."""
+    uids: list[int] = []
+    for part in text.split(b","):
+        first, _, last = part.partition(b":")
+        a, b = int(first), int(last or first)
+        uids.extend(range(a, b + 1) if a <= b else range(a, b - 1, -1))
+    return uids
+
+
 def imap_date(value: datetime) -> bytes:
     """INTERNALDATE syntax; a naive time is the local time of this machine."""
     if value.tzinfo is None:
@@ -158,43 +187,47 @@ class PipelinedAppender:
         self._seq += 1
         return b"MA%d" % self._seq
 
-    def send(self, job: UploadJob) -> tuple[bytes, list[tuple[bytes, bytes, bytes]]]:
-        """Send one APPEND; returns its tag and any answers read while waiting to send."""
+    def send(self, batch: Batch) -> tuple[bytes, list[tuple[bytes, bytes, bytes]]]:
+        """Send one APPEND for the batch; returns its tag and answers read meanwhile."""
         tag = self._next_tag()
-        flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
-        parts = [
-            tag,
-            b" APPEND ",
-            quote_mailbox(job.folder),
-            b" (",
-            " ".join(flags).encode("ascii"),
-            b")",
-        ]
-        if job.internal_date is not None:
-            parts += [b" ", imap_date(job.internal_date)]
-        size = len(job.data)
-        nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
-        parts.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
+        head = [tag, b" APPEND ", quote_mailbox(batch.folder)]
         early: list[tuple[bytes, bytes, bytes]] = []
         try:
-            if nonsync:
-                self._sock.sendall(b"".join(parts) + job.data + b"\r\n")
-                return tag, early
-            self._sock.sendall(b"".join(parts))
-            while True:
-                line = self._read_line()
-                if line.startswith(b"+"):
-                    break
-                answer = self._tagged(line)
-                if answer is None:
-                    continue
-                early.append(answer)
-                if answer[0] == tag:  # refused before the literal (e.g. too big)
-                    return tag, early
-            self._sock.sendall(job.data + b"\r\n")
+            for job in batch.jobs:
+                flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
+                head += [b" (", " ".join(flags).encode("ascii"), b")"]
+                if job.internal_date is not None:
+                    head += [b" ", imap_date(job.internal_date)]
+                size = len(job.data)
+                nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
+                head.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
+                if not nonsync:
+                    self._sock.sendall(b"".join(head))
+                    head = []
+                    if not self._await_continuation(tag, early):
+                        return tag, early  # refused before the literal (e.g. too big)
+                    self._sock.sendall(job.data)
+                else:
+                    head.append(job.data)
+                    if sum(map(len, head)) >= 256 * 1024:  # keep writes large but bounded
+                        self._sock.sendall(b"".join(head))
+                        head = []
+            head.append(b"\r\n")
+            self._sock.sendall(b"".join(head))
         except OSError as exc:
             raise ConnectionLost(str(exc) or type(exc).__name__) from None
         return tag, early
+
+    def _await_continuation(self, tag: bytes, early: list[tuple[bytes, bytes, bytes]]) -> bool:
+        while True:
+            line = self._read_line()
+            if line.startswith(b"+"):
+                return True
+            answer = self._tagged(line)
+            if answer is not None:
+                early.append(answer)
+                if answer[0] == tag:
+                    return False
 
     def read_answer(self) -> tuple[bytes, bytes, bytes]:
         """Block until the next tagged answer: (tag, OK|NO|BAD, rest of line)."""
@@ -260,7 +293,7 @@ class UploadWorker(threading.Thread):
     def __init__(
         self,
         connect: Connector,
-        jobs: queue.Queue[UploadJob | None],
+        batches: queue.Queue[Batch | None],
         results: queue.Queue[UploadResult],
         budget: ByteBudget,
         window: int,
@@ -270,44 +303,44 @@ class UploadWorker(threading.Thread):
     ) -> None:
         super().__init__(daemon=True)
         self._connect = connect
-        self._jobs = jobs
+        self._batches = batches
         self._results = results
         self._budget = budget
         self._window = window
         self._classify = classify
         self._cancelled = cancelled
         self._keywords = keywords_allowed
-        self._no_more_jobs = False
+        self._no_more = False
         self.stats = WorkerStats()
 
     def _finish(self, job: UploadJob, result: UploadResult) -> None:
         self._budget.release(job.size)
         self._results.put(result)
 
-    def _next_job(self, block: bool) -> UploadJob | None:
-        if self._no_more_jobs:
+    def _next_batch(self, block: bool) -> Batch | None:
+        if self._no_more:
             return None
         try:
-            job = self._jobs.get(block=block)
+            batch = self._batches.get(block=block)
         except queue.Empty:
             return None
-        if job is None:  # the end-of-work sentinel, one per worker
-            self._no_more_jobs = True
-        return job
+        if batch is None:  # the end-of-work sentinel, one per worker
+            self._no_more = True
+        return batch
 
     def run(self) -> None:
-        inflight: dict[bytes, UploadJob] = {}
-        retry: list[UploadJob] = []
+        inflight: dict[bytes, Batch] = {}
+        retry: list[Batch] = []
         appender: PipelinedAppender | None = None
         try:
             appender = PipelinedAppender(self._connect(), self._keywords)
             while True:
                 if len(inflight) < self._window and not self._cancelled.is_set():
-                    job = retry.pop(0) if retry else self._next_job(block=not inflight)
-                    if job is not None:
-                        tag, early = appender.send(job)
-                        inflight[tag] = job
-                        self.stats.sent += 1
+                    batch = retry.pop(0) if retry else self._next_batch(block=not inflight)
+                    if batch is not None:
+                        tag, early = appender.send(batch)
+                        inflight[tag] = batch
+                        self.stats.sent += len(batch.jobs)
                         for answer in early:
                             self._handle(answer, inflight, retry)
                         continue
@@ -318,10 +351,11 @@ class UploadWorker(threading.Thread):
             # Broken connection, hostile server, or a bug: messages in flight have an
             # unknown outcome; the caller checks the server before sending them again.
             self.stats.error = str(exc) or type(exc).__name__
-            for job in [*inflight.values(), *retry]:
-                self._finish(
-                    job, UploadResult(job, ok=False, unknown=True, response=self.stats.error)
-                )
+            for batch in [*inflight.values(), *retry]:
+                for job in batch.jobs:
+                    self._finish(
+                        job, UploadResult(job, ok=False, unknown=True, response=self.stats.error)
+                    )
         finally:
             if appender is not None:
                 appender.close()
@@ -329,38 +363,50 @@ class UploadWorker(threading.Thread):
     def _handle(
         self,
         answer: tuple[bytes, bytes, bytes],
-        inflight: dict[bytes, UploadJob],
-        retry: list[UploadJob],
+        inflight: dict[bytes, Batch],
+        retry: list[Batch],
     ) -> None:
         tag, status, rest = answer
-        job = inflight.pop(tag, None)
-        if job is None:
+        batch = inflight.pop(tag, None)
+        if batch is None:
             raise ProtocolViolation(f"answer for a command we never sent ({tag!r})")
         text = rest.decode("utf-8", "replace")
         if status == b"OK":
             match = _APPENDUID.search(rest)
-            self._finish(
-                job,
-                UploadResult(
+            uids = parse_uid_set(match.group(2)) if match else []
+            if len(uids) != len(batch.jobs):
+                uids = []
+            for i, job in enumerate(batch.jobs):
+                self._finish(
                     job,
-                    ok=True,
-                    uidvalidity=int(match.group(1)) if match else None,
-                    uid=int(match.group(2)) if match else None,
-                    response=text,
-                ),
-            )
+                    UploadResult(
+                        job,
+                        ok=True,
+                        uidvalidity=int(match.group(1)) if match and uids else None,
+                        uid=uids[i] if uids else None,
+                        response=text,
+                    ),
+                )
             return
         advice = self._classify(f"{status.decode()} {text}")
         if advice is not None and advice.retry_after_seconds is None:
-            self._finish(job, UploadResult(job, ok=False, response=text, stop=True))
+            for job in batch.jobs:
+                self._finish(job, UploadResult(job, ok=False, response=text, stop=True))
             self._cancelled.set()
             return
-        if advice is not None and job.attempts < MAX_RETRIES:
-            job.attempts += 1
+        attempts = max(job.attempts for job in batch.jobs)
+        if advice is not None and attempts < MAX_RETRIES:
+            for job in batch.jobs:
+                job.attempts += 1
             self.stats.retried += 1
             wait = float(advice.retry_after_seconds or 1.0)
             self.stats.waits.append(wait)
             time.sleep(min(wait, 300.0))
-            retry.append(job)
+            retry.append(batch)
             return
+        if len(batch.jobs) > 1:
+            # All-or-nothing: find the message the server refuses by sending them one by one.
+            retry.extend(Batch(batch.folder, [job]) for job in batch.jobs)
+            return
+        (job,) = batch.jobs
         self._finish(job, UploadResult(job, ok=False, response=f"{status.decode()} {text}"))

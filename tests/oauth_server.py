@@ -27,12 +27,15 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -96,6 +99,8 @@ class OAuthTestServer:
     refresh_tokens: dict[str, _Token] = field(default_factory=dict)
     log: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     """Every request: path and its parameters (the tests look at grant types and PKCE)."""
+    issued: list[str] = field(default_factory=list)
+    """Every token and code this server ever handed out (for the no-leak checks)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _httpd: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -174,6 +179,19 @@ class OAuthTestServer:
         with self._lock:
             self.refresh_tokens.clear()
 
+    def secrets_seen(self) -> set[str]:
+        """Everything secret that crossed this server: tokens, codes, verifiers, the secret."""
+        found = set(self.issued)
+        for _path, params in self.log:
+            for key in ("code", "code_verifier", "refresh_token", "device_code", "token"):
+                if params.get(key):
+                    found.add(params[key])
+            if params.get("client_secret"):
+                found.add(params["client_secret"])
+        if self.client_secret:
+            found.add(self.client_secret)
+        return found
+
     def grants(self) -> list[str]:
         """The grant types asked for at the token endpoint, in order."""
         return [p.get("grant_type", "") for path, p in self.log if path == "/token"]
@@ -184,6 +202,7 @@ class OAuthTestServer:
         now = time.time()
         access = "at-" + secrets.token_urlsafe(24)
         refresh = "rt-" + secrets.token_urlsafe(24)
+        self.issued += [access, refresh]
         life = self.access_ttl if ttl is None else ttl
         self.access_tokens[access] = _Token(user, scope, client_id, now + life)
         self.refresh_tokens[refresh] = _Token(user, scope, client_id, now + 86400)
@@ -221,6 +240,7 @@ class OAuthTestServer:
             return _add_query(redirect_uri, {"error": "access_denied", **extra})
         code = secrets.token_urlsafe(16)
         with self._lock:
+            self.issued.append(code)
             self.codes[code] = _Code(
                 self.client_id,
                 redirect_uri,
@@ -275,6 +295,7 @@ class OAuthTestServer:
         device_code = secrets.token_urlsafe(24)
         user_code = "-".join(secrets.token_hex(2).upper() for _ in range(2))
         with self._lock:
+            self.issued.append(device_code)
             self.devices[device_code] = _Device(
                 self.client_id, params.get("scope", ""), user_code, time.time() + 600
             )
@@ -328,6 +349,61 @@ class OAuthTestServer:
             }
 
 
+class Browser:
+    """Plays the user's browser: opens the authorize URL, consents, follows the redirect.
+
+    Pass an instance as ``open_browser``. ``before`` is an optional callback run with
+    the loopback redirect URI first (e.g. to play a hostile page hitting the listener).
+    """
+
+    def __init__(self, before: Callable[[str], None] | None = None) -> None:
+        self.visited: list[str] = []
+        self.pages: list[tuple[int, str]] = []
+        self.before = before
+
+    def __call__(self, url: str) -> bool:
+        self.visited.append(url)
+        query = dict(parse_qs(urlsplit(url).query))
+        if self.before is not None:
+            self.before(query["redirect_uri"][0])
+        with httpx.Client(timeout=10) as client:
+            answer = client.get(url)
+            if answer.status_code != 302:
+                self.pages.append((answer.status_code, answer.text))
+                return True
+            page = client.get(answer.headers["Location"])
+            self.pages.append((page.status_code, page.text))
+        return True
+
+
+def dovecot_oauth2_config(server: OAuthTestServer, directory: Path) -> str:
+    """Write Dovecot's oauth2 passdb file for ``server``; return the ``extra_config`` text.
+
+    XOAUTH2 and OAUTHBEARER are checked against the introspection endpoint (RFC 7662,
+    POST); the passwd-file passdb stays first, so password logins keep working.
+    ``directory`` must be readable by Dovecot's auth process (not pytest's 0700 tmp).
+    """
+    conf = directory / f"dovecot-oauth2-{server.base_url.rsplit(':', 1)[1]}.conf.ext"
+    conf.write_text(
+        f"introspection_url = {server.introspect_url}\n"
+        "introspection_mode = post\n"
+        "force_introspection = yes\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+        "timeout_msecs = 5000\n"
+    )
+    conf.chmod(0o644)
+    return (
+        "auth_mechanisms = plain login xoauth2 oauthbearer\n"
+        "passdb {\n"
+        "  driver = oauth2\n"
+        "  mechanisms = xoauth2 oauthbearer\n"
+        f"  args = {conf}\n"
+        "}\n"
+    )
+
+
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
@@ -340,6 +416,7 @@ def _add_query(uri: str, params: Mapping[str, str]) -> str:
 class _Handler(BaseHTTPRequestHandler):
     state: OAuthTestServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
@@ -400,4 +477,4 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(exc.status, answer)
 
 
-__all__ = ["DEVICE_GRANT", "OAuthError", "OAuthTestServer"]
+__all__ = ["DEVICE_GRANT", "Browser", "OAuthError", "OAuthTestServer", "dovecot_oauth2_config"]

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests import thunderbird_gen
+
 CORPORA = Path("/work/shared/corpora")
 
 
@@ -61,14 +63,13 @@ def write_maildir(root: Path, messages: list[MaildirMessage]) -> Path:
     """A Maildir++ tree: INBOX at ``root``, folder ("A", "B") in ``root/.A.B``."""
     make_maildir(root)
     for i, m in enumerate(messages):
-        folder = root if not m.folder or m.folder == ("INBOX",) else root / ("." + ".".join(m.folder))
+        folder = (
+            root if not m.folder or m.folder == ("INBOX",) else root / ("." + ".".join(m.folder))
+        )
         make_maildir(folder)
         stamp = int(m.when.timestamp())
         name = f"{stamp}.M{i}P{1000 + i}.testhost"
-        if m.new:
-            target = folder / "new" / name
-        else:
-            target = folder / "cur" / f"{name}:2,{m.flags}"
+        target = folder / "new" / name if m.new else folder / "cur" / f"{name}:2,{m.flags}"
         target.write_bytes(m.data)
         os.utime(target, (stamp, stamp))
     # Something a reader must ignore: a delivery still in progress.
@@ -99,8 +100,7 @@ class TbMessage:
     data: bytes
     when: datetime
     status: int = 0x0001
-    status2: int = 0
-    keys: str = ""
+    """X-Mozilla-Status; 0x0008 is expunged (then the .msf has no row for it)."""
 
 
 @dataclass
@@ -112,23 +112,24 @@ class ThunderbirdProfile:
     folders: dict[tuple[str, ...], list[TbMessage]] = field(default_factory=dict)
 
 
-def _mozilla_headers(m: TbMessage) -> bytes:
-    keys = (m.keys + " " * 80)[:80]
-    return (
-        f"X-Mozilla-Status: {m.status:04x}\n"
-        f"X-Mozilla-Status2: {m.status2:08x}\n"
-        f"X-Mozilla-Keys: {keys}\n"
-    ).encode()
+def stored_size(m: TbMessage) -> int:
+    """The message's size as a reader returns it: without From_ line and X-Mozilla headers."""
+    return len(m.data)
 
 
 def write_thunderbird_profile(
-    root: Path, folders: dict[tuple[str, ...], list[TbMessage]], name: str = "default-release"
+    root: Path,
+    folders: dict[tuple[str, ...], list[TbMessage]],
+    name: str = "default-release",
+    *,
+    index: bool = True,
 ) -> ThunderbirdProfile:
     """profiles.ini in ``root`` and one profile whose Local Folders hold ``folders``.
 
-    Folder ("Archives", "2019") is the mbox ``Archives.sbd/2019``; every folder file gets
-    its parents' (empty) mbox files too, as Thunderbird creates them. No .msf files: the
-    X-Mozilla-Status bits are all a reader has.
+    Folder ("Archives", "2019") is the mbox ``Archives.sbd/2019``; parents get an empty
+    mbox as Thunderbird creates them. With ``index``, every folder has a current .msf
+    (tests/thunderbird_gen.py) with a live row per message that is not expunged and its
+    received date, as Thunderbird keeps it.
     """
     dirname = f"abcd1234.{name}"
     profile = root / dirname
@@ -144,19 +145,36 @@ def write_thunderbird_profile(
         'user_pref("mail.server.server1.hostname", "Local Folders");\n'
         'user_pref("mail.server.server1.type", "none");\n'
     )
+
+    def write_folder(path: Path, messages: list[TbMessage]) -> None:
+        stored = [
+            f"X-Mozilla-Status: {m.status:04x}\nX-Mozilla-Status2: 00000000\n".encode() + m.data
+            for m in messages
+        ]
+        envelopes = [
+            b"From - " + m.when.strftime("%a %b %e %H:%M:%S %Y").encode() for m in messages
+        ]
+        data = thunderbird_gen.mboxrd(stored, envelopes)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if index:
+            rows = [
+                thunderbird_gen.Row(start, flags=m.status, received=m.when)
+                for m, start in zip(
+                    messages, thunderbird_gen.offsets(data) if data else [], strict=True
+                )
+                if not m.status & 0x0008
+            ]
+            msf = thunderbird_gen.msf(rows, folder_size=len(data))
+            path.with_name(path.name + ".msf").write_bytes(msf)
+
     for folder, messages in folders.items():
         parent = local
         for part in folder[:-1]:
             if not (parent / part).exists():
-                (parent / part).write_bytes(b"")
+                write_folder(parent / part, [])
             parent = parent / f"{part}.sbd"
-        parent.mkdir(parents=True, exist_ok=True)
-        with (parent / folder[-1]).open("wb") as f:
-            for m in messages:
-                f.write(b"From - " + m.when.strftime("%a %b %e %H:%M:%S %Y").encode() + b"\n")
-                f.write(_mozilla_headers(m))
-                f.write(m.data if m.data.endswith(b"\n") else m.data + b"\n")
-                f.write(b"\n")
+        write_folder(parent / folder[-1], messages)
     return ThunderbirdProfile(root, profile, local, folders)
 
 

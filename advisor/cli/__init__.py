@@ -14,7 +14,15 @@ from typing import Annotated, NoReturn
 import typer
 
 from advisor import __version__
-from advisor.cli import advise_cmd, migrate_cmd, plugins_cmd, profile_cmd, scan_cmd
+from advisor.cli import (
+    advise_cmd,
+    forget_cmd,
+    migrate_cmd,
+    plugins_cmd,
+    profile_cmd,
+    scan_cmd,
+    signin_cmd,
+)
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
@@ -35,9 +43,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("advise")(advise_cmd.advise_command)
+app.command("forget")(forget_cmd.forget)
 app.command("migrate")(migrate_cmd.migrate)
 app.command("plugins")(plugins_cmd.plugins)
 app.command("scan")(scan_cmd.scan)
+app.command("signin")(signin_cmd.signin)
 app.add_typer(profile_cmd.app, name="profile")
 
 

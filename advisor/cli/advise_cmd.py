@@ -287,10 +287,7 @@ def _section(title: str) -> None:
 def render_advice(advice: Advice, *, email: str | None = None) -> None:
     """The advice as an expert would give it: verdict, reasons, caveats, settings."""
     word = advice.confidence_word.value
-    title = (
-        f"[bold]My advice: {advice.recommendation.name}[/]  "
-        f"([{_WORD_STYLE[word]}]{word}[/])"
-    )
+    title = f"[bold]My advice: {advice.recommendation.name}[/]  ([{_WORD_STYLE[word]}]{word}[/])"
     stdout.print(Panel(Text(advice.summary), title=title, title_align="left", expand=True))
 
     # A constraint that is only a step to take is shown once, under "Before you start".
@@ -342,7 +339,10 @@ def _settings_lines(advice: Advice, email: str | None) -> list[str]:
     else:
         e = s.endpoint
         user = e.username or (email or "your full email address")
-        found = f" (found by: {s.found_by})" if s.found_by else ""
+        if s.found_by == "guess":
+            found = " (a guess from your address: check it on your provider's help pages)"
+        else:
+            found = f" (found by: {s.found_by})" if s.found_by else ""
         lines.append(f"Incoming mail: {kind}, server {e.host}, port {e.port}{found}.")
         lines.append(f"User name: {user}.")
     lines.extend(s.notes)

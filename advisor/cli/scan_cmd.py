@@ -169,10 +169,13 @@ def _render_store(store: ScannedStore) -> None:
         stdout.print(f"  [red]not scanned:[/] {escape(store.error or '')}", soft_wrap=True)
         return
     result = store.scan
-    stdout.print(_folder_table(result))
+    if result.folders:
+        # Piped output has no width of its own: let long folder names stay on one line.
+        stdout.print(_folder_table(result), width=None if stdout.is_terminal else 160)
     t = result.totals
     summary = [
-        f"{t.messages:,} messages in {result.folders:,} folders, {decimal(t.bytes)}",
+        f"{_plural(t.messages, 'message')} in {_plural(result.folders, 'folder')}, "
+        f"{decimal(t.bytes)}",
     ]
     if t.first_received and t.last_received:
         summary.append(f"received {_day(t.first_received)} to {_day(t.last_received)}")
@@ -189,15 +192,28 @@ def _render_store(store: ScannedStore) -> None:
     for note in notes:
         stdout.print(f"  {escape(note)}", soft_wrap=True)
     _render_problems(result)
+    for other in store.also:
+        stdout.print(
+            f"  [yellow]also here:[/] {escape(KIND_DESCRIPTIONS.get(other, other.value))}, "
+            f"not part of this scan (scan it with --kind {other.value})",
+            soft_wrap=True,
+        )
+    for note in result.notes:
+        stdout.print(f"  note: {escape(note)}", soft_wrap=True)
+    for note in result.metadata_notes:
+        stdout.print(f"  [dim]{escape(note)}[/]", soft_wrap=True)
 
 
 def _folder_table(result: StoreScan) -> Table:
+    """One row per folder, children indented under their parent; the deleted, partial and
+    unreadable columns only when the store has any (they are mostly zero)."""
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    table.add_column("folder", overflow="fold", ratio=1, min_width=12)
+    table.add_column("folder", overflow="fold", min_width=12)
     for column in ("messages", "size"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("received", no_wrap=True)
-    for column in ("deleted", "partial", "unreadable"):
+    extra = [c for c in ("deleted", "partial", "unreadable") if getattr(result.totals, c)]
+    for column in extra:
         table.add_column(column, justify="right", no_wrap=True)
     for node in result.root.walk():
         if not node.path and not node.messages:
@@ -209,9 +225,7 @@ def _folder_table(result: StoreScan) -> Table:
             f"{node.messages:,}",
             decimal(node.bytes) if node.messages else "",
             _range(node),
-            _count(node.deleted),
-            _count(node.partial),
-            _count(node.unreadable),
+            *(_count(getattr(node, c)) for c in extra),
             style=None if node.listed or node.messages else "dim",
         )
     return table
@@ -233,6 +247,10 @@ def _render_problems(result: StoreScan) -> None:
     more = sum(problems.values()) - min(len(result.problem_examples), PROBLEMS_SHOWN)
     if more > 0:
         stdout.print(f"    ... and {more:,} more (--json lists up to 100)", soft_wrap=True)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
 def _count(n: int) -> str:

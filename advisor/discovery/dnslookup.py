@@ -59,7 +59,9 @@ class DnsLookup:
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return None
         except dns.resolver.LifetimeTimeout:
-            raise DnsError(f"the DNS server did not answer in {self._resolver.lifetime:g} s") from None
+            raise DnsError(
+                f"the DNS server did not answer in {self._resolver.lifetime:g} s"
+            ) from None
         except dns.resolver.NoNameservers:
             raise DnsError("no DNS server could answer (SERVFAIL or refused)") from None
         except dns.exception.DNSException as exc:
@@ -71,8 +73,8 @@ class DnsLookup:
         rrset = self._query(domain, "MX")
         if rrset is None:
             return []
-        records = sorted(rrset, key=lambda r: r.preference)  # type: ignore[attr-defined]
-        hosts = [normalise_host(r.exchange.to_text()) for r in records]  # type: ignore[attr-defined]
+        records = sorted(rrset, key=lambda r: r.preference)
+        hosts = [normalise_host(r.exchange.to_text()) for r in records]
         # RFC 7505: "MX 0 ." says the domain accepts no mail at all.
         return [h for h in hosts if h]
 
@@ -83,10 +85,10 @@ class DnsLookup:
             return []
         records = [
             SrvRecord(
-                r.priority,  # type: ignore[attr-defined]
-                r.weight,  # type: ignore[attr-defined]
-                r.port,  # type: ignore[attr-defined]
-                normalise_host(r.target.to_text()),  # type: ignore[attr-defined]
+                r.priority,
+                r.weight,
+                r.port,
+                normalise_host(r.target.to_text()),
             )
             for r in rrset
         ]

@@ -28,6 +28,7 @@ from advisor.oauth.flows import (
     TokenSet,
     authorization_code_flow,
     device_code_flow,
+    notify_stderr,
     refresh,
 )
 from advisor.oauth.sasl import check_token
@@ -56,10 +57,6 @@ class AccessToken:
     expires_at: float | None = None
     stored_in: str | None = None
     """Where the sign-in is kept (keyring entry or file), when mailadvisor keeps it."""
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def resolve_client(
@@ -138,7 +135,7 @@ def get_access_token(
     force_refresh: bool = False,
     force_sign_in: bool = False,
     open_browser: Callable[[str], object] | None = None,
-    notify: Notify = _stderr,
+    notify: Notify = notify_stderr,
     show_device_prompt: Callable[[DevicePrompt], None] | None = None,
     browser_timeout: float = BROWSER_TIMEOUT,
     http: httpx.Client | None = None,

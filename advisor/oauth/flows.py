@@ -29,6 +29,7 @@ import logging
 import secrets
 import socket
 import socketserver
+import sys
 import threading
 import time
 import webbrowser
@@ -136,9 +137,8 @@ class OAuthServerError(AuthenticationError):
 Notify = Callable[[str], None]
 
 
-def _stderr(message: str) -> None:
-    import sys
-
+def notify_stderr(message: str) -> None:
+    """The default way to tell the user something during sign-in: a line on stderr."""
     print(message, file=sys.stderr, flush=True)
 
 
@@ -354,6 +354,8 @@ class _Listener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
+            disable_nagle_algorithm = True  # headers and body are two writes
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the query holds the code: never into a log
 
@@ -466,7 +468,7 @@ def authorization_code_flow(
     client: OAuthClient,
     *,
     open_browser: Callable[[str], object] | None = None,
-    notify: Notify = _stderr,
+    notify: Notify = notify_stderr,
     timeout: float = BROWSER_TIMEOUT,
     login_hint: str | None = None,
     http: httpx.Client | None = None,
@@ -553,6 +555,9 @@ def device_code_flow(
     if not endpoint:
         raise UsageError("this provider offers no device sign-in; use the browser sign-in")
     check_endpoint(client.token_endpoint, "token endpoint")
+    if http is None:  # one connection pool for all the polling
+        with httpx.Client(timeout=HTTP_TIMEOUT) as own:
+            return device_code_flow(client, show=show, http=own, sleep=sleep, clock=clock)
     host = _host(endpoint)
     start = _post(
         http,
@@ -569,21 +574,22 @@ def device_code_flow(
         raise AuthenticationError(f"the sign-in server {host} sent an incomplete device answer")
     assert isinstance(device_code, str) and isinstance(user_code, str) and isinstance(uri, str)
     try:
-        expires_in = int(start.get("expires_in", 900))
-        interval = float(start.get("interval", DEFAULT_DEVICE_INTERVAL))
+        expires_in = min(int(start.get("expires_in", 900)), 3600)
+        # At least a second between polls, whatever a broken server says.
+        interval = max(float(start.get("interval", DEFAULT_DEVICE_INTERVAL)), 1.0)
     except (TypeError, ValueError):
         expires_in, interval = 900, float(DEFAULT_DEVICE_INTERVAL)
     complete = start.get("verification_uri_complete")
     prompt = DevicePrompt(
         uri, user_code, expires_in, complete if isinstance(complete, str) else None
     )
-    (show or (lambda p: _stderr(p.text())))(prompt)
+    (show or (lambda p: notify_stderr(p.text())))(prompt)
 
     deadline = clock() + expires_in
     data = {"grant_type": DEVICE_GRANT, "device_code": device_code, **_client_auth(client)}
     hidden = (device_code, client.client_secret)
     while True:
-        sleep(max(interval, 0.0))
+        sleep(interval)
         if clock() > deadline:
             raise AuthenticationError(
                 "the device code expired before the sign-in was finished; start again"

@@ -36,6 +36,7 @@ __all__ = [
     "candidate_kinds",
     "detect_kind",
     "open_store",
+    "other_kinds",
 ]
 
 # Where each reader lives: (module, class). Imported lazily by READERS.
@@ -81,7 +82,8 @@ class ReaderUnavailable(UsageError):
         self.kind = kind
         self.cause = cause
         missing = getattr(cause, "name", None)
-        hint = f" (the Python package {missing!r} is missing)" if missing else ""
+        own = missing is not None and missing.split(".")[0] == "advisor"
+        hint = f" (the Python package {missing!r} is missing)" if missing and not own else ""
         super().__init__(f"the {kind.value} reader cannot be loaded{hint}: {cause}")
 
 
@@ -190,26 +192,60 @@ def detect_kind(path: Path) -> SourceKind:
     raise UsageError(message)
 
 
+# A file can be one of these kinds without any mark a cheap detect() can see (an mbox
+# that lacks its leading From_ line, a single message saved without the .eml name), so
+# an explicit --kind is trusted for a regular file that no reader recognises.
+_FILE_KINDS_WITHOUT_MARKS = frozenset({SourceKind.MBOX, SourceKind.EML})
+
+# Kinds whose reader reads everything another kind's reader would find at the same path:
+# a Thunderbird folder tree is mbox files (or a maildir store) plus what only it knows,
+# and its folders named with digits only ("2019" in Archives.sbd) are not MH messages.
+_SUBSUMES: dict[SourceKind, frozenset[SourceKind]] = {
+    SourceKind.THUNDERBIRD: frozenset({SourceKind.MBOX, SourceKind.MAILDIR, SourceKind.MH}),
+}
+
+
 def open_store(kind: SourceKind, path: Path, options: ReaderOptions | None = None) -> StoreReader:
     """The reader for the store of ``kind`` at ``path`` (``SourceKind.AUTO``: detect it).
 
     Raises :class:`UsageError` when the path does not exist, is not a store of that kind
-    (naming the kind it looks like, if any), or the reader cannot be loaded. A POP3 account
-    has no path to check: its reader gets ``path`` as given and settings from ``options``.
+    (naming the kind it looks like, if any), or the reader cannot be loaded. An explicit
+    mbox or eml kind is also accepted for a regular file no reader recognises (an mbox
+    without its leading From_ line is still an mbox). A POP3 account is not opened from a
+    path: construct :class:`advisor.stores.pop3.Pop3Reader` with its password.
     """
     path = path.expanduser()
+    if kind is SourceKind.POP3:
+        raise UsageError(
+            "a POP3 account has no path to open; it is read live from its server "
+            "(give the account in a profile's [source] settings)"
+        )
     if kind is SourceKind.AUTO:
         kind = detect_kind(path)
-    elif kind is not SourceKind.POP3:
+    else:
         _require_path(path)
         reader = READERS[kind]
         if not _safe_detect(reader, path):
-            message = f"{path}: does not look like {_describe(kind)}"
             others = [k for k in candidate_kinds(path) if k is not kind]
-            if others:
-                message += f"; it looks like {_describe(others[0])} (--kind {others[0].value})"
-            raise UsageError(message)
+            lenient = kind in _FILE_KINDS_WITHOUT_MARKS and path.is_file()
+            if others or not lenient:
+                message = f"{path}: does not look like {_describe(kind)}"
+                if others:
+                    message += f"; it looks like {_describe(others[0])} (--kind {others[0].value})"
+                raise UsageError(message)
     return READERS[kind](path, options)
+
+
+def other_kinds(path: Path, kind: SourceKind) -> list[SourceKind]:
+    """Kinds other than ``kind`` that also recognise ``path`` and whose messages ``kind``'s
+    reader would not read: a folder holding both mbox files and Maildirs, say. A scan names
+    them so nothing at the path goes unseen. Never raises (an unreadable path has none)."""
+    try:
+        found = candidate_kinds(path)
+    except UsageError:
+        return []
+    covered = _SUBSUMES.get(kind, frozenset())
+    return [k for k in found if k is not kind and k not in covered]
 
 
 def _safe_detect(reader: type[StoreReader], path: Path) -> bool:

@@ -12,7 +12,7 @@ What it knows (see ../shared/reference/local-stores.md):
 - Evolution 3: ``~/.local/share/evolution/mail/local`` (Maildir; also its flatpak);
   Evolution 2: ``~/.evolution/mail/local`` (mbox files with ``.sbd`` children).
 - KMail: ``~/.local/share/local-mail`` (Maildir; also its flatpak and the KDE 4 place).
-- Apple Mail: ``~/Library/Mail/V*/`` (.emlx files).
+- Apple Mail: each account folder of ``~/Library/Mail/V*/`` (.emlx files).
 - Outlook: ``*.pst`` in ``Documents/Outlook Files`` and
   ``AppData/{Local,Roaming}/Microsoft/Outlook`` (and their Windows XP names).
   Windows Live Mail: its ``.eml`` tree.
@@ -119,16 +119,19 @@ def _thunderbird(home: Path, platform: str, warnings: list[str]) -> Iterator[Dis
         warnings.append(f"Thunderbird profiles were not looked for: {exc}")
         return
     for profile in find_thunderbird_profiles(home=home, platform=platform):
-        if not profile.path.is_dir():
+        if not profile.exists:
             warnings.append(
-                f"Thunderbird lists a profile at {profile.path}, but that folder does not exist"
+                f"Thunderbird's profiles.ini in {_shown(profile.data_dir, home)} lists profile "
+                f"{profile.name!r} at {profile.path}, but it is not there (a disk not mounted?)"
             )
             continue
+        where = {"snap": " (snap)", "flatpak": " (flatpak)"}.get(profile.variant, "")
+        default = ", the default one" if profile.is_default else ""
         yield DiscoveredStore(
             kind=SourceKind.THUNDERBIRD,
             path=profile.path,
             client="Thunderbird",
-            reason=f"Thunderbird profile {profile.name!r}",
+            reason=f"Thunderbird{where} profile {profile.name!r}{default}",
         )
 
 
@@ -187,7 +190,12 @@ def _candidates(home: Path, user: str | None, spool_dirs: Sequence[Path]) -> Ite
 
 
 def _apple_mail(home: Path) -> Iterator[_Candidate]:
-    """``~/Library/Mail/V<n>``, newest first (Mail leaves older versions behind on upgrade)."""
+    """Each account folder of ``~/Library/Mail/V<n>``, newest version first.
+
+    One store per account (a UUID folder, ``POP-user@host`` in old versions, ``Mailboxes``
+    for On My Mac): every account has its own INBOX, and reading the whole ``V<n>`` as one
+    store would pour them into one folder. Mail leaves older versions behind on upgrade.
+    """
     root = home / "Library" / "Mail"
     versions: list[tuple[int, Path]] = []
     for entry in _listdir(root):
@@ -195,11 +203,23 @@ def _apple_mail(home: Path) -> Iterator[_Candidate]:
         if match and entry.is_dir():
             versions.append((int(match.group(1)), entry))
     versions.sort(reverse=True)
-    for i, (number, path) in enumerate(versions):
-        note = " (newest)" if i == 0 and len(versions) > 1 else ""
-        yield _Candidate(
-            "Apple Mail", path, (SourceKind.EMLX,), f"Apple Mail data, version {number}{note}"
-        )
+    for i, (number, version_dir) in enumerate(versions):
+        note = " (an older version Mail left behind)" if i else ""
+        for account in sorted(_listdir(version_dir)):
+            if account.is_dir() and any(
+                child.name.endswith((".mbox", ".imapmbox")) for child in _listdir(account)
+            ):
+                what = (
+                    "On My Mac mailboxes"
+                    if account.name == "Mailboxes"
+                    else f"account {account.name}"
+                )
+                yield _Candidate(
+                    "Apple Mail",
+                    account,
+                    (SourceKind.EMLX,),
+                    f"Apple Mail {what}, data version {number}{note}",
+                )
 
 
 _OUTLOOK_DIRS = (

@@ -55,8 +55,11 @@ class EmlReader(StoreReader):
         return path.is_dir() and _has_eml(path, 0)
 
     def folders(self) -> Iterator[SourceFolder]:
+        seen: set[tuple[str, ...]] = set()
         for folder, directory, _, _ in self._walk():
-            yield SourceFolder(folder, directory)
+            if folder not in seen:  # several directories can make one folder
+                seen.add(folder)
+                yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
         for folder, directory, names, relative in self._walk():
@@ -92,7 +95,7 @@ class EmlReader(StoreReader):
                     continue
                 if is_dir(entry):
                     children.append((Path(entry.path), (*parent, entry.name), depth + 1))
-                elif is_eml(entry.name) and is_file(entry):
+                elif is_eml(entry.name):  # a broken link or odd file is reported when read
                     names.append(entry.name)
             if names:
                 names.sort(key=natural_key)

@@ -50,7 +50,6 @@ from advisor.stores.base import (
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
-    folder_key,
     header_date,
     is_dir,
     is_file,
@@ -103,8 +102,10 @@ def parse_emlx(data: bytes) -> Emlx:
     if cut >= 0:
         plist, plist_problem = _parse_plist(body[cut + 1 :])
         if plist is not None:
-            what = "no byte count on the first line" if count is None else (
-                f"byte count {count} does not match the message ({cut + 1} bytes)"
+            what = (
+                "no byte count on the first line"
+                if count is None
+                else (f"byte count {count} does not match the message ({cut + 1} bytes)")
             )
             problems.append(Problem("bad-emlx", f"{what}; message taken up to the property list"))
             return Emlx(body[: cut + 1], plist, tuple(problems))
@@ -242,7 +243,11 @@ def _attachment_file(directory: Path, headers: Message) -> Path | None:
     """The attachment in ``directory``: by the part's file name, else its only file."""
     name = headers.get_filename()
     if name:
-        for candidate in {name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name)}:
+        for candidate in {
+            name,
+            unicodedata.normalize("NFC", name),
+            unicodedata.normalize("NFD", name),
+        }:
             if "/" not in candidate and (directory / candidate).is_file():
                 return directory / candidate
     files = [e for e in sorted_dir(directory) if not e.name.startswith(".") and is_file(e)]
@@ -320,8 +325,11 @@ class EmlxReader(StoreReader):
         )
 
     def folders(self) -> Iterator[SourceFolder]:
+        seen: set[tuple[str, ...]] = set()
         for folder, directory, _ in self._walk():
-            yield SourceFolder(folder, directory)
+            if folder not in seen:  # several directories can make one folder
+                seen.add(folder)
+                yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
         for folder, directory, names in self._walk():
@@ -347,9 +355,13 @@ class EmlxReader(StoreReader):
                 if name.startswith(".") or name == ATTACHMENTS:
                     continue
                 if is_dir(entry):
-                    inner = (*mailbox, _mailbox_name(name)) if name.endswith(MAILBOX_SUFFIXES) else mailbox
+                    inner = (
+                        (*mailbox, _mailbox_name(name))
+                        if name.endswith(MAILBOX_SUFFIXES)
+                        else mailbox
+                    )
                     children.append((Path(entry.path), inner, depth + 1))
-                elif name.endswith(SUFFIX) and is_file(entry):
+                elif name.endswith(SUFFIX):  # a broken link or odd file is reported when read
                     names.append(name)
             if names:
                 yield (mailbox or (INBOX,)), directory, _without_superseded(names)
@@ -359,7 +371,7 @@ class EmlxReader(StoreReader):
         relative = path.relative_to(self.path) if path != self.path else Path(path.name)
         stem = path.name.removesuffix(PARTIAL_SUFFIX).removesuffix(SUFFIX)
         # A .partial.emlx that Mail later completes keeps its identity.
-        ident = f"{folder_key(folder)}/{relative.parent.as_posix()}/{stem}"
+        ident = f"{relative.parent.as_posix()}/{stem}"
         try:
             data = read_bytes(path)
         except OSError as exc:
@@ -376,13 +388,14 @@ class EmlxReader(StoreReader):
         problems = list(emlx.problems)
         message = emlx.message
         partial = emlx.truncated
-        if path.name.endswith(PARTIAL_SUFFIX) or APPLE_LENGTH in message[:1 << 20].lower():
+        if path.name.endswith(PARTIAL_SUFFIX) or APPLE_LENGTH in message[: 1 << 20].lower():
             try:
                 message, still_partial, rebuild_problems = rebuild_partial(message, path)
             except (ValueError, LookupError, UnicodeError) as exc:
-                still_partial, rebuild_problems = True, [
-                    Problem("partial", f"cannot rebuild the attachments ({exc}); kept as stored")
-                ]
+                still_partial, rebuild_problems = (
+                    True,
+                    [Problem("partial", f"cannot rebuild the attachments ({exc}); kept as stored")],
+                )
             partial = partial or still_partial
             problems.extend(rebuild_problems)
         flags: set[str] = set()

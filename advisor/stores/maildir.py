@@ -30,6 +30,7 @@ the name has no timestamp, no ``stat`` beyond what listing gives.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +54,6 @@ from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
     is_dir,
-    is_file,
     read_bytes,
     read_message_file,
     received_or_mtime,
@@ -84,14 +84,13 @@ def split_name(name: str) -> tuple[str, str | None]:
     return name[:cut], name[cut + 3 :]
 
 
+_NAME_TIME = re.compile(r"([0-9]{9,11})(?:[._,]|\Z)")
+
+
 def name_date(name: str) -> datetime | None:
     """The delivery time at the start of the name ("1276533073.M242911P3632.host")."""
-    end = 0
-    while end < len(name) and name[end].isascii() and name[end].isdigit():
-        end += 1
-    if end < 9 or end > 11 or (end < len(name) and name[end] not in "._,"):
-        return None
-    return timestamp_date(int(name[:end]))
+    match = _NAME_TIME.match(name)
+    return timestamp_date(int(match.group(1))) if match else None
 
 
 def parse_flags(info: str, keywords: dict[int, str] | None) -> tuple[set[str], bool, list[Problem]]:
@@ -145,6 +144,16 @@ def decode_folder_name(name: str) -> str:
     return name
 
 
+def _parent_first(entry: os.DirEntry[str]) -> tuple[str, int]:
+    """Order folder "X" before its KMail children ".X.directory" and Maildir++ ".X"."""
+    name = entry.name
+    if name.startswith(".") and name.endswith(_KMAIL_SUFFIX):
+        return name[1 : -len(_KMAIL_SUFFIX)], 1
+    if name.startswith("."):
+        return name[1:], 1
+    return name, 0
+
+
 def is_maildir(directory: Path) -> bool:
     return (directory / "cur").is_dir() or (directory / "new").is_dir()
 
@@ -178,8 +187,11 @@ class MaildirReader(StoreReader):
         return False
 
     def folders(self) -> Iterator[SourceFolder]:
+        seen: set[tuple[str, ...]] = set()
         for folder, directory in self._walk(self.path, (), LoopGuard(), 0):
-            yield SourceFolder(folder, directory)
+            if folder not in seen:  # several directories can make one folder
+                seen.add(folder)
+                yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
         self.ignored_files = 0
@@ -196,7 +208,7 @@ class MaildirReader(StoreReader):
         here_is_maildir = is_maildir(directory)
         if here_is_maildir:
             yield (parent or (INBOX,)), directory
-        for entry in sorted_dir(directory):
+        for entry in sorted(sorted_dir(directory), key=_parent_first):
             name = entry.name
             if name in _MAILDIR_SUBDIRS or not is_dir(entry):
                 continue
@@ -243,7 +255,8 @@ class MaildirReader(StoreReader):
     def _list_files(self, directory: Path) -> list[str]:
         names: list[str] = []
         for entry in sorted_dir(directory):
-            if entry.name.startswith(".") or not is_file(entry):
+            # Broken links and other odd entries are kept: reading them reports the problem.
+            if entry.name.startswith(".") or is_dir(entry):
                 self.ignored_files += 1
                 continue
             names.append(entry.name)

@@ -43,11 +43,12 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO, ClassVar
 
+from advisor.errors import UsageError
 from advisor.stores.base import (
     ANSWERED,
     DRAFT,
@@ -82,11 +83,7 @@ _ENVELOPE_DATE = re.compile(
     rb"(?:\s+([+-]\d{4}|[A-Za-z]{1,5}))?\s*$"
 )
 _MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun")
-        + (b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec")
-    )
+    m: i + 1 for i, m in enumerate(b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
 }
 _UTC_NAMES = {b"UT", b"UTC", b"GMT", b"Z"}
 # Zones of RFC 5322 section 4.3 (the only names with a defined offset).
@@ -131,6 +128,8 @@ class MboxEntry:
     """The ``From_`` line without its line ending; None when the message has none."""
     data: bytes
     """The message, with one level of mboxrd quoting removed (unless disabled)."""
+    end: int
+    """File offset just past the message's last stored byte."""
     problems: tuple[Problem, ...] = ()
 
 
@@ -168,7 +167,7 @@ def _zone(zone: bytes) -> timezone | None:
         return timezone(sign * timedelta(hours=hours, minutes=minutes))
     upper = zone.upper()
     if upper in _UTC_NAMES:
-        return timezone.utc
+        return UTC
     if upper in _NAMED_ZONES:
         return timezone(timedelta(hours=_NAMED_ZONES[upper]))
     return None
@@ -310,7 +309,7 @@ class _Scanner:
         """Index in ``buf`` of the next separator line at or after ``start`` (a line start),
         reading more of the file as needed; None at end of file (or at ``stop``)."""
         pattern = self.nl + FROM_
-        search = start - 1
+        search = max(start - 1, 0)
         while True:
             hit = self.buf.find(pattern, search, stop)
             if hit < 0:
@@ -361,6 +360,8 @@ class _Scanner:
         block = bytes(self.buf[start:header_end])
         if self.nl == b"\r":
             block = block.replace(b"\r", b"\n")
+        if b"\nFrom " in block:
+            return None  # no empty line ends these headers: the block ran into a separator
         match = _CONTENT_LENGTH.search(block)
         if match is None:
             return None
@@ -431,8 +432,9 @@ class _Scanner:
             first += self._eol_len_at(first)
         problems: list[Problem] = []
         sep: int | None
-        if self.buf.startswith(FROM_, first) and 0 <= self.buf.find(
-            nl, first, first + MAX_ENVELOPE
+        if (
+            self.buf.startswith(FROM_, first)
+            and self.buf.find(nl, first, first + MAX_ENVELOPE) >= 0
         ):
             sep = first
         else:
@@ -473,15 +475,16 @@ class _Scanner:
                     end = next_sep - self._blank_before(next_sep)
                 else:
                     end = len(self.buf)
-                    if end > self.msg_start:
-                        # The final blank line belongs to the mbox, as before a separator.
+                    if envelope is not None and end > self.msg_start:
+                        # The final blank line belongs to the mbox, as before a separator;
+                        # a file with no separator at all is one message, kept whole.
                         end -= self._blank_before(end) if self.buf[end - 1] == self.nl_byte else 0
             data = bytes(self.buf[self.msg_start : end])
             if self.unquote and b">From " in data:
                 data = (_UNQUOTE_CR if nl == b"\r" else _UNQUOTE_LF).sub(rb"\1", data)
             if not data:
                 problems.append(Problem("empty", "the message has no bytes at all"))
-            yield MboxEntry(offset, envelope, data, tuple(problems))
+            yield MboxEntry(offset, envelope, data, self.base + end, tuple(problems))
             problems = []
             if next_sep is None:
                 return
@@ -522,15 +525,14 @@ def header_block(data: bytes) -> bytes:
     """The header block of a message: up to (not including) its first empty line.
 
     A message without an empty line is all header. Bare-CR line endings are
-    turned into LF in the result (same length) so one set of patterns serves.
+    turned into LF in the result (same length, so offsets still match ``data``)
+    so that one set of patterns serves every kind of line ending.
     """
+    if b"\r" in data and b"\n" not in data:
+        data = data.replace(b"\r", b"\n")
     if data.startswith((b"\n", b"\r\n")):
         return b""
     ends = [i + 1 for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i >= 0]
-    if b"\n" not in data and b"\r" in data:
-        cr = data.find(b"\r\r")
-        block = data if cr < 0 else data[: cr + 1]
-        return block.replace(b"\r", b"\n")
     return data[: min(ends)] if ends else data
 
 
@@ -666,9 +668,7 @@ def interpret_headers(data: bytes, envelope: bytes | None) -> HeaderFacts:
     received = parse_envelope_date(envelope) if envelope else None
     if received is None:
         received = fallback_received(values)
-    return HeaderFacts(
-        frozenset(flags), deleted, partial, received, mozilla, tuple(problems)
-    )
+    return HeaderFacts(frozenset(flags), deleted, partial, received, mozilla, tuple(problems))
 
 
 PARTIAL_PROBLEM = Problem(
@@ -705,8 +705,6 @@ def quoting_option(options: ReaderOptions) -> bool:
     """``mbox_quoting`` reader option: "mboxrd" (default: remove one level) or "none"."""
     value = options.extra.get("mbox_quoting", "mboxrd").lower()
     if value not in ("mboxrd", "none"):
-        from advisor.errors import UsageError
-
         raise UsageError(f'mbox_quoting must be "mboxrd" or "none", not {value!r}')
     return value == "mboxrd"
 
@@ -745,15 +743,16 @@ class MboxReader(StoreReader):
             return
         yield from self._walk(self.path, ())
 
-    def _walk(self, directory: Path, parent: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], Path]]:
-        entries = sorted(directory.iterdir(), key=lambda p: p.name)
-        for entry in entries:
+    def _walk(
+        self, directory: Path, parent: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str, ...], Path]]:
+        for entry in sorted(directory.iterdir(), key=lambda p: p.name):
             name = entry.name
             if name.startswith(".") or name.lower().endswith(_SKIP_SUFFIXES):
                 continue
             if entry.is_file() and looks_like_mbox(entry):
                 yield (*parent, folder_name_for(entry)), entry
-            elif entry.is_dir():
+            elif entry.is_dir() and not (entry / "cur").is_dir():  # a Maildir is not ours
                 child = name[:-4] if name.endswith(".sbd") else name
                 yield from self._walk(entry, (*parent, child))
 
@@ -765,8 +764,34 @@ class MboxReader(StoreReader):
         root = self.path if self.path.is_dir() else self.path.parent
         for folder, path in self._files():
             where = path.relative_to(root).as_posix()
-            for entry in iter_mbox(path, unquote=self.unquote):
-                yield message_from_entry(entry, folder, f"{where}:{entry.offset}")
+            yield from read_mbox_folder(path, folder, where, self.unquote)
+
+
+def read_mbox_folder(
+    path: Path, folder: tuple[str, ...], where: str, unquote: bool
+) -> Iterator[SourceMessage]:
+    """The messages of one mbox file; a file that cannot be read becomes one
+    unreadable entry (empty data, problem "unreadable") instead of an exception."""
+    position = 0
+    try:
+        for entry in iter_mbox(path, unquote=unquote):
+            position = entry.offset
+            yield message_from_entry(entry, folder, f"{where}:{entry.offset}")
+    except OSError as exc:
+        yield unreadable_message(folder, f"{where}:{position}", exc)
+
+
+def unreadable_message(folder: tuple[str, ...], source_id: str, exc: OSError) -> SourceMessage:
+    """A stand-in for mail that could not be read, so the report can name it."""
+    reason = exc.strerror or str(exc)
+    return SourceMessage(
+        folder=folder,
+        data=b"",
+        flags=frozenset(),
+        received=None,
+        source_id=source_id,
+        problems=(Problem("unreadable", f"{source_id}: cannot read the file: {reason}"),),
+    )
 
 
 def message_from_entry(

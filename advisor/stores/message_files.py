@@ -8,8 +8,10 @@ no MIME parsing.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -30,19 +32,26 @@ _NOATIME = getattr(os, "O_NOATIME", 0)
 
 
 def _opener(path: str, flags: int) -> int:
-    """Open without updating the access time when we may (owner or root), else normally."""
+    """Open without updating the access time when we may (owner or root), else normally.
+
+    O_NONBLOCK: a named pipe where a message file should be must not hang the reader
+    (it is refused right after opening, see :func:`read_bytes`).
+    """
+    flags |= os.O_NONBLOCK
     if _NOATIME:
         try:
             return os.open(path, flags | _NOATIME)
         except PermissionError as exc:
-            if exc.errno != 1:  # EPERM: not our file, O_NOATIME not allowed; EACCES is real
+            if exc.errno != errno.EPERM:  # EPERM: O_NOATIME not allowed; EACCES is real
                 raise
     return os.open(path, flags)
 
 
 def read_bytes(path: Path) -> bytes:
-    """The whole file, read-only; raises OSError."""
+    """The whole regular file, read-only; raises OSError (also for pipes, devices...)."""
     with open(path, "rb", opener=_opener) as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
         return f.read()
 
 

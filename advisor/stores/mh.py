@@ -137,8 +137,11 @@ class MhReader(StoreReader):
         )
 
     def folders(self) -> Iterator[SourceFolder]:
+        seen: set[tuple[str, ...]] = set()
         for folder, directory, _, _ in self._walk():
-            yield SourceFolder(folder, directory)
+            if folder not in seen:  # several directories can make one folder
+                seen.add(folder)
+                yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
         for folder, directory, files, relative in self._walk():
@@ -167,7 +170,7 @@ class MhReader(StoreReader):
                     children.append((Path(entry.path), (*parent, name), depth + 1))
                     continue
                 number = message_number(name)
-                if number is not None and is_file(entry):
+                if number is not None:  # a broken link or odd file is reported when read
                     files.append((number[0], number[1], name))
             if parent:
                 yield parent, directory, files, parent

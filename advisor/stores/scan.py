@@ -21,7 +21,7 @@ from pathlib import Path
 
 from advisor.errors import MailadvisorError, UsageError
 from advisor.profile import SourceKind
-from advisor.stores import open_store
+from advisor.stores import open_store, other_kinds
 from advisor.stores.base import ReaderOptions, SourceMessage, StoreReader
 
 __all__ = [
@@ -102,6 +102,11 @@ class StoreScan:
     folders: int
     """How many folders the store has (the store root not counted unless it holds mail)."""
     problem_examples: list[ProblemExample] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+    """What the reader noticed while reading this store (a stale index, files that are
+    not mail...)."""
+    metadata_notes: tuple[str, ...] = ()
+    """What this kind of store keeps or loses (flags, dates, exact bytes), from the reader."""
     seconds: float = 0.0
 
 
@@ -270,6 +275,8 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
         totals=totals,
         folders=sum(1 for n in nodes if n.path or n.messages),
         problem_examples=examples,
+        notes=tuple(getattr(reader, "notes", ())),
+        metadata_notes=tuple(getattr(type(reader), "metadata_notes", ())),
         seconds=time.monotonic() - started,
     )
 
@@ -332,6 +339,8 @@ class ScannedStore:
     reason: str | None
     scan: StoreScan | None
     error: str | None = None
+    also: list[SourceKind] = field(default_factory=list)
+    """Other kinds of store found at the same path, which this scan did not read."""
 
 
 @dataclass
@@ -372,5 +381,8 @@ def scan_stores(
                 ScannedStore(target.kind, target.path, target.client, target.reason, None, str(exc))
             )
             continue
-        results.append(ScannedStore(kind, target.path, target.client, target.reason, scan))
+        also = other_kinds(target.path, kind)
+        results.append(
+            ScannedStore(kind, target.path, target.client, target.reason, scan, None, also)
+        )
     return results

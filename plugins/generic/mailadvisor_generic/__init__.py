@@ -1,7 +1,11 @@
 """Any IMAP provider: the fallback when no specialised plugin claims an address.
 
-This first version guesses the usual host names; autoconfig, the ISPDB and SRV
-records arrive with the settings-discovery work.
+Its servers come from settings discovery (:mod:`advisor.discovery`): autoconfig,
+the ISPDB, the MX host's provider, SRV records, then probing the usual host
+names. Discovery runs only when the settings are asked for, never at import, and
+with the options of :func:`advisor.discovery.current_options` (``mailadvisor
+detect --no-network`` turns it off). When nothing answers, the usual host names
+are the last resort, marked as an unchecked guess.
 """
 
 from __future__ import annotations
@@ -10,16 +14,15 @@ import re
 from collections.abc import Sequence
 
 from advisor import hookimpl
+from advisor.discovery import current_options, discover, unchecked_guess
 from advisor.provider import (
     AddressMatch,
     AuthMechanism,
     AuthMethod,
-    Endpoint,
     FolderPolicy,
     Protocol,
     ProviderInfo,
     ProviderLimits,
-    Security,
     ServerFolder,
     ServerSettings,
     ThrottleAdvice,
@@ -45,12 +48,20 @@ def mailadvisor_match_address(
 def mailadvisor_server_settings(provider: str, email: str) -> ServerSettings | None:
     if provider != NAME:
         return None
-    domain = email.rpartition("@")[2].lower()
+    options = current_options()
+    if options.network:
+        found = discover(email, options).settings()
+        if found is not None:
+            return found
+        note = "guess (no server answered)"
+    else:
+        note = "guess (not checked: network lookups are off)"
+    guess = {f.endpoint.protocol: f.endpoint for f in unchecked_guess(email, note)}
     return ServerSettings(
-        imap=Endpoint(Protocol.IMAP, f"imap.{domain}", 993, Security.TLS),
-        pop3=Endpoint(Protocol.POP3, f"pop.{domain}", 995, Security.TLS),
-        smtp=Endpoint(Protocol.SMTP, f"smtp.{domain}", 465, Security.TLS),
-        source="guess",
+        imap=guess[Protocol.IMAP],
+        pop3=guess[Protocol.POP3],
+        smtp=guess[Protocol.SMTP],
+        source=note,
     )
 
 

@@ -1,0 +1,106 @@
+"""Which provider serves an address, and its servers: what ``mailadvisor detect`` shows.
+
+A provider plugin that claims the address (by its domain or its MX hosts) knows
+the servers; when only the generic fallback does, settings discovery finds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from advisor.discovery.engine import (
+    Attempt,
+    Found,
+    Origin,
+    Outcome,
+    discover,
+    lookup_mx,
+    split_address,
+)
+from advisor.discovery.options import DiscoveryOptions, current_options
+from advisor.errors import PluginError
+from advisor.plugin_manager import PluginHost
+from advisor.provider import AddressMatch
+
+FALLBACK_PROVIDER = "generic"
+"""The built-in plugin whose servers are whatever discovery finds."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The provider chosen for an address and the servers to use, each with its origin."""
+
+    email: str
+    domain: str
+    network: bool
+    provider: str
+    provider_name: str
+    reason: str
+    """Why the provider was chosen (the winning plugin's words)."""
+    matches: tuple[AddressMatch, ...]
+    """Every plugin's claim, most confident first."""
+    mx_hosts: tuple[str, ...]
+    servers: tuple[Found, ...]
+    """The chosen IMAP, POP3 and SMTP servers (those known)."""
+    alternatives: tuple[Found, ...]
+    """Other servers found but not chosen."""
+    attempts: tuple[Attempt, ...]
+    """Every lookup made, and what it gave."""
+
+    @property
+    def untrusted(self) -> tuple[Found, ...]:
+        return tuple(f for f in self.servers if not f.trusted)
+
+
+def detect(email: str, host: PluginHost, options: DiscoveryOptions | None = None) -> Detection:
+    """Choose the provider for ``email`` and find its servers."""
+    options = options or current_options()
+    _, domain = split_address(email)
+    mx_hosts, mx_attempt = lookup_mx(domain, options)
+    matches = host.match_address(email, mx_hosts)
+    if not matches:
+        raise PluginError(
+            f"no provider plugin handles {email}; reinstall mailadvisor to get the generic one"
+        )
+    best = matches[0]
+    name = host.provider(best.provider).display_name
+    if best.provider == FALLBACK_PROVIDER:
+        found = discover(email, options, mx=(mx_hosts, mx_attempt))
+        servers = found.chosen
+        alternatives = tuple(f for f in found.candidates if f not in servers)
+        attempts = found.attempts
+    else:
+        settings = host.server_settings(best.provider, email)
+        endpoints = (
+            [e for e in (settings.imap, settings.pop3, settings.smtp) if e] if settings else []
+        )
+        note = f"the {best.provider} plugin knows {name}'s servers"
+        if settings is not None and not settings.trusted:
+            note = f"the {best.provider} plugin marks these servers as needing your confirmation"
+        servers = tuple(
+            Found(
+                e,
+                Origin.PLUGIN,
+                settings.source if settings else "",
+                bool(settings and settings.trusted),
+                note,
+            )
+            for e in endpoints
+        )
+        alternatives = ()
+        outcome = Outcome.FOUND if servers else Outcome.NONE
+        detail = "gave the servers" if servers else "gave no servers"
+        attempts = (mx_attempt, Attempt(Origin.PLUGIN, best.provider, outcome, detail))
+    return Detection(
+        email=email,
+        domain=domain,
+        network=options.network,
+        provider=best.provider,
+        provider_name=name,
+        reason=best.reason,
+        matches=tuple(matches),
+        mx_hosts=tuple(mx_hosts),
+        servers=servers,
+        alternatives=alternatives,
+        attempts=tuple(attempts),
+    )

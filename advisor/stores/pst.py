@@ -1,0 +1,225 @@
+"""Outlook data files (.pst, also .ost), read through Debian's ``readpst`` (pst-utils).
+
+Why readpst: a PST holds MAPI properties, not MIME, so every reader must rebuild the
+messages; readpst (libpst) does that completely (headers, bodies, attachments,
+embedded messages), is packaged by Debian, Ubuntu, Fedora and Homebrew, and needs no
+compiler. libpff-python would give more properties but leaves rebuilding MIME to us.
+
+How: ``readpst -q -D -j 0 -te -e -o TMP FILE`` writes one RFC 822 file per message,
+``TMP/<store name>/<folder>/.../<n>.eml``, into a private temporary directory (never
+next to the source; ``ReaderOptions.extra["tmp_dir"]`` chooses where). ``-te`` keeps
+e-mail only (no contacts, appointments, journal entries: those folders yield nothing),
+``-D`` includes the "Deleted Items" folder, which readpst skips otherwise; ``-j 0``
+keeps the numbering deterministic. The files are then read one at a time, each one
+deleted once yielded, and the directory is removed at the end, on errors too, and
+when the caller stops early (closing the generator).
+
+What survives is listed in :attr:`PstReader.metadata_notes`: read/unread (readpst
+writes ``Status: RO`` for a read message; that line is readpst's bookkeeping and is
+removed), folder names (lossy for ``/``, ``\\`` and ``:``), headers as delivered when
+Outlook kept them. Replied/forwarded/flagged state and the delivery time are lost;
+the received date comes from the Received:/Date: headers.
+
+The folder of a message is its path below the store's root folder; messages lying in
+the root itself (rare) get the root's display name as folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+from advisor.errors import UsageError
+from advisor.stores.base import (
+    SEEN,
+    Problem,
+    SourceFolder,
+    SourceMessage,
+    StoreReader,
+)
+from advisor.stores.message_files import (
+    folder_key,
+    header_date,
+    is_dir,
+    is_file,
+    natural_key,
+    read_bytes,
+    sorted_dir,
+)
+
+PST_MAGIC = b"!BDN"
+READPST = "readpst"
+READPST_ARGS = ("-q", "-D", "-j", "0", "-te", "-e")
+STATUS_READ = b"Status: RO"
+INSTALL_HINT = (
+    "reading Outlook .pst files needs readpst: apt-get install pst-utils "
+    "(Fedora: dnf install libpst; macOS: brew install libpst)"
+)
+
+
+def strip_read_status(data: bytes) -> tuple[bytes, bool]:
+    """Remove readpst's ``Status: RO`` line from the top-level header: (data, was read).
+
+    readpst writes it after the message's own header lines, so the last one is its.
+    """
+    end = data.find(b"\n\n")
+    header_end = len(data) if end < 0 else end + 1
+    at = -1
+    pos = 0
+    while pos < header_end:
+        nl = data.find(b"\n", pos, header_end)
+        line_end = header_end if nl < 0 else nl
+        if data[pos:line_end].rstrip(b"\r") == STATUS_READ:
+            at = pos
+        pos = line_end + 1
+    if at < 0:
+        return data, False
+    nl = data.find(b"\n", at, header_end)
+    return data[:at] + data[(header_end if nl < 0 else nl + 1) :], True
+
+
+class PstReader(StoreReader):
+    """Reads the mail folders of an Outlook .pst/.ost file through readpst."""
+
+    kind: ClassVar[str] = "pst"
+    metadata_notes: ClassVar[tuple[str, ...]] = (
+        "A .pst holds MAPI properties, not MIME: readpst rebuilds each message, so the "
+        "bytes differ from what the server sent (header lines are kept as delivered when "
+        "Outlook stored them; bodies and attachments are re-encoded).",
+        "Read/unread survives (PR_MESSAGE_FLAGS); replied, forwarded and flagged states are lost.",
+        "The received date comes from the Received:/Date: headers: readpst does not export "
+        "the delivery time (PR_MESSAGE_DELIVERY_TIME).",
+        "Only mail is read: contacts, calendar, tasks, journal and notes are skipped; "
+        "Deleted Items is read like any folder.",
+        "Folder names: readpst writes /, \\ and : as _ and numbers a name repeated among "
+        "sibling folders (Inbox, Inbox1).",
+        "A PST password is not encryption: Outlook asks for it, readpst does not, so such "
+        "files are read like any other.",
+    )
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        if not path.is_file():
+            return False
+        try:
+            with open(path, "rb") as f:
+                return f.read(4) == PST_MAGIC
+        except OSError:
+            return False
+
+    def folders(self) -> Iterator[SourceFolder]:
+        """Mail folders, listed from a readpst run (a PST cannot be listed more cheaply)."""
+        with self._extracted() as (top, _):
+            for folder, _, _ in self._walk(top):
+                yield SourceFolder(folder, self.path)
+
+    def messages(self) -> Iterator[SourceMessage]:
+        with self._extracted() as (top, failure):
+            for folder, relative, directory in self._walk(top):
+                for name in _message_names(directory):
+                    path = directory / name
+                    try:
+                        data = read_bytes(path)
+                    except OSError as exc:  # our own temporary file: should not happen
+                        raise UsageError(f"cannot read readpst's output {path}: {exc}") from None
+                    path.unlink()  # free the temporary space as we go
+                    yield _message(folder, relative, name, data)
+            if failure:
+                # Everything readpst managed to write has been yielded; say what is missing.
+                raise UsageError(failure)
+
+    def _extracted(self) -> _Extraction:
+        return _Extraction(self.path, self.options.extra.get("tmp_dir"))
+
+    @staticmethod
+    def _walk(top: Path | None) -> Iterator[tuple[tuple[str, ...], tuple[str, ...], Path]]:
+        """(folder, path relative to the output, directory) of folders holding mail."""
+        if top is None:
+            return
+        stack: list[tuple[Path, tuple[str, ...]]] = [(top, (top.name,))]
+        while stack:
+            directory, relative = stack.pop()
+            entries = sorted_dir(directory)
+            if any(is_file(e) and e.name.endswith(".eml") for e in entries):
+                yield (relative[1:] or relative), relative, directory
+            children = [(Path(e.path), (*relative, e.name)) for e in entries if is_dir(e)]
+            stack.extend(reversed(children))
+
+
+def _message_names(directory: Path) -> list[str]:
+    names = [e.name for e in sorted_dir(directory) if is_file(e) and e.name.endswith(".eml")]
+    return sorted(names, key=natural_key)
+
+
+def _message(
+    folder: tuple[str, ...], relative: tuple[str, ...], name: str, data: bytes
+) -> SourceMessage:
+    data, read = strip_read_status(data)
+    received = header_date(data)
+    problems: tuple[Problem, ...] = ()
+    if received is None:
+        problems = (Problem("bad-date", "no usable Received: or Date: header"),)
+    return SourceMessage(
+        folder=folder,
+        data=data,
+        flags=frozenset({SEEN}) if read else frozenset(),
+        received=received,
+        # readpst numbers the items of each folder in PST order: stable for a given file.
+        source_id=f"{folder_key(relative)}/{name.removesuffix('.eml')}",
+        problems=problems,
+    )
+
+
+class _Extraction:
+    """Runs readpst into a private temporary directory, removed on exit whatever happens.
+
+    Yields (store root directory or None when there is no mail, failure message or "").
+    """
+
+    def __init__(self, source: Path, tmp_dir: str | None) -> None:
+        self.source = source
+        self.tmp_dir = tmp_dir
+        self.directory: Path | None = None
+
+    def __enter__(self) -> tuple[Path | None, str]:
+        readpst = shutil.which(READPST)
+        if readpst is None:
+            raise UsageError(INSTALL_HINT)
+        if not self.source.is_file():
+            raise UsageError(f"{self.source} is not a file")
+        self.directory = Path(tempfile.mkdtemp(prefix="mailadvisor-pst-", dir=self.tmp_dir))
+        try:
+            out = self.directory / "out"
+            out.mkdir()
+            result = subprocess.run(
+                [readpst, *READPST_ARGS, "-o", str(out), str(self.source.resolve())],
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+            )
+            tops = [Path(e.path) for e in sorted_dir(out) if is_dir(e)]
+            top = tops[0] if tops else None
+            failure = ""
+            if result.returncode != 0:
+                said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
+                said = said.splitlines()[-1] if said else f"exit status {result.returncode}"
+                failure = f"readpst could not read all of {self.source}: {said}"
+                if top is None:
+                    raise UsageError(failure)
+            return top, failure
+        except BaseException:
+            self._remove()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None

@@ -1,0 +1,974 @@
+"""Thunderbird profiles: finding them, and reading the mail POP3 accounts left in them.
+
+Layout (see ``shared/reference/local-stores.md``): a profile's POP3 and Local
+Folders mail lives in ``Mail/<account>/`` (or wherever ``prefs.js`` points an
+account's ``directory``). Each folder is an mbox file ``Name`` with its Mork
+summary ``Name.msf``; its sub-folders live in ``Name.sbd/``. A folder in
+Thunderbird's maildir store is a directory ``Name/`` with ``cur/`` (and
+``tmp/``, ignored). IMAP caches (``ImapMail/``), news and feeds are not read.
+
+What is trusted, in order:
+
+* the ``.msf`` index, when it is readable and current (its recorded folder
+  size equals the mbox's size): it has a row for every live message, keyed by
+  the message's offset in the mbox. A message with no row is one the user
+  deleted (``deleted=True``), even if its X-Mozilla-Status lacks the expunged
+  bit (0x0008); a message with a row is alive even if the bit is set (the bit
+  goes stale, as ImportExportTools NG's authors found). Flags, tags and the
+  arrival date come from the row.
+* otherwise the message's own X-Mozilla-Status/-Status2/-Keys headers, and the
+  expunged bit decides ``deleted``.
+
+Thunderbird's three bookkeeping headers are removed from the message bytes.
+Reading never writes: the lock check only reads the lock's target and asks the
+kernel whether a lock is held (``F_GETLK``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import json
+import os
+import re
+import struct
+import sys
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from advisor.errors import SourceLockedError, UsageError
+from advisor.stores.base import Problem, ReaderOptions, SourceFolder, SourceMessage, StoreReader
+from advisor.stores.mbox import (
+    MOZ_PARTIAL,
+    PARTIAL_PROBLEM,
+    MboxEntry,
+    interpret_headers,
+    iter_mbox,
+    keywords_from,
+    mozilla_flags,
+    quoting_option,
+    strip_mozilla_headers,
+    unreadable_message,
+)
+from advisor.stores.mork import MorkError, read_mork
+
+# -- discovery -----------------------------------------------------------------------------
+
+LINUX_DATA_DIRS = (
+    ("linux", Path(".thunderbird")),
+    ("snap", Path("snap/thunderbird/common/.thunderbird")),
+    ("flatpak", Path(".var/app/org.mozilla.Thunderbird/.thunderbird")),
+)
+MACOS_DATA_DIR = Path("Library/Thunderbird")
+WINDOWS_DATA_DIR = Path("AppData/Roaming/Thunderbird")
+
+
+@dataclass(frozen=True)
+class ThunderbirdProfile:
+    """A profile listed in a Thunderbird ``profiles.ini`` (or found next to it)."""
+
+    name: str
+    path: Path
+    """The profile directory (holding prefs.js and Mail/)."""
+    data_dir: Path
+    """The Thunderbird directory holding profiles.ini."""
+    variant: str
+    """Which installation: "linux", "snap", "flatpak", "macos" or "windows"."""
+    is_default: bool = False
+    """The profile Thunderbird opens by default (an [Install...] Default, else Default=1)."""
+    exists: bool = True
+    """False when profiles.ini names a directory that is not there (an unmounted disk...)."""
+
+
+def _normalize_platform(platform: str | None) -> str:
+    value = (platform or sys.platform).lower()
+    if value.startswith(("win", "cygwin", "msys")):
+        return "windows"
+    if value in ("darwin", "macos", "mac", "osx"):
+        return "macos"
+    return "linux"
+
+
+def thunderbird_data_dirs(
+    home: Path | None = None, platform: str | None = None
+) -> list[tuple[str, Path]]:
+    """Where Thunderbird keeps profiles.ini on ``platform``, as (variant, directory).
+
+    ``home`` defaults to the user's home; on Windows without ``home`` the
+    ``APPDATA`` environment variable is used when set.
+    """
+    kind = _normalize_platform(platform)
+    if kind == "windows":
+        appdata = os.environ.get("APPDATA") if home is None else None
+        base = (
+            Path(appdata) / "Thunderbird" if appdata else (home or Path.home()) / WINDOWS_DATA_DIR
+        )
+        return [("windows", base)]
+    root = home or Path.home()
+    if kind == "macos":
+        return [("macos", root / MACOS_DATA_DIR)]
+    return [(variant, root / relative) for variant, relative in LINUX_DATA_DIRS]
+
+
+def _read_ini(path: Path) -> configparser.RawConfigParser | None:
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read(1 << 20).decode("utf-8-sig", "replace")
+        parser.read_string(text, source=str(path))
+    except (OSError, configparser.Error):
+        return None
+    return parser
+
+
+def _profile_path(data_dir: Path, value: str, relative: bool) -> Path:
+    if relative:
+        return data_dir.joinpath(*[part for part in re.split(r"[/\\]", value) if part])
+    return Path(value)
+
+
+def read_profiles_ini(data_dir: Path, variant: str = "linux") -> list[ThunderbirdProfile]:
+    """The profiles of one Thunderbird data directory.
+
+    Relative (``IsRelative=1``) and absolute paths are both understood; the
+    default is the profile an ``[Install...]`` section names, else the one with
+    ``Default=1``. Without a readable profiles.ini, sub-directories holding a
+    ``prefs.js`` are listed instead (a copied or half-broken setup).
+    """
+    parser = _read_ini(data_dir / "profiles.ini")
+    if parser is None:
+        return _profiles_by_scan(data_dir, variant)
+    install_defaults = {
+        parser.get(section, "Default").replace("\\", "/").lower()
+        for section in parser.sections()
+        if section.startswith("Install") and parser.has_option(section, "Default")
+    }
+    profiles = []
+    for section in parser.sections():
+        if not section.startswith("Profile") or not parser.has_option(section, "Path"):
+            continue
+        value = parser.get(section, "Path")
+        relative = parser.get(section, "IsRelative", fallback="1").strip() == "1"
+        path = _profile_path(data_dir, value, relative)
+        if install_defaults:
+            default = value.replace("\\", "/").lower() in install_defaults
+        else:
+            default = parser.get(section, "Default", fallback="0").strip() == "1"
+        profiles.append(
+            ThunderbirdProfile(
+                name=parser.get(section, "Name", fallback=path.name),
+                path=path,
+                data_dir=data_dir,
+                variant=variant,
+                is_default=default,
+                exists=(path / "prefs.js").is_file() or (path / "Mail").is_dir(),
+            )
+        )
+    return profiles
+
+
+def _profiles_by_scan(data_dir: Path, variant: str) -> list[ThunderbirdProfile]:
+    found = []
+    for parent in (data_dir, data_dir / "Profiles"):
+        with contextlib.suppress(OSError):
+            for child in sorted(parent.iterdir()):
+                if child.is_dir() and (child / "prefs.js").is_file():
+                    found.append(ThunderbirdProfile(child.name, child, data_dir, variant))
+    return found
+
+
+def find_thunderbird_profiles(
+    home: Path | None = None, platform: str | None = None
+) -> list[ThunderbirdProfile]:
+    """Every Thunderbird profile of the user: Linux (plain, snap and flatpak), macOS or
+    Windows locations, from their profiles.ini files; ``home`` and ``platform``
+    (a ``sys.platform`` value) make this testable with a fake home directory."""
+    profiles: list[ThunderbirdProfile] = []
+    seen: set[Path] = set()
+    for variant, data_dir in thunderbird_data_dirs(home, platform):
+        if not data_dir.is_dir():
+            continue
+        for profile in read_profiles_ini(data_dir, variant):
+            key = Path(os.path.realpath(profile.path))
+            if key not in seen:
+                seen.add(key)
+                profiles.append(profile)
+    return profiles
+
+
+# -- the profile lock -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProfileLock:
+    """Whether a running Thunderbird holds the profile."""
+
+    held: bool
+    lock_file: Path | None = None
+    pid: int | None = None
+    detail: str = ""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _fcntl_holder(path: Path) -> int | None:
+    """The pid holding an fcntl lock on ``path`` (0 if unknown), None when unlocked.
+
+    Opens the file read-only (never creating it) and uses F_GETLK, which tests
+    for a conflicting lock without taking one.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if sys.platform == "darwin":
+            layout = "@qqihh"  # l_start, l_len, l_pid, l_type, l_whence
+            request = struct.pack(layout, 0, 0, 0, fcntl.F_WRLCK, os.SEEK_SET)
+        else:
+            layout = "@hhqqi"  # l_type, l_whence, l_start, l_len, l_pid
+            request = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        request += b"\0" * 8  # room for the C struct's tail padding
+        try:
+            answer = fcntl.fcntl(fd, fcntl.F_GETLK, request)
+        except OSError:
+            return None
+        fields = struct.unpack_from(layout, answer)
+        lock_type, pid = (
+            (fields[3], fields[2]) if sys.platform == "darwin" else (fields[0], fields[4])
+        )
+        return None if lock_type == fcntl.F_UNLCK else int(pid)
+    finally:
+        os.close(fd)
+
+
+def profile_lock(profile_dir: Path) -> ProfileLock:
+    """Is ``profile_dir`` in use by a running Thunderbird? Checked without writing:
+
+    * ``lock`` (Linux): a symbolic link to ``IP:+PID``; held while that process lives
+      (a link left by a crash, whose process is gone, is stale);
+    * ``.parentlock`` (Linux, macOS): held while a process has an fcntl lock on it;
+    * ``parent.lock`` (Windows): held while another process keeps it open exclusively
+      (only testable on Windows).
+    """
+    link = profile_dir / "lock"
+    if link.is_symlink():
+        with contextlib.suppress(OSError):
+            target = os.readlink(link)
+            match = re.search(r":\+?(\d+)$", target)
+            if match:
+                pid = int(match.group(1))
+                if _pid_alive(pid):
+                    return ProfileLock(True, link, pid, f"{link} points to live process {pid}")
+    parentlock = profile_dir / ".parentlock"
+    if parentlock.is_file():
+        holder = _fcntl_holder(parentlock)
+        if holder is not None:
+            return ProfileLock(True, parentlock, holder or None, f"process {holder} locks it")
+    windows_lock = profile_dir / "parent.lock"
+    if os.name == "nt" and windows_lock.is_file():
+        try:
+            with open(windows_lock, "rb"):
+                pass
+        except PermissionError:
+            return ProfileLock(True, windows_lock, None, "another program holds it open")
+        except OSError:
+            pass
+    return ProfileLock(False)
+
+
+def _find_profile_dir(path: Path) -> Path | None:
+    """The profile directory holding ``path`` (itself or an ancestor), if any."""
+    candidate = path if path.is_dir() else path.parent
+    for directory in (candidate, *list(candidate.parents)[:5]):
+        if (directory / "prefs.js").is_file() or any(
+            (directory / name).exists() or (directory / name).is_symlink()
+            for name in ("lock", ".parentlock", "parent.lock")
+        ):
+            return directory
+    return None
+
+
+# -- prefs.js: where each account keeps its mail ---------------------------------------------
+
+_PREF = re.compile(
+    r'user_pref\(\s*"((?:[^"\\]|\\.)*)"\s*,\s*("(?:[^"\\]|\\.)*"|true|false|-?\d+)\s*\)\s*;'
+)
+_SERVER_PREF = re.compile(r"mail\.server\.([A-Za-z0-9_]+)\.(.+)")
+_MAILDIR_STORE = "maildirstore"
+_MAIL_SERVER_TYPES = ("none", "pop3", "movemail")
+
+
+def _pref_value(raw: str) -> str:
+    if raw.startswith('"'):
+        try:
+            value = json.loads(raw.replace("\\'", "'"))
+        except ValueError:
+            return raw[1:-1]
+        return str(value)
+    return raw
+
+
+def read_prefs(profile_dir: Path) -> dict[str, str]:
+    """The ``user_pref`` settings of a profile's prefs.js (missing file: empty)."""
+    try:
+        with open(profile_dir / "prefs.js", "rb") as stream:
+            text = stream.read(16 << 20).decode("utf-8", "replace")
+    except OSError:
+        return {}
+    return {match.group(1): _pref_value(match.group(2)) for match in _PREF.finditer(text)}
+
+
+@dataclass(frozen=True)
+class MailRoot:
+    """One account's mail directory."""
+
+    name: str
+    """The first element of its folders' paths: the directory's name ("Local Folders")."""
+    path: Path
+    server_type: str = "unknown"
+    """prefs.js type: "none" (Local Folders), "pop3", "movemail"; "unknown" without prefs."""
+    maildir: bool = False
+    """The account uses Thunderbird's maildir store instead of mbox files."""
+
+
+def mail_roots(profile_dir: Path) -> list[MailRoot]:
+    """The POP3 / Local Folders mail directories of a profile.
+
+    From prefs.js (``mail.server.*.directory-rel`` / ``directory``, which may lie
+    outside the profile), plus any other directory in ``Mail/`` (an account
+    removed from the settings still has its mail on disk). Feed (RSS) accounts
+    are left out.
+    """
+    prefs = read_prefs(profile_dir)
+    servers: dict[str, dict[str, str]] = {}
+    for key, value in prefs.items():
+        match = _SERVER_PREF.fullmatch(key)
+        if match:
+            servers.setdefault(match.group(1), {})[match.group(2)] = value
+    roots: list[MailRoot] = []
+    seen: set[str] = set()
+    excluded: set[str] = set()
+
+    def add(path: Path, server_type: str, maildir: bool) -> None:
+        real = os.path.realpath(path)
+        if real in seen or real in excluded or not path.is_dir():
+            return
+        seen.add(real)
+        roots.append(MailRoot(path.name, path, server_type, maildir))
+
+    for server in sorted(servers.values(), key=lambda s: s.get("directory-rel", "")):
+        server_type = server.get("type", "unknown")
+        path = _server_directory(profile_dir, server)
+        if path is None:
+            continue
+        if server_type not in _MAIL_SERVER_TYPES:
+            excluded.add(os.path.realpath(path))
+            continue
+        add(path, server_type, _MAILDIR_STORE in server.get("storeContractID", ""))
+    with contextlib.suppress(OSError):
+        for child in sorted((profile_dir / "Mail").iterdir()):
+            if child.is_dir() and not _is_feed_account(child):
+                add(child, "unknown", False)
+    # Names must be unique: they become the first level of folder paths.
+    taken: dict[str, int] = {}
+    unique = []
+    for root in roots:
+        count = taken.get(root.name, 0) + 1
+        taken[root.name] = count
+        name = root.name if count == 1 else f"{root.name} ({count})"
+        unique.append(MailRoot(name, root.path, root.server_type, root.maildir))
+    return unique
+
+
+def _server_directory(profile_dir: Path, server: dict[str, str]) -> Path | None:
+    relative = server.get("directory-rel", "")
+    if relative.startswith("[ProfD]"):
+        path = profile_dir.joinpath(*[p for p in re.split(r"[/\\]", relative[7:]) if p])
+        if path.is_dir():
+            return path
+    absolute = server.get("directory", "")
+    if absolute and Path(absolute).is_absolute():
+        return Path(absolute)
+    return None
+
+
+def _is_feed_account(directory: Path) -> bool:
+    return any(
+        (directory / name).exists()
+        for name in ("feeds.json", "feeds.rdf", "feeditems.json", "feeditems.rdf")
+    )
+
+
+# -- the .msf index ------------------------------------------------------------------------
+
+MSGS_TABLE_KIND = "ns:msg:db:table:kind:msgs"
+MSGS_ROW_SCOPE = "ns:msg:db:row:scope:msgs:all"
+FOLDER_INFO_KIND = "ns:msg:db:table:kind:dbfolderinfo"
+_INDEX_COLUMNS = (
+    "flags",
+    "keywords",
+    "label",
+    "storeToken",
+    "msgOffset",
+    "dateReceived",
+    "folderName",
+    "folderSize",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """What the .msf says about one live message."""
+
+    flags: int
+    keywords: str
+    label: int
+    received: datetime | None
+
+
+@dataclass
+class FolderIndex:
+    """A folder's .msf summary, reduced to what reading needs."""
+
+    folder_name: str | None = None
+    folder_size: int | None = None
+    live: dict[int | str, IndexRow] = field(default_factory=dict)
+    """Live messages by mbox offset (mbox store) or file name (maildir store)."""
+    usable: bool = False
+    """True when the index can decide which messages are alive."""
+    reason: str = ""
+    """Why it cannot, for the report."""
+
+
+def _hex(value: bytes | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(value, 16)
+    except ValueError:
+        return None
+
+
+def load_index(msf: Path, store_size: int | None, maildir: bool = False) -> FolderIndex:
+    """Read a folder's .msf. ``store_size`` is the mbox's size (None for maildir):
+    the index decides which messages live only when its recorded folder size matches."""
+    try:
+        document = read_mork(msf, _INDEX_COLUMNS)
+    except (OSError, MorkError) as exc:
+        return FolderIndex(reason=f"{msf.name} cannot be read ({exc})")
+    index = FolderIndex()
+    for table in document.tables_of_kind(FOLDER_INFO_KIND):
+        for key in table.rows:
+            row = document.rows.get(key, {})
+            if row.get("folderName"):
+                index.folder_name = row["folderName"].decode("utf-8", "replace")
+            index.folder_size = _hex(row.get("folderSize"))
+            break
+    tables = [t for t in document.tables_of_kind(MSGS_TABLE_KIND) if t.scope == MSGS_ROW_SCOPE]
+    if not tables:
+        index.reason = f"{msf.name} has no message table"
+        return index
+    for table in tables:
+        for key in table.rows:
+            cells = document.rows.get(key)
+            if cells is None:
+                continue
+            where = _row_location(key[1], cells, maildir)
+            if where is None:
+                continue
+            index.live[where] = IndexRow(
+                flags=_hex(cells.get("flags")) or 0,
+                keywords=cells.get("keywords", b"").decode("utf-8", "replace"),
+                label=_hex(cells.get("label")) or 0,
+                received=_timestamp(_hex(cells.get("dateReceived"))),
+            )
+    if maildir:
+        index.usable = True
+    elif index.folder_size is None:
+        index.reason = f"{msf.name} does not record the folder's size"
+    elif index.folder_size != store_size:
+        index.reason = (
+            f"{msf.name} is out of date (it describes {index.folder_size} bytes, "
+            f"the mbox has {store_size})"
+        )
+    else:
+        index.usable = True
+    return index
+
+
+def _row_location(row_id: int, cells: dict[str, bytes], maildir: bool) -> int | str | None:
+    """Where a row's message is stored: storeToken (decimal offset or maildir file name),
+    else the old msgOffset column (hex), else the row id itself (Thunderbird < 3
+    used the offset as the message key)."""
+    token = cells.get("storeToken", b"").decode("utf-8", "replace").strip()
+    if maildir:
+        return token or None
+    if token:
+        return int(token) if token.isdigit() else None
+    offset = _hex(cells.get("msgOffset"))
+    return offset if offset is not None else row_id
+
+
+def _timestamp(seconds: int | None) -> datetime | None:
+    if not seconds:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# -- folders -------------------------------------------------------------------------------
+
+_SKIP_NAMES = frozenset(
+    {
+        "popstate.dat",
+        "msgfilterrules.dat",
+        "filterlog.html",
+        "junklog.html",
+        "rules.dat",
+        "virtualfolders.dat",
+        "feeds.json",
+        "feeditems.json",
+        "feeds.rdf",
+        "feeditems.rdf",
+        "folders.json",
+        "foldertree.json",
+    }
+)
+_SKIP_SUFFIXES = (".msf", ".compact-temp", ".mozmsgs", ".sbd", ".tmp", ".bak", ".html", ".dat")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_HEADER_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+
+
+@dataclass(frozen=True)
+class ThunderbirdFolder:
+    """A folder found on disk."""
+
+    path: tuple[str, ...]
+    location: Path
+    """The mbox file, or the folder's maildir directory, or its .sbd (container only)."""
+    msf: Path | None
+    store: str
+    """"mbox", "maildir" or "none" (a folder that only holds sub-folders)."""
+
+
+def folder_display_name(file_name: str, index_name: str | None) -> str:
+    """A folder's real name: the .msf's folderName when recorded (old Thunderbird hashed
+    awkward names to 8 hex digits), else the file name with %XX escapes decoded when
+    they decode to UTF-8 (newer Thunderbird percent-encodes characters such as /)."""
+    if index_name:
+        return index_name
+    if _PERCENT.search(file_name):
+        try:
+            raw = re.sub(
+                r"%([0-9A-Fa-f]{2})",
+                lambda m: chr(int(m.group(1), 16)),
+                file_name,
+            )
+            return raw.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return file_name
+    return file_name
+
+
+def _folder_name_from_msf(msf: Path | None) -> str | None:
+    if msf is None:
+        return None
+    try:
+        document = read_mork(msf, ("folderName",))
+    except (OSError, MorkError):
+        return None
+    for table in document.tables_of_kind(FOLDER_INFO_KIND):
+        for key in table.rows:
+            name = document.rows.get(key, {}).get("folderName")
+            if name:
+                return name.decode("utf-8", "replace")
+    return None
+
+
+def _looks_like_mail(path: Path) -> bool:
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(256)
+    except OSError:
+        return False
+    return head.startswith(b"From ") or _HEADER_START.match(head) is not None
+
+
+def walk_mail_root(
+    directory: Path, parent: tuple[str, ...] = (), skipped: list[Path] | None = None
+) -> Iterator[ThunderbirdFolder]:
+    """Every folder under an account directory, parents before children.
+
+    Files that are neither an mbox nor a summarised folder (no .msf, first bytes not
+    mail) are left out and appended to ``skipped``.
+    """
+    try:
+        entries = sorted(directory.iterdir(), key=lambda p: p.name)
+    except OSError:
+        return
+    names = {entry.name for entry in entries}
+    for entry in entries:
+        name = entry.name
+        lower = name.lower()
+        if name.startswith(".") or lower in _SKIP_NAMES or lower.endswith(_SKIP_SUFFIXES):
+            continue
+        if lower.startswith("nstmp"):  # compaction leftovers
+            continue
+        msf = entry.with_name(name + ".msf")
+        has_msf = name + ".msf" in names
+        if entry.is_dir():
+            if not ((entry / "cur").is_dir() or (entry / "new").is_dir()):
+                continue  # Thunderbird only nests through Name.sbd
+            store = "maildir"
+        elif entry.is_file():
+            if not (has_msf or _looks_like_mail(entry)):
+                if skipped is not None:
+                    skipped.append(entry)
+                continue
+            store = "mbox"
+        else:
+            continue
+        summary = msf if has_msf else None
+        path = (*parent, folder_display_name(name, _folder_name_from_msf(summary)))
+        yield ThunderbirdFolder(path, entry, summary, store)
+        children = entry.with_name(name + ".sbd")
+        if name + ".sbd" in names and children.is_dir():
+            yield from walk_mail_root(children, path, skipped)
+    # A Name.sbd without a Name folder still holds sub-folders.
+    for entry in entries:
+        name = entry.name
+        if name.endswith(".sbd") and entry.is_dir() and name[:-4] not in names:
+            base = name[:-4]
+            summary = entry.with_name(base + ".msf") if base + ".msf" in names else None
+            path = (*parent, folder_display_name(base, _folder_name_from_msf(summary)))
+            yield ThunderbirdFolder(path, entry, summary, "none")
+            yield from walk_mail_root(entry, path, skipped)
+
+
+# -- the reader ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the reader's path turned out to be, and the directories to read."""
+
+    kind: str
+    """"profile", "mail" (a Mail/ directory), "account" (one account's mail) or "folder"."""
+    roots: tuple[MailRoot, ...]
+    base: Path
+    """Source ids are relative to this directory."""
+
+
+def _is_account_dir(path: Path) -> bool:
+    try:
+        return any(
+            child.name.endswith(".msf") or child.name in ("popstate.dat", "msgFilterRules.dat")
+            for child in path.iterdir()
+        )
+    except OSError:
+        return False
+
+
+def _layout(path: Path) -> _Layout | None:
+    if path.is_file():
+        if path.with_name(path.name + ".msf").is_file():
+            return _Layout("folder", (MailRoot(path.name, path),), path.parent)
+        return None
+    if not path.is_dir():
+        return None
+    if (path / "prefs.js").is_file():
+        return _Layout("profile", tuple(mail_roots(path)), path)
+    if _is_account_dir(path):
+        return _Layout("account", (MailRoot("", path),), path)
+    try:
+        accounts = tuple(
+            MailRoot(child.name, child)
+            for child in sorted(path.iterdir())
+            if child.is_dir() and _is_account_dir(child) and not _is_feed_account(child)
+        )
+    except OSError:
+        return None
+    if accounts:
+        return _Layout("mail", accounts, path)
+    return None
+
+
+class ThunderbirdReader(StoreReader):
+    """A Thunderbird profile, its ``Mail/`` directory, one account's directory, or a
+    single folder (an mbox file with its ``.msf`` beside it).
+
+    In a profile or ``Mail/`` directory, folder paths start with the account's
+    directory name ("Local Folders", "pop.example.com"); for one account they
+    start at its folders; a single folder is a one-element path.
+
+    ``messages()`` refuses (:class:`SourceLockedError`) while Thunderbird holds the
+    profile, unless ``options.ignore_lock``. After reading, ``notes`` says which
+    indexes could not be trusted and which files were not mail.
+    """
+
+    kind: ClassVar[str] = "thunderbird"
+
+    def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
+        super().__init__(path, options)
+        self.unquote = quoting_option(self.options)
+        self.notes: list[str] = []
+        """Things the report should mention (stale indexes, skipped files)."""
+        self.skipped: list[Path] = []
+        """Files inside account directories that were not mail."""
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        return _layout(path) is not None
+
+    def _layout(self) -> _Layout:
+        layout = _layout(self.path)
+        if layout is None:
+            raise UsageError(f"{self.path} is not a Thunderbird profile or mail folder")
+        return layout
+
+    def lock(self) -> ProfileLock:
+        """The state of the profile lock of the profile holding ``path``."""
+        profile = _find_profile_dir(self.path)
+        return ProfileLock(False) if profile is None else profile_lock(profile)
+
+    def check_lock(self) -> None:
+        """Raise :class:`SourceLockedError` while Thunderbird has the profile open."""
+        if self.options.ignore_lock:
+            return
+        state = self.lock()
+        if state.held:
+            raise SourceLockedError(
+                f"Thunderbird is using this profile ({state.detail}). Quit Thunderbird "
+                "and try again, or read it anyway with --ignore-lock (it may be "
+                "writing to the mail files meanwhile)."
+            )
+
+    def _folders(self) -> Iterator[ThunderbirdFolder]:
+        layout = self._layout()
+        if layout.kind == "folder":
+            mbox = layout.roots[0].path
+            msf = mbox.with_name(mbox.name + ".msf")
+            name = folder_display_name(mbox.name, _folder_name_from_msf(msf))
+            yield ThunderbirdFolder((name,), mbox, msf, "mbox")
+            return
+        self.skipped = []
+        for root in layout.roots:
+            prefix = (root.name,) if root.name else ()
+            yield from walk_mail_root(root.path, prefix, self.skipped)
+
+    def folders(self) -> Iterator[SourceFolder]:
+        for folder in self._folders():
+            yield SourceFolder(folder.path, folder.location)
+
+    def messages(self) -> Iterator[SourceMessage]:
+        self.check_lock()
+        self.notes = []
+        base = self._layout().base
+        for folder in self._folders():
+            where = os.path.relpath(folder.location, base).replace(os.sep, "/")
+            if folder.store == "mbox":
+                yield from self._mbox_folder(folder, where)
+            elif folder.store == "maildir":
+                yield from self._maildir_folder(folder, where)
+        for path in self.skipped:
+            self.notes.append(f"{path}: not a mail folder (no .msf, does not start like mail)")
+
+    # -- mbox store --------------------------------------------------------------------------
+    def _mbox_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
+        try:
+            size = folder.location.stat().st_size
+        except OSError as exc:
+            yield unreadable_message(folder.path, f"{where}:0", exc)
+            return
+        index = load_index(folder.msf, size) if folder.msf else None
+        if index is not None and not index.usable:
+            self.notes.append(
+                f"{where}: {index.reason}; the X-Mozilla-Status bits decide which "
+                "messages were deleted"
+            )
+        starts = sorted(o for o in index.live if isinstance(o, int)) if index else []
+        seen: set[int] = set()
+        position = 0
+        try:
+            for entry in iter_mbox(folder.location, unquote=self.unquote):
+                position = entry.offset
+                seen.add(entry.offset)
+                yield self._message(entry, folder, where, index, starts)
+        except OSError as exc:
+            yield unreadable_message(folder.path, f"{where}:{position}", exc)
+            return
+        if index is not None and index.usable:
+            missing = [o for o in starts if o not in seen]
+            if missing:
+                self.notes.append(
+                    f"{where}: the index lists {len(missing)} message(s) at offsets where "
+                    f"no message starts (first: {missing[0]})"
+                )
+
+    def _message(
+        self,
+        entry: MboxEntry,
+        folder: ThunderbirdFolder,
+        where: str,
+        index: FolderIndex | None,
+        starts: list[int],
+    ) -> SourceMessage:
+        source_id = f"{where}:{entry.offset}"
+        facts = interpret_headers(entry.data, entry.envelope)
+        problems = list(entry.problems) + list(facts.problems)
+        flags, deleted, received = facts.flags, facts.deleted, facts.received
+        partial = facts.partial
+        if index is not None and index.usable:
+            row = index.live.get(entry.offset)
+            if row is None:
+                deleted = True
+                if not facts.deleted:
+                    problems.append(
+                        Problem(
+                            "not-in-index",
+                            "the folder's .msf index has no row for this message: "
+                            "Thunderbird does not show it (deleted, not yet compacted)",
+                        )
+                    )
+            else:
+                deleted = False
+                flags, row_partial = _row_flags(row, problems)
+                partial = partial or row_partial
+                received = row.received or received
+            following = bisect_right(starts, entry.offset)
+            inside = []
+            while following < len(starts) and starts[following] < entry.end:
+                inside.append(starts[following])
+                following += 1
+            if inside:
+                problems.append(
+                    Problem(
+                        "index-mismatch",
+                        f"the .msf index says message(s) start inside this one at byte "
+                        f"{', '.join(map(str, inside))}",
+                    )
+                )
+        if partial:
+            problems.append(PARTIAL_PROBLEM)
+        return SourceMessage(
+            folder=folder.path,
+            data=strip_mozilla_headers(entry.data),
+            flags=flags,
+            received=received,
+            source_id=source_id,
+            deleted=deleted,
+            partial=partial,
+            problems=tuple(
+                p
+                if p.message.startswith(source_id)
+                else Problem(p.code, f"{source_id}: {p.message}")
+                for p in problems
+            ),
+        )
+
+    # -- maildir store ----------------------------------------------------------------------
+    def _maildir_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
+        index = load_index(folder.msf, None, maildir=True) if folder.msf else None
+        if index is not None and not index.usable:
+            self.notes.append(f"{where}: {index.reason}")
+        for sub in ("cur", "new"):  # tmp/ holds half-written files
+            directory = folder.location / sub
+            try:
+                names = sorted(p.name for p in directory.iterdir() if p.is_file())
+            except OSError:
+                continue
+            for name in names:
+                if name.startswith("."):
+                    continue
+                source_id = f"{where}/{sub}/{name}"
+                try:
+                    with open(directory / name, "rb") as stream:
+                        data = stream.read()
+                except OSError as exc:
+                    yield unreadable_message(folder.path, source_id, exc)
+                    continue
+                yield self._maildir_message(data, folder, source_id, name, index)
+
+    def _maildir_message(
+        self,
+        data: bytes,
+        folder: ThunderbirdFolder,
+        source_id: str,
+        name: str,
+        index: FolderIndex | None,
+    ) -> SourceMessage:
+        facts = interpret_headers(data, None)
+        problems = list(facts.problems)
+        flags, deleted, partial, received = (
+            facts.flags,
+            facts.deleted,
+            facts.partial,
+            facts.received,
+        )
+        row = index.live.get(name) if index is not None and index.usable else None
+        if row is not None:
+            deleted = False
+            flags, row_partial = _row_flags(row, problems)
+            partial = partial or row_partial
+            received = row.received or received
+        if partial:
+            problems.append(PARTIAL_PROBLEM)
+        if not data:
+            problems.append(Problem("empty", "the message file is empty"))
+        return SourceMessage(
+            folder=folder.path,
+            data=strip_mozilla_headers(data),
+            flags=flags,
+            received=received,
+            source_id=source_id,
+            deleted=deleted,
+            partial=partial,
+            problems=tuple(Problem(p.code, f"{source_id}: {p.message}") for p in problems),
+        )
+
+
+def _row_flags(row: IndexRow, problems: list[Problem]) -> tuple[frozenset[str], bool]:
+    """IMAP flags and the partial bit from an index row."""
+    flags = mozilla_flags(row.flags)
+    flags |= keywords_from(row.keywords, problems)
+    if 1 <= row.label <= 5:
+        flags.add(f"$label{row.label}")
+    return frozenset(flags), bool(row.flags & MOZ_PARTIAL)
+
+
+__all__ = [
+    "FolderIndex",
+    "MailRoot",
+    "ProfileLock",
+    "ThunderbirdFolder",
+    "ThunderbirdProfile",
+    "ThunderbirdReader",
+    "find_thunderbird_profiles",
+    "folder_display_name",
+    "load_index",
+    "mail_roots",
+    "profile_lock",
+    "read_prefs",
+    "read_profiles_ini",
+    "thunderbird_data_dirs",
+    "walk_mail_root",
+]

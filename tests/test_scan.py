@@ -1,0 +1,559 @@
+"""The registry, detection, ``scan_store`` and ``mailadvisor scan``, with the real readers.
+
+Stores are built in tmp_path by tests/scan_builders.py (what a client would write) or
+come from /work/shared/corpora; expectations are computed from what was generated.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+import advisor.stores
+import advisor.stores.scan as scan_module
+from advisor.cli import run
+from advisor.cli.scan_cmd import _DelayedProgress
+from advisor.errors import UsageError
+from advisor.exitcodes import ExitStatus
+from advisor.profile import SourceKind
+from advisor.stores import (
+    DETECTION_ORDER,
+    READERS,
+    ReaderUnavailable,
+    _ReaderRegistry,
+    candidate_kinds,
+    detect_kind,
+    open_store,
+    other_kinds,
+)
+from advisor.stores.scan import FolderScan, ScanProgress, ScanTarget, scan_store
+from tests.scan_builders import (
+    CORPORA,
+    MaildirMessage,
+    copy_pst,
+    emlx_bytes,
+    make_maildir,
+    message,
+    snapshot,
+    utc,
+    write_apple_mail,
+    write_eml_tree,
+    write_maildir,
+    write_mbox,
+    write_mh,
+)
+
+# --- detection -------------------------------------------------------------------------
+
+
+def _mbox_file(tmp: Path) -> Path:
+    return write_mbox(tmp / "inbox", [(utc(2021, 1, 1), message("a", utc(2021, 1, 1)))])
+
+
+def _mbox_dir(tmp: Path) -> Path:
+    write_mbox(tmp / "mail" / "saved", [(utc(2021, 1, 1), message("a", utc(2021, 1, 1)))])
+    write_mbox(tmp / "mail" / "sent", [(utc(2021, 1, 2), message("b", utc(2021, 1, 2)))])
+    return tmp / "mail"
+
+
+def _maildir(tmp: Path) -> Path:
+    return write_maildir(
+        tmp / "Maildir", [MaildirMessage((), message("a", utc(2021, 1, 1)), utc(2021, 1, 1))]
+    )
+
+
+def _kmail_dir(tmp: Path) -> Path:
+    root = tmp / "local-mail"
+    for name in ("inbox", "sent-mail"):
+        make_maildir(root / name)
+    (root / "inbox" / "cur" / "1609502400.R1.host:2,S").write_bytes(message("a", utc(2021, 1, 1)))
+    return root
+
+
+def _mh(tmp: Path) -> Path:
+    return write_mh(
+        tmp / "inbox",
+        {1: message("a", utc(2021, 1, 1)), 3: message("b", utc(2021, 1, 2))},
+        "unseen: 3\n",
+    )
+
+
+def _eml_file(tmp: Path) -> Path:
+    return write_eml_tree(tmp, {"saved.eml": message("a", utc(2021, 1, 1))}) / "saved.eml"
+
+
+def _eml_tree(tmp: Path) -> Path:
+    return write_eml_tree(
+        tmp / "wlm",
+        {
+            "Inbox/a.eml": message("a", utc(2021, 1, 1)),
+            "Sent Items/b.eml": message("b", utc(2021, 1, 2)),
+        },
+    )
+
+
+def _eml_with_from_line(tmp: Path) -> Path:
+    """A saved message that starts with a From_ line: an mbox reader would take it too."""
+    path = tmp / "saved.eml"
+    path.write_bytes(
+        b"From alice@example.org Fri Jan  1 12:00:00 2021\n" + message("a", utc(2021, 1, 1))
+    )
+    return path
+
+
+def _emlx_file(tmp: Path) -> Path:
+    path = tmp / "1.emlx"
+    path.write_bytes(emlx_bytes(message("a", utc(2021, 1, 1)), received=utc(2021, 1, 1)))
+    return path
+
+
+def _apple_mail(tmp: Path) -> Path:
+    """One account of an Apple Mail V10 tree (discovery gives one store per account)."""
+    root = write_apple_mail(tmp, 10, {"INBOX": [message("a", utc(2021, 1, 1))]})
+    return next(p for p in root.iterdir() if p.name != "MailData")
+
+
+def _pst(tmp: Path) -> Path:
+    return copy_pst(tmp / "Outlook.pst")
+
+
+def _corpus(rel: str) -> Callable[[Path], Path]:
+    return lambda tmp: CORPORA / rel
+
+
+DETECTED: list[tuple[str, Callable[[Path], Path], SourceKind]] = [
+    ("mbox file", _mbox_file, SourceKind.MBOX),
+    ("folder of mbox files", _mbox_dir, SourceKind.MBOX),
+    ("Maildir++", _maildir, SourceKind.MAILDIR),
+    ("folder of Maildirs (KMail)", _kmail_dir, SourceKind.MAILDIR),
+    ("MH folder", _mh, SourceKind.MH),
+    (".eml file", _eml_file, SourceKind.EML),
+    (".eml file starting with From_", _eml_with_from_line, SourceKind.EML),
+    (".eml tree", _eml_tree, SourceKind.EML),
+    (".emlx file", _emlx_file, SourceKind.EMLX),
+    ("Apple Mail V10 account", _apple_mail, SourceKind.EMLX),
+    ("PST", _pst, SourceKind.PST),
+    ("corpus mbox_unquoted", _corpus("thunderbird/mbox_unquoted"), SourceKind.MBOX),
+    (
+        "corpus mbox with .msf",
+        _corpus("thunderbird/panorama-migration-crlf-mbox"),
+        SourceKind.THUNDERBIRD,
+    ),
+    ("corpus Maildir++", _corpus("maildir/mail-parser-maildir"), SourceKind.MAILDIR),
+    ("corpus malformed .eml", _corpus("broken/dovecot-malformed"), SourceKind.EML),
+    ("corpus .emlx", _corpus("emlx/mikez-plaintext.emlx"), SourceKind.EMLX),
+    ("corpus Apple Messages", _corpus("emlx/partial-emlx-converter/Messages"), SourceKind.EMLX),
+    ("corpus passworded PST", _corpus("pst/java-libpst-passworded.pst"), SourceKind.PST),
+]
+
+
+@pytest.mark.parametrize(("build", "kind"), [d[1:] for d in DETECTED], ids=[d[0] for d in DETECTED])
+def test_detect_kind(tmp_path: Path, build: Callable[[Path], Path], kind: SourceKind) -> None:
+    path = build(tmp_path)
+    assert detect_kind(path) is kind
+    reader = open_store(SourceKind.AUTO, path)
+    assert reader.kind == kind.value and reader.path == path
+    assert isinstance(open_store(kind, path), READERS[kind])
+
+
+def test_a_file_that_is_eml_and_mbox_is_read_as_one_eml(tmp_path: Path) -> None:
+    path = _eml_with_from_line(tmp_path)
+    assert candidate_kinds(path) == [SourceKind.EML, SourceKind.MBOX]
+    # Both readers would give the same single message: nothing is left unread.
+    assert other_kinds(path, SourceKind.EML) == [SourceKind.MBOX]
+
+
+def test_a_folder_with_two_kinds_of_store_names_the_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = _mbox_dir(tmp_path)
+    make_maildir(root / "maildir-folder")
+    (root / "maildir-folder" / "new" / "1609502400.R1.host").write_bytes(
+        message("c", utc(2021, 1, 1))
+    )
+    assert candidate_kinds(root) == [SourceKind.MAILDIR, SourceKind.MBOX]
+    assert detect_kind(root) is SourceKind.MAILDIR
+    assert other_kinds(root, SourceKind.MAILDIR) == [SourceKind.MBOX]
+
+    assert run(["scan", str(root)]) == ExitStatus.OK
+    out = capsys.readouterr().out
+    assert "also here: an mbox file" in out and "--kind mbox" in out
+    assert run(["scan", "--json", str(root)]) == ExitStatus.OK
+    store = json.loads(capsys.readouterr().out)["stores"][0]
+    assert store["kind"] == "maildir" and store["also"] == ["mbox"]
+    assert store["scan"]["totals"]["messages"] == 1
+    # --kind reads the other half.
+    assert run(["scan", "--json", "--kind", "mbox", str(root)]) == ExitStatus.OK
+    store = json.loads(capsys.readouterr().out)["stores"][0]
+    assert store["kind"] == "mbox" and store["scan"]["totals"]["messages"] == 2
+
+
+def test_detection_order_is_every_path_kind_once() -> None:
+    assert sorted(DETECTION_ORDER) == sorted(
+        k for k in SourceKind if k not in (SourceKind.AUTO, SourceKind.POP3)
+    )
+    assert set(READERS) == {k for k in SourceKind if k is not SourceKind.AUTO}
+
+
+def test_not_a_store_is_a_clear_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("shopping list\n")
+    with pytest.raises(UsageError, match="not a mail store mailadvisor recognises") as exc:
+        detect_kind(tmp_path)
+    assert "--kind" in str(exc.value) and "several stores" in str(exc.value)
+    with pytest.raises(UsageError, match="no such file or directory"):
+        detect_kind(tmp_path / "missing")
+
+
+def test_open_store_refuses_a_path_of_another_kind(tmp_path: Path) -> None:
+    maildir = _maildir(tmp_path)
+    with pytest.raises(UsageError) as exc:
+        open_store(SourceKind.MBOX, maildir)
+    assert str(exc.value) == (
+        f"{maildir}: does not look like an mbox file; it looks like a Maildir (cur/ new/ tmp/) "
+        "(--kind maildir)"
+    )
+    with pytest.raises(
+        UsageError, match=r"\.pst file; it looks like an mbox file \(--kind mbox\)$"
+    ):
+        open_store(SourceKind.PST, _mbox_file(tmp_path))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match=r"does not look like an Outlook \.pst file$"):
+        open_store(SourceKind.PST, tmp_path / "empty")
+    with pytest.raises(UsageError, match="no such file or directory"):
+        open_store(SourceKind.MAILDIR, tmp_path / "nowhere")
+    with pytest.raises(UsageError, match="POP3 account has no path"):
+        open_store(SourceKind.POP3, tmp_path)
+
+
+def test_explicit_mbox_kind_reads_a_file_without_a_leading_from_line(tmp_path: Path) -> None:
+    bugmail = CORPORA / "thunderbird" / "bugmail1"  # one message, no From_ line at all
+    with pytest.raises(UsageError, match="not a mail store"):
+        detect_kind(bugmail)
+    result = scan_store(open_store(SourceKind.MBOX, bugmail))
+    assert result.totals.messages == 1
+    # ...but not a directory, which no mbox reader could take for a file.
+    (tmp_path / "notes.txt").write_text("no mail\n")
+    with pytest.raises(UsageError, match="does not look like an mbox file"):
+        open_store(SourceKind.MBOX, tmp_path)
+
+
+def test_registry_imports_lazily_and_isolates_a_missing_dependency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real reader module whose optional dependency is not installed.
+    (tmp_path / "needs_missing_dep.py").write_text(
+        "import mailadvisor_test_missing_dependency  # noqa: F401\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry = _ReaderRegistry(
+        {
+            SourceKind.PST: ("needs_missing_dep", "PstReader"),
+            SourceKind.MBOX: ("advisor.stores.mbox", "MboxReader"),
+        }
+    )
+    assert SourceKind.PST in registry and list(registry) == [SourceKind.PST, SourceKind.MBOX]
+    assert "needs_missing_dep" not in sys.modules  # membership and iteration import nothing
+    with pytest.raises(ReaderUnavailable) as exc:
+        registry[SourceKind.PST]
+    assert "mailadvisor_test_missing_dependency" in str(exc.value)
+    assert exc.value.exit_status == ExitStatus.USAGE
+
+    monkeypatch.setattr(advisor.stores, "READERS", registry)
+    monkeypatch.setattr(advisor.stores, "DETECTION_ORDER", (SourceKind.PST, SourceKind.MBOX))
+    assert detect_kind(_mbox_file(tmp_path)) is SourceKind.MBOX  # the others still work
+    (tmp_path / "plain.txt").write_text("hello\n")
+    with pytest.raises(UsageError, match="Not checked: the pst reader cannot be loaded"):
+        detect_kind(tmp_path / "plain.txt")
+    with pytest.raises(ReaderUnavailable):
+        open_store(SourceKind.PST, tmp_path / "plain.txt")
+
+
+# --- scan_store ------------------------------------------------------------------------
+
+
+def _node(root: FolderScan, *path: str) -> FolderScan:
+    for node in root.walk():
+        if node.path == path:
+            return node
+    raise AssertionError(f"no folder {path}: {[n.path for n in root.walk()]}")
+
+
+def _maildir_store(tmp: Path) -> tuple[Path, list[MaildirMessage]]:
+    msgs = [
+        MaildirMessage((), message("hello", utc(2023, 1, 2)), utc(2023, 1, 2), "S"),
+        MaildirMessage((), message("gone", utc(2023, 3, 4), "x" * 5000), utc(2023, 3, 4), "ST"),
+        MaildirMessage((), message("fresh", utc(2023, 2, 1)), utc(2023, 2, 1), new=True),
+        MaildirMessage(("Archive",), message("old", utc(2020, 5, 6)), utc(2020, 5, 6), "RS"),
+        MaildirMessage(("Archive", "2019"), message("summer", utc(2019, 7, 8)), utc(2019, 7, 8)),
+        MaildirMessage(
+            ("Archive", "2019"),
+            message("winter", utc(2019, 12, 31, 23)),
+            utc(2019, 12, 31, 23),
+            "FS",
+        ),
+    ]
+    root = write_maildir(tmp / "Maildir", msgs)
+    make_maildir(root / ".Empty")
+    # A zero-byte file: counted, reported unreadable, never dropped.
+    (root / ".Archive.2019" / "cur" / "1560000000.M99P99.testhost:2,S").write_bytes(b"")
+    return root, msgs
+
+
+def test_scan_maildir_counts_sizes_dates_and_deleted(tmp_path: Path) -> None:
+    root, msgs = _maildir_store(tmp_path)
+    result = scan_store(open_store(SourceKind.AUTO, root))
+
+    def size(folder: tuple[str, ...]) -> int:
+        return sum(len(m.data) for m in msgs if m.folder == folder)
+
+    inbox = _node(result.root, "INBOX")
+    assert (inbox.messages, inbox.bytes, inbox.deleted) == (3, size(()), 1)
+    assert (inbox.first_received, inbox.last_received) == (utc(2023, 1, 2), utc(2023, 3, 4))
+    archive = _node(result.root, "Archive")
+    assert (archive.messages, archive.bytes, archive.deleted) == (1, size(("Archive",)), 0)
+    y2019 = _node(result.root, "Archive", "2019")
+    assert (y2019.messages, y2019.bytes, y2019.unreadable) == (3, size(("Archive", "2019")), 1)
+    assert y2019.first_received == datetime_from(1560000000)
+    assert y2019.last_received == utc(2019, 12, 31, 23)
+    assert y2019.problems == {"unreadable": 1}
+    assert y2019 in archive.children  # a tree, not a list
+    empty = _node(result.root, "Empty")
+    assert (empty.messages, empty.bytes, empty.first_received, empty.listed) == (0, 0, None, True)
+
+    t = result.totals
+    assert (t.messages, t.bytes, t.deleted, t.partial, t.unreadable, t.undated) == (
+        7,
+        sum(len(m.data) for m in msgs),
+        1,
+        0,
+        1,
+        0,
+    )
+    assert (t.first_received, t.last_received) == (datetime_from(1560000000), utc(2023, 3, 4))
+    assert result.folders == 4 and result.kind == "maildir" and result.path == root
+    assert [(p.folder, p.code) for p in result.problem_examples] == [
+        (("Archive", "2019"), "unreadable")
+    ]
+    assert any("file names" in n for n in result.metadata_notes)  # what survives, from the reader
+
+
+def datetime_from(stamp: int) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(stamp, UTC)
+
+
+def test_scan_mbox_tree_with_naive_and_aware_dates(tmp_path: Path) -> None:
+    """mbox folders nest through .sbd; envelope dates without a zone still order correctly
+    against zoned ones, and the range is what was written."""
+    root = tmp_path / "mail"
+    write_mbox(
+        root / "Inbox",
+        [
+            (utc(2022, 6, 1), message("a", utc(2022, 6, 1))),
+            (utc(2022, 1, 1), message("b", utc(2022, 1, 1))),
+        ],
+    )
+    write_mbox(root / "Projects.sbd" / "Alpha", [(utc(2018, 3, 3), message("c", utc(2018, 3, 3)))])
+    write_mbox(root / "Projects", [])
+    result = scan_store(open_store(SourceKind.AUTO, root))
+    inbox = _node(result.root, "Inbox")
+    assert inbox.messages == 2
+    assert inbox.first_received is not None and inbox.last_received is not None
+    assert inbox.first_received.date().isoformat() == "2022-01-01"
+    assert inbox.last_received.date().isoformat() == "2022-06-01"
+    alpha = _node(result.root, "Projects", "Alpha")
+    assert alpha.messages == 1
+    assert result.totals.first_received == alpha.first_received
+    assert result.totals.last_received == inbox.last_received
+
+
+def test_scan_progress_reports_bytes_of_single_file_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _mbox_dir(tmp_path)
+    monkeypatch.setattr(scan_module, "PROGRESS_INTERVAL", 0.0)
+    events: list[ScanProgress] = []
+    result = scan_store(open_store(SourceKind.MBOX, root), events.append)
+    file_bytes = sum(p.stat().st_size for p in root.iterdir())
+    assert [e.messages for e in events] == [1, 2, 2]
+    assert all(e.bytes_total == file_bytes and e.folders_total == 2 for e in events)
+    assert events[-1].done and events[-1].folders_done == 2
+    assert events[-1].bytes == result.totals.bytes
+    # A Maildir's folders are directories: no byte total, progress counts folders.
+    events.clear()
+    scan_store(open_store(SourceKind.MAILDIR, _maildir(tmp_path)), events.append)
+    assert events[-1].bytes_total is None and events[-1].done
+
+
+def test_scan_does_not_hold_messages(tmp_path: Path) -> None:
+    """A 23 MB mbox scans with a few MB of Python memory: messages are counted and dropped."""
+    body = ("0123456789abcdef" * 4 + "\n") * 1500  # ~100 kB per message
+    path = write_mbox(
+        tmp_path / "big",
+        [(utc(2020, 1, 1), message(f"m{i}", utc(2020, 1, 1), body)) for i in range(240)],
+    )
+    assert path.stat().st_size > 23_000_000
+    tracemalloc.start()
+    try:
+        result = scan_store(open_store(SourceKind.MBOX, path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.totals.messages == 240
+    assert peak < 8_000_000, f"peak {peak} bytes"
+
+
+def test_scan_emlx_and_eml_problems_are_counted_not_dropped() -> None:
+    result = scan_store(open_store(SourceKind.AUTO, CORPORA / "emlx"))
+    assert result.totals.messages == 12
+    assert result.totals.partial == 1
+    assert sum(result.totals.problems.values()) == len(result.problem_examples) == 6
+    broken = scan_store(open_store(SourceKind.EML, CORPORA / "broken" / "dovecot-malformed"))
+    assert broken.totals.messages == 23  # every file, however malformed
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def _folders(tree: dict[str, Any]) -> dict[tuple[str, ...], dict[str, Any]]:
+    out = {tuple(tree["path"]): tree}
+    for child in tree["children"]:
+        out.update(_folders(child))
+    return out
+
+
+def test_scan_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, msgs = _maildir_store(tmp_path)
+    assert run(["scan", str(root), "--json"]) == ExitStatus.OK
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    report = json.loads(captured.out)
+    (store,) = report["stores"]
+    assert (store["kind"], store["path"], store["error"], store["also"]) == (
+        "maildir",
+        str(root),
+        None,
+        [],
+    )
+    scan = store["scan"]
+    folders = _folders(scan["root"])
+    assert folders[("INBOX",)]["messages"] == 3 and folders[("INBOX",)]["deleted"] == 1
+    assert folders[("INBOX",)]["first_received"] == "2023-01-02T12:00:00+00:00"
+    assert folders[("INBOX",)]["last_received"] == "2023-03-04T12:00:00+00:00"
+    assert folders[("Archive", "2019")]["unreadable"] == 1
+    assert folders[("Empty",)]["messages"] == 0
+    assert scan["totals"]["messages"] == 7
+    assert scan["totals"]["bytes"] == sum(len(m.data) for m in msgs)
+    assert scan["problem_examples"][0]["code"] == "unreadable"
+
+
+def test_scan_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root, _ = _maildir_store(tmp_path)
+    assert run(["scan", str(root)]) == ExitStatus.OK
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == f"{root}: a Maildir (cur/ new/ tmp/)"
+    header = next(line for line in lines if line.startswith("folder"))
+    assert header.split() == ["folder", "messages", "size", "received", "deleted", "unreadable"]
+    inbox = next(line for line in lines if line.startswith("INBOX"))
+    assert inbox.split()[:2] == ["INBOX", "3"] and "2023-01-02 - 2023-03-04" in inbox
+    assert any(line.startswith("  2019 ") for line in lines)  # indented under Archive
+    assert "7 messages in 4 folders" in out
+    assert "1 deleted (they stay deleted" in out and "1 unreadable" in out
+    assert "zero-byte file" in out
+
+
+def test_scan_nonexistent_path_is_exit_2_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-store"
+    assert run(["scan", str(missing)]) == ExitStatus.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == f"error: {missing}: no such file or directory"
+    assert run(["scan", "--kind", "pst", str(_maildir(tmp_path))]) == ExitStatus.USAGE
+    assert "does not look like an Outlook .pst file" in capsys.readouterr().err
+    assert run(["scan", "--kind", "pop3"]) == ExitStatus.USAGE
+    assert run(["scan", "--kind", "nonsense", str(tmp_path)]) == ExitStatus.USAGE
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    reader_path = _mbox_dir(tmp_path)
+    target = ScanTarget(SourceKind.MBOX, reader_path)
+
+    quiet = Console(file=io.StringIO(), force_terminal=False)
+    assert _DelayedProgress(quiet, delay=0).callback(target) is None
+
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, width=100)
+    with _DelayedProgress(terminal, delay=0) as bar:
+        callback = bar.callback(target)
+        assert callback is not None
+        scan_store(open_store(SourceKind.MBOX, reader_path), callback)
+        assert bar.progress is not None
+        task = bar.progress.tasks[0]
+        assert task.total == sum(p.stat().st_size for p in reader_path.iterdir())
+        assert task.completed == task.total and task.fields["messages"] == 2
+    assert bar.progress is None and "messages" in buffer.getvalue()
+
+    slow = Console(file=io.StringIO(), force_terminal=True)
+    with _DelayedProgress(slow, delay=3600) as bar:
+        scan_store(open_store(SourceKind.MBOX, reader_path), bar.callback(target))
+        assert bar.progress is None  # a quick scan shows no bar at all
+    assert slow.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+# --- sources are never written ---------------------------------------------------------------
+
+
+def _every_kind(root: Path) -> list[Path]:
+    return [
+        _mbox_file(root / "m1"),
+        _mbox_dir(root / "m2"),
+        _maildir_store(root / "md")[0],
+        _mh(root / "mh"),
+        _eml_tree(root / "eml"),
+        _apple_mail(root / "apple"),
+        _pst(root / "pst"),
+    ]
+
+
+def test_scan_never_writes_to_the_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "source"
+    stores = _every_kind(source)
+    before = snapshot(source)
+    for store in stores:
+        assert run(["scan", str(store)]) == ExitStatus.OK
+        assert run(["scan", "--json", str(store)]) == ExitStatus.OK
+    capsys.readouterr()
+    # The installed command, as a user runs it, in a fresh interpreter that may write bytecode.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for store in stores[:3]:
+        done = subprocess.run(
+            ["mailadvisor", "scan", "--json", str(store)],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=store if store.is_dir() else store.parent,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["stores"][0]["scan"]["totals"]["messages"] > 0
+    after = snapshot(source)
+    assert after.keys() == before.keys(), "files were created or removed in the source"
+    changed = [p for p in before if before[p] != after[p]]
+    assert changed == []
