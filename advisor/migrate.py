@@ -48,6 +48,7 @@ DEFAULT_CONNECTIONS = 4
 DEFAULT_WINDOW = 4
 DEFAULT_BUDGET = 24 * 1024 * 1024
 BATCH_MESSAGES = 200
+MAX_RESTARTS = 5
 BATCH_BYTES = 4 * 1024 * 1024
 FETCH_CHUNK = 1000
 
@@ -66,6 +67,8 @@ class MigrationOptions:
     """Parallel upload connections; default 4, never more than the provider allows."""
     window: int = DEFAULT_WINDOW
     """APPEND commands (each a batch of messages) in flight per connection."""
+    batch_messages: int = BATCH_MESSAGES
+    """Messages per APPEND command, where the server offers MULTIAPPEND."""
     budget_bytes: int = DEFAULT_BUDGET
     """Message bytes in flight across all connections (memory bound)."""
     verify: bool = True
@@ -469,21 +472,28 @@ class Migration:
         results: queue.Queue[UploadResult] = queue.Queue()
         budget = ByteBudget(self.options.budget_bytes)
         cancelled = threading.Event()
-        workers = [
-            UploadWorker(
-                self.access.open,
-                batches,
-                results,
-                budget,
-                self.options.window,
-                self._classify,
-                cancelled,
-                self.keywords_allowed,
-            )
-            for _ in range(self.connections)
-        ]
-        for w in workers:
-            w.start()
+        workers: list[UploadWorker] = []
+        restarts = [0]
+
+        def start_workers() -> None:
+            """(Re)connect: a dropped connection costs a reconnect, not the run."""
+            alive = [w for w in workers if w.is_alive()]
+            for _ in range(self.connections - len(alive)):
+                worker = UploadWorker(
+                    self.access.open,
+                    batches,
+                    results,
+                    budget,
+                    self.options.window,
+                    self._classify,
+                    cancelled,
+                    self.keywords_allowed,
+                )
+                worker.start()
+                alive.append(worker)
+            workers[:] = alive
+
+        start_workers()
         unknown: list[UploadJob] = []
         multi = "MULTIAPPEND" in self.layout.capabilities
         pending: list[Batch] = []  # the batch being filled, if any
@@ -497,13 +507,20 @@ class Migration:
             if current is not None and (
                 not multi
                 or current.folder != job.folder
-                or len(current.jobs) >= BATCH_MESSAGES
+                or len(current.jobs) >= self.options.batch_messages
                 or current.size + job.size > BATCH_BYTES
                 or budget.used + job.size > budget.limit  # never wait while holding a batch
             ):
                 flush()
-            if not any(w.is_alive() for w in workers) or not budget.acquire(job.size, cancelled):
-                raise _Stop(self._worker_error(workers) or "the upload was stopped")
+            if not any(w.is_alive() for w in workers):
+                if restarts[0] >= MAX_RESTARTS:
+                    raise _Stop(self._worker_error(workers) or "the connections kept failing")
+                restarts[0] += 1
+                self.progress.note(f"connection lost ({self._worker_error(workers)}); reconnecting")
+                time.sleep(min(2 ** restarts[0], 30))
+                start_workers()
+            if not budget.acquire(job.size, cancelled):
+                raise _Stop("the upload was stopped")
             if pending:
                 pending[0].jobs.append(job)
             else:

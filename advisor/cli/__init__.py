@@ -16,12 +16,14 @@ import typer
 from advisor import __version__
 from advisor.cli import (
     advise_cmd,
+    detect_cmd,
     forget_cmd,
     migrate_cmd,
     plugins_cmd,
     profile_cmd,
     scan_cmd,
     signin_cmd,
+    test_cmd,
 )
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
@@ -43,11 +45,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("advise")(advise_cmd.advise_command)
+app.command("detect")(detect_cmd.detect_command)
 app.command("forget")(forget_cmd.forget)
 app.command("migrate")(migrate_cmd.migrate)
 app.command("plugins")(plugins_cmd.plugins)
 app.command("scan")(scan_cmd.scan)
 app.command("signin")(signin_cmd.signin)
+app.command("test")(test_cmd.connection_test)
 app.add_typer(profile_cmd.app, name="profile")
 
 

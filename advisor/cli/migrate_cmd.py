@@ -65,6 +65,15 @@ def migrate(
             max=32,
         ),
     ] = None,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Messages per APPEND command where the server takes several at once "
+            "(MULTIAPPEND); smaller batches lose less work on a flaky link.",
+            min=1,
+            max=1000,
+        ),
+    ] = 200,
     journal: Annotated[
         Path | None,
         typer.Option(help="Journal file (default: one per account in the user's state directory)."),
@@ -97,6 +106,7 @@ def migrate(
         target_prefix=prof.migration.target_prefix,
         folder_map=dict(prof.migration.folder_map),
         connections=connections,
+        batch_messages=batch_size,
     )
     journal_path = journal or default_journal_path(
         access.email, access.target.host, access.target.port

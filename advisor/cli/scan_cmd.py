@@ -163,7 +163,9 @@ def _render_store(store: ScannedStore) -> None:
     what = KIND_DESCRIPTIONS.get(store.kind, store.kind.value)
     title = f"[bold]{escape(str(store.path))}[/]: {escape(what)}"
     if store.client:
-        title += f" [dim]({escape(store.client)}: {escape(store.reason or '')})[/]"
+        reason = store.reason or ""
+        found = reason if store.client.split("/")[0] in reason else f"{store.client}: {reason}"
+        title += f" [dim]({escape(found)})[/]"
     stdout.print(title, soft_wrap=True)
     if store.scan is None:
         stdout.print(f"  [red]not scanned:[/] {escape(store.error or '')}", soft_wrap=True)
@@ -178,7 +180,8 @@ def _render_store(store: ScannedStore) -> None:
         f"{decimal(t.bytes)}",
     ]
     if t.first_received and t.last_received:
-        summary.append(f"received {_day(t.first_received)} to {_day(t.last_received)}")
+        first, last = _day(t.first_received), _day(t.last_received)
+        summary.append(f"received {first} to {last}" if first != last else f"received {first}")
     stdout.print(escape("; ".join(summary)), soft_wrap=True)
     notes = []
     if t.deleted:
@@ -222,7 +225,7 @@ def _folder_table(result: StoreScan) -> Table:
         label = "  " * max(len(node.path) - 1, 0) + name
         table.add_row(
             escape(label),
-            f"{node.messages:,}",
+            f"{node.messages:,}" if node.listed or node.messages else "",
             decimal(node.bytes) if node.messages else "",
             _range(node),
             *(_count(getattr(node, c)) for c in extra),
@@ -239,10 +242,11 @@ def _render_problems(result: StoreScan) -> None:
     stdout.print(f"  problems: {escape(counted)}", soft_wrap=True)
     for example in result.problem_examples[:PROBLEMS_SHOWN]:
         folder = "/".join(example.folder) or "(top level)"
+        # Readers often start the message with the place already; say it once.
+        where = example.message.startswith(example.source_id)
+        text = example.message if where else f"{example.source_id}: {example.message}"
         stdout.print(
-            f"    {escape(folder)} {escape(example.source_id)}: "
-            f"{escape(example.code)}: {escape(example.message)}",
-            soft_wrap=True,
+            f"    {escape(folder)}: {escape(example.code)}: {escape(text)}", soft_wrap=True
         )
     more = sum(problems.values()) - min(len(result.problem_examples), PROBLEMS_SHOWN)
     if more > 0:

@@ -181,7 +181,7 @@ def _timed(origin: Origin, via: str, fn: Callable[[], _Part]) -> _Part:
         found, attempts = fn()
     except Exception as exc:  # a lookup must never break discovery as a whole
         found, attempts = [], [Attempt(origin, via, Outcome.ERROR, f"{type(exc).__name__}: {exc}")]
-    elapsed = time.monotonic() - start
+    elapsed = round(time.monotonic() - start, 3)
     return found, [
         Attempt(a.origin, a.via, a.outcome, a.detail, a.seconds or elapsed) for a in attempts
     ]
@@ -234,9 +234,8 @@ class _Run:
                 fetched = self.web.get(url, allow_http=self.options.allow_http)
                 config = parse_client_config(fetched.body, self.email)
             except FetchError as exc:
-                attempts.append(
-                    Attempt(origin, url, _fetch_outcome(str(exc)), str(exc), _since(start))
-                )
+                outcome = Outcome.NONE if exc.absent else Outcome.ERROR
+                attempts.append(Attempt(origin, url, outcome, str(exc), _since(start)))
                 continue
             except AutoconfigError as exc:
                 attempts.append(
@@ -398,11 +397,6 @@ class _Run:
 
 def _since(start: float) -> float:
     return round(time.monotonic() - start, 3)
-
-
-def _fetch_outcome(message: str) -> Outcome:
-    absent = ("HTTP 404", "HTTP 410", "does not resolve", "connection refused")
-    return Outcome.NONE if message.startswith(absent) else Outcome.ERROR
 
 
 def lookup_mx(domain: str, options: DiscoveryOptions | None = None) -> tuple[list[str], Attempt]:

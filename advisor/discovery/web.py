@@ -23,11 +23,18 @@ from advisor.discovery.dnslookup import DnsError, DnsLookup
 from advisor.discovery.options import DiscoveryOptions
 
 MAX_REDIRECTS = 5
+_NO_HOST = "the host name does not resolve"
+_REFUSED = "connection refused"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class FetchError(Exception):
     """Nothing usable came back; the message says why in plain words."""
+
+    def __init__(self, message: str, *, absent: bool = False) -> None:
+        super().__init__(message)
+        self.absent = absent
+        """True when there is simply nothing there (no such host, HTTP 404...)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ class WebClient:
             if status == 200:
                 return Fetched(body, tuple(chain))
             if status not in _REDIRECTS:
-                raise FetchError(f"HTTP {status}")
+                raise FetchError(f"HTTP {status}", absent=status in (404, 410))
             if not location:
                 raise FetchError(f"HTTP {status} without a Location")
             try:
@@ -173,7 +180,9 @@ class WebClient:
         except httpx.TimeoutException:
             raise FetchError("no answer in time") from None
         except httpx.ConnectError as exc:
-            raise FetchError(_describe_connect_error(exc)) from None
+            message = _describe_connect_error(exc)
+            absent = message in (_NO_HOST, _REFUSED)
+            raise FetchError(message, absent=absent) from None
         except httpx.HTTPError as exc:
             raise FetchError(f"the HTTP exchange failed ({type(exc).__name__})") from None
 
@@ -184,7 +193,7 @@ def _describe_connect_error(exc: httpx.ConnectError) -> str:
         detail = text.split("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip()
         return f"the certificate is not trusted ({detail or 'verification failed'})"
     if "does not resolve" in text or "Name or service not known" in text or "No address" in text:
-        return "the host name does not resolve"
+        return _NO_HOST
     if "Connection refused" in text:
-        return "connection refused"
+        return _REFUSED
     return f"cannot connect ({text or type(exc).__name__})"

@@ -109,15 +109,16 @@ def parse_emlx(data: bytes) -> Emlx:
             )
             problems.append(Problem("bad-emlx", f"{what}; message taken up to the property list"))
             return Emlx(body[: cut + 1], plist, tuple(problems))
+    no_plist = Problem("bad-flags", "no property list: flags and date-received unknown")
     if count is None:
         problems.append(
             Problem("bad-emlx", "not an emlx file (no byte count, no property list); kept as is")
         )
-        return Emlx(body, None, tuple(problems))
+        return Emlx(body, None, (*problems, no_plist))
     problems.append(
         Problem("truncated", f"the file ends {count - len(body)} bytes before the message does")
     )
-    return Emlx(body, None, tuple(problems), truncated=True)
+    return Emlx(body, None, (*problems, no_plist), truncated=True)
 
 
 def _parse_plist(raw: bytes) -> tuple[dict[str, Any] | None, Problem | None]:

@@ -71,6 +71,10 @@ MAX_LOOKAHEAD = 64 * 1024
 """How far past a candidate separator the header look-ahead may read."""
 MAX_HEADER_BLOCK = 256 * 1024
 """How far into a message we look for the end of its header block (for Content-Length)."""
+WINDOW = 8 << 20
+"""Bytes of the file kept in memory at most (plus one block), besides the current message."""
+LOOKBACK = 8
+"""Bytes kept before a position still needed (to see the blank line before a separator)."""
 
 _HEADER_NAME = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
 # An envelope date in asctime form, optionally with a zone before or after the year.
@@ -176,29 +180,53 @@ def _zone(zone: bytes) -> timezone | None:
 class _Scanner:
     """Splits an open binary file into :class:`MboxEntry` objects, block by block.
 
-    Offsets named ``*_abs`` are file offsets; everything else indexes ``buf``,
-    which holds the file from ``base`` on. The buffer is trimmed to the current
-    message's separator whenever a message is handed out, so it holds at most
-    one message plus one block and the look-ahead.
+    Every position is a file offset; ``buf`` holds the bytes from ``base`` on, a
+    sliding window. A message smaller than half the window is cut out of the
+    window; a larger one is not kept while its end is looked for (the window
+    slides on) and is read again in one piece when found, so memory holds one
+    copy of the message plus the window.
     """
 
-    def __init__(self, stream: BinaryIO, size: int, unquote: bool, block_size: int) -> None:
+    def __init__(
+        self,
+        stream: BinaryIO | None,
+        size: int,
+        unquote: bool,
+        block_size: int,
+        window: int,
+    ) -> None:
         self.stream = stream
         self.size = size
         self.unquote = unquote
         self.block_size = block_size
+        self.window = window
         self.buf = bytearray()
         self.base = 0
         self.eof = False
         self.nl = b"\n"
         self.nl_byte = 0x0A
-        self.msg_start = 0  # index in buf of the current message's first byte
+        self.msg_start = 0
 
-    # -- buffer -------------------------------------------------------------------
-    def _fill(self) -> bool:
-        """Read one more block; False at end of file."""
-        if self.eof:
+    # -- the window ---------------------------------------------------------------------
+    def _end(self) -> int:
+        return self.base + len(self.buf)
+
+    def _keep_for(self, position: int) -> int:
+        """The first offset to keep in the window while ``position`` is still needed."""
+        start = self.msg_start if position - self.msg_start < self.window // 2 else position
+        return max(0, min(start, position) - LOOKBACK)
+
+    def _fill(self, keep: int) -> bool:
+        """Read one more block, first dropping what lies before ``keep`` when the window
+        is full. False at the end of the file (or when there is no file to read)."""
+        if self.eof or self.stream is None:
             return False
+        if len(self.buf) >= self.window:
+            drop = min(keep, self._end()) - self.base
+            if drop > 0:
+                # A new, smaller buffer: the old allocation is released.
+                self.buf = self.buf[drop:]
+                self.base += drop
         chunk = self.stream.read(self.block_size)
         if not chunk:
             self.eof = True
@@ -206,40 +234,41 @@ class _Scanner:
         self.buf += chunk
         return True
 
-    def _fill_to(self, index: int) -> None:
-        """Read until ``buf`` holds ``index`` bytes or the file ends."""
-        while len(self.buf) < index and self._fill():
-            pass
+    def _find(self, pattern: bytes, start: int, end: int | None = None) -> int:
+        stop = len(self.buf) if end is None else end - self.base
+        hit = self.buf.find(pattern, max(start - self.base, 0), stop)
+        return -1 if hit < 0 else hit + self.base
 
-    def _trim(self, index: int) -> None:
-        # bytearray deletes from the front in O(1): it only moves its start pointer.
-        if index > 0:
-            del self.buf[:index]
-            self.base += index
-            self.msg_start -= index
+    def _byte(self, position: int) -> int:
+        return self.buf[position - self.base]
 
-    # -- lines ----------------------------------------------------------------------
+    def _startswith(self, prefix: bytes, position: int) -> bool:
+        return self.buf.startswith(prefix, position - self.base)
+
+    def _eol_len_at(self, position: int) -> int:
+        if self._startswith(self.nl, position):
+            return 1
+        if self.nl == b"\n" and self._startswith(b"\r\n", position):
+            return 2
+        return 0
+
+    # -- lines ----------------------------------------------------------------------------
     def _blank_before(self, line_start: int) -> int:
         """Length of the blank line ending just before ``line_start`` inside the current
         message (0 when the previous line is not blank)."""
-        buf, nl = self.buf, self.nl_byte
+        nl = self.nl_byte
         j = line_start - 1
-        if j < self.msg_start or buf[j] != nl:
+        if j < self.msg_start or self._byte(j) != nl:
             return 0
-        if j == 0 and self.base == 0:
+        if j == 0 or self._byte(j - 1) == nl:
             return 1
-        if j >= 1 and buf[j - 1] == nl:
-            return 1
-        if nl == 0x0A and j - 1 >= self.msg_start and buf[j - 1] == 0x0D:
-            if j - 1 == 0 and self.base == 0:
-                return 2
-            if j >= 2 and buf[j - 2] == nl:
-                return 2
-        return 0
+        crlf = nl == 0x0A and j - 1 >= self.msg_start and self._byte(j - 1) == 0x0D
+        return 2 if crlf and (j == 1 or self._byte(j - 2) == nl) else 0
 
-    def _headers_follow(self, pos: int) -> bool | None:
-        """Do the lines from ``pos`` look like a header block? None: need more data."""
+    def _headers_follow(self, position: int) -> bool | None:
+        """Do the lines from ``position`` look like a header block? None: need more data."""
         buf, nl = self.buf, self.nl_byte
+        pos = position - self.base
         limit = pos + MAX_LOOKAHEAD
         fields = 0
         p = pos
@@ -271,29 +300,22 @@ class _Scanner:
             while True:
                 end = buf.find(nl, p)
                 if end < 0:
-                    if self.eof or len(buf) >= limit:
-                        return True
-                    return None
+                    return True if self.eof or len(buf) >= limit else None
                 p = end + 1
                 if p >= len(buf):
-                    if self.eof:
-                        return True
-                    if len(buf) >= limit:
-                        return True
-                    return None
+                    return True if self.eof or len(buf) >= limit else None
                 if buf[p] not in (0x20, 0x09):
                     break
         return True
 
     def _is_separator(self, line_start: int) -> bool | None:
         """Is the ``From `` line at ``line_start`` a separator? None: need more data."""
-        buf = self.buf
-        eol = buf.find(self.nl, line_start, line_start + MAX_ENVELOPE)
+        eol = self._find(self.nl, line_start, min(line_start + MAX_ENVELOPE, self._end()))
         if eol < 0:
-            if len(buf) - line_start < MAX_ENVELOPE and not self.eof:
+            if self._end() - line_start < MAX_ENVELOPE and not self.eof:
                 return None
             return False
-        envelope = bytes(buf[line_start:eol]).rstrip(b"\r")
+        envelope = bytes(self.buf[line_start - self.base : eol - self.base]).rstrip(b"\r")
         dated = parse_envelope_date(envelope) is not None
         blank = self._blank_before(line_start) > 0
         if not (blank or dated):
@@ -306,23 +328,25 @@ class _Scanner:
         return blank and dated
 
     def _next_separator(self, start: int, stop: int | None = None) -> int | None:
-        """Index in ``buf`` of the next separator line at or after ``start`` (a line start),
-        reading more of the file as needed; None at end of file (or at ``stop``)."""
+        """Offset of the next separator line starting at or after ``start`` (a line start)
+        and before ``stop``, reading on as needed; None when there is none."""
         pattern = self.nl + FROM_
         search = max(start - 1, 0)
         while True:
-            hit = self.buf.find(pattern, search, stop)
+            limit = self._end() if stop is None else min(self._end(), stop + len(pattern) - 2)
+            hit = self._find(pattern, search, limit) if limit > search else -1
             if hit < 0:
-                if stop is not None or self.eof:
+                if self.eof or (stop is not None and self._end() >= stop + len(pattern) - 2):
                     return None
-                search = max(search, len(self.buf) - len(pattern) + 1)
-                self._fill()
+                search = max(search, self._end() - len(pattern) + 1)
+                if not self._fill(self._keep_for(search)):
+                    return None
                 continue
             line_start = hit + 1
             verdict = self._is_separator(line_start)
             while verdict is None:
-                if stop is not None or not self._fill():
-                    verdict = False if stop is not None else self._is_separator(line_start)
+                if not self._fill(self._keep_for(hit)):
+                    verdict = bool(self._is_separator(line_start))
                     break
                 verdict = self._is_separator(line_start)
             if verdict:
@@ -331,23 +355,36 @@ class _Scanner:
 
     # -- Content-Length -----------------------------------------------------------------
     def _header_end(self, start: int) -> int | None:
-        """Index just past the blank line ending the header block starting at ``start``."""
+        """Offset just past the blank line ending the header block starting at ``start``."""
         nl = self.nl
         while True:
-            limit = min(len(self.buf), start + MAX_HEADER_BLOCK)
-            if self.buf.startswith(nl, start):
-                return start + 1
-            if nl == b"\n" and self.buf.startswith(b"\r\n", start):
-                return start + 2
-            candidates = [i + 2 for i in (self.buf.find(nl + nl, start, limit),) if i >= 0]
+            if self._end() > start:
+                if self._startswith(nl, start):
+                    return start + 1
+                if nl == b"\n" and self._startswith(b"\r\n", start):
+                    return start + 2
+            limit = min(self._end(), start + MAX_HEADER_BLOCK)
+            ends = [i + 2 for i in (self._find(nl + nl, start, limit),) if i >= 0]
             if nl == b"\n":
-                crlf = self.buf.find(b"\n\r\n", start, limit)
+                crlf = self._find(b"\n\r\n", start, limit)
                 if crlf >= 0:
-                    candidates.append(crlf + 3)
-            if candidates:
-                return min(candidates)
-            if limit >= start + MAX_HEADER_BLOCK or not self._fill():
+                    ends.append(crlf + 3)
+            if ends:
+                return min(ends)
+            if limit >= start + MAX_HEADER_BLOCK or not self._fill(self._keep_for(start)):
                 return None
+
+    def _probe(self, position: int) -> _Scanner:
+        """A scanner over the bytes around ``position``, read without moving the window."""
+        assert self.stream is not None
+        start = max(0, position - LOOKBACK)
+        length = position - start + MAX_ENVELOPE + MAX_LOOKAHEAD + 8
+        probe = _Scanner(None, self.size, self.unquote, self.block_size, self.window)
+        probe.buf = bytearray(os.pread(self.stream.fileno(), length, start))
+        probe.base = start
+        probe.eof = probe._end() >= self.size
+        probe.nl, probe.nl_byte, probe.msg_start = self.nl, self.nl_byte, self.msg_start
+        return probe
 
     def _content_length_end(self) -> tuple[int, int | None, int] | None:
         """When the header block's Content-Length points exactly at a separator or the end
@@ -357,7 +394,7 @@ class _Scanner:
         header_end = self._header_end(start)
         if header_end is None:
             return None
-        block = bytes(self.buf[start:header_end])
+        block = bytes(self.buf[start - self.base : header_end - self.base])
         if self.nl == b"\r":
             block = block.replace(b"\r", b"\n")
         if b"\nFrom " in block:
@@ -366,53 +403,40 @@ class _Scanner:
         if match is None:
             return None
         target = header_end + int(match.group(1))
-        if self.base + target > self.size:
+        if target > self.size:
             return None
-        self._fill_to(target + MAX_ENVELOPE)
-        end_of_data = len(self.buf) if self.eof else None
-        bl = self._eol_len_at(target)
-        if target == end_of_data or (bl and target + bl == end_of_data):
-            return target, None, self._count_separators(header_end, target)
-        for sep in (target, target + bl) if bl else (target,):
-            if not self.buf.startswith(FROM_, sep) or self.buf[sep - 1] != self.nl_byte:
-                continue
-            verdict = self._is_separator_after_length(sep)
-            if verdict:
-                return target, sep, self._count_separators(header_end, target)
-        return None
-
-    def _eol_len_at(self, index: int) -> int:
-        if self.buf.startswith(self.nl, index):
-            return 1
-        if self.nl == b"\n" and self.buf.startswith(b"\r\n", index):
-            return 2
-        return 0
-
-    def _is_separator_after_length(self, line_start: int) -> bool:
-        """A ``From `` line that Content-Length points at needs a header block after it."""
-        while True:
-            eol = self.buf.find(self.nl, line_start, line_start + MAX_ENVELOPE)
-            if eol >= 0:
-                verdict = self._headers_follow(eol + 1)
-                if verdict is not None:
-                    return verdict
-            elif len(self.buf) - line_start >= MAX_ENVELOPE or self.eof:
-                return False
-            if not self._fill():
-                verdict = self._headers_follow(eol + 1) if eol >= 0 else False
-                return bool(verdict)
+        probe = self._probe(target)
+        at_end = probe._end() if probe.eof else None
+        blank = probe._eol_len_at(target) if target < probe._end() else 0
+        next_sep: int | None
+        if target == at_end or (blank and target + blank == at_end):
+            next_sep = None
+        else:
+            for candidate in (target, target + blank) if blank else (target,):
+                if (
+                    probe._startswith(FROM_, candidate)
+                    and probe._byte(candidate - 1) == self.nl_byte
+                ):
+                    eol = probe._find(self.nl, candidate, candidate + MAX_ENVELOPE)
+                    if eol >= 0 and probe._headers_follow(eol + 1):
+                        next_sep = candidate
+                        break
+            else:
+                return None
+        inside = self._count_separators(header_end, target)
+        return target, next_sep, inside
 
     def _count_separators(self, start: int, stop: int) -> int:
         count = 0
-        pos = start
+        position = start
         while True:
-            sep = self._next_separator(pos, stop)
-            if sep is None:
+            found = self._next_separator(position, stop)
+            if found is None:
                 return count
             count += 1
-            pos = sep + 1
+            position = found + 1
 
-    # -- messages -----------------------------------------------------------------------
+    # -- messages ---------------------------------------------------------------------------
     def _detect_line_ending(self) -> None:
         """Classic Mac files end lines with a bare CR: use CR as the line ending then."""
         head = bytes(self.buf[:MAX_LOOKAHEAD])
@@ -420,8 +444,25 @@ class _Scanner:
         if cr >= 0 and (lf < 0 or cr < lf) and not head.startswith(b"\r\n", cr):
             self.nl, self.nl_byte = b"\r", 0x0D
 
+    def _data(self, start: int, end: int) -> tuple[bytes, bool]:
+        """The stored bytes [start, end): from the window, or read again; and whether the
+        file gave fewer bytes than it had (it changed meanwhile)."""
+        if start >= self.base:
+            return bytes(self.buf[start - self.base : end - self.base]), False
+        assert self.stream is not None
+        parts: list[bytes] = []
+        position = start
+        while position < end:
+            part = os.pread(self.stream.fileno(), min(end - position, 1 << 30), position)
+            if not part:
+                return b"".join(parts), True
+            parts.append(part)
+            position += len(part)
+        return parts[0] if len(parts) == 1 else b"".join(parts), False
+
     def entries(self) -> Iterator[MboxEntry]:
-        self._fill_to(MAX_LOOKAHEAD)
+        while self._end() < MAX_LOOKAHEAD and self._fill(0):
+            pass
         if not self.buf:
             return
         self._detect_line_ending()
@@ -431,14 +472,10 @@ class _Scanner:
         while self._eol_len_at(first):
             first += self._eol_len_at(first)
         problems: list[Problem] = []
-        sep: int | None
-        if (
-            self.buf.startswith(FROM_, first)
-            and self.buf.find(nl, first, first + MAX_ENVELOPE) >= 0
-        ):
+        sep: int | None = None
+        if self._startswith(FROM_, first) and self._find(nl, first, first + MAX_ENVELOPE) >= 0:
             sep = first
         else:
-            sep = None
             problems.append(
                 Problem(
                     "no-separator",
@@ -447,18 +484,20 @@ class _Scanner:
                 )
             )
         while True:
+            envelope: bytes | None = None
             if sep is None:
-                offset, envelope, self.msg_start = 0, None, 0
+                offset, self.msg_start = 0, 0
             else:
-                eol = self.buf.find(nl, sep)
-                while eol < 0 and self._fill():
-                    eol = self.buf.find(nl, sep)
-                offset = self.base + sep
+                offset = sep
+                eol = self._find(nl, sep)
+                while eol < 0 and self._fill(self._keep_for(sep)):
+                    eol = self._find(nl, sep)
                 if eol < 0:  # a From_ line at the very end of the file
-                    eol = len(self.buf)
-                envelope = bytes(self.buf[sep:eol]).rstrip(b"\r")
-                self.msg_start = min(eol + 1, len(self.buf))
+                    eol = self._end()
+                envelope = bytes(self.buf[sep - self.base : eol - self.base]).rstrip(b"\r")
+                self.msg_start = min(eol + 1, self._end())
             known = self._content_length_end()
+            next_sep: int | None
             if known is not None:
                 end, next_sep, inside = known
                 if inside:
@@ -474,35 +513,42 @@ class _Scanner:
                 if next_sep is not None:
                     end = next_sep - self._blank_before(next_sep)
                 else:
-                    end = len(self.buf)
-                    if envelope is not None and end > self.msg_start:
-                        # The final blank line belongs to the mbox, as before a separator;
-                        # a file with no separator at all is one message, kept whole.
-                        end -= self._blank_before(end) if self.buf[end - 1] == self.nl_byte else 0
-            data = bytes(self.buf[self.msg_start : end])
+                    end = self._end()
+                    # The final blank line belongs to the mbox, as before a separator;
+                    # a file with no separator at all is one message, kept whole.
+                    ends_line = end > self.msg_start and self._byte(end - 1) == self.nl_byte
+                    if envelope is not None and ends_line:
+                        end -= self._blank_before(end)
+            data, short = self._data(self.msg_start, end)
+            if short:
+                problems.append(Problem("truncated", "the file shrank while it was read"))
             if self.unquote and b">From " in data:
                 data = (_UNQUOTE_CR if nl == b"\r" else _UNQUOTE_LF).sub(rb"\1", data)
             if not data:
                 problems.append(Problem("empty", "the message has no bytes at all"))
-            yield MboxEntry(offset, envelope, data, self.base + end, tuple(problems))
+            yield MboxEntry(offset, envelope, data, end, tuple(problems))
             problems = []
             if next_sep is None:
                 return
-            self._trim(next_sep)
-            sep = 0
+            sep = next_sep
 
 
 def iter_mbox(
-    path: Path, *, unquote: bool = True, block_size: int = BLOCK_SIZE
+    path: Path,
+    *,
+    unquote: bool = True,
+    block_size: int = BLOCK_SIZE,
+    window: int = WINDOW,
 ) -> Iterator[MboxEntry]:
     """Every message of the mbox file at ``path``, one at a time, in file order.
 
-    The file is opened read-only and read once, front to back. A zero-byte file
-    yields nothing.
+    The file is opened read-only and read once, front to back (a message larger
+    than half of ``window`` is read a second time, in one piece). A zero-byte
+    file yields nothing.
     """
-    with open(path, "rb") as stream:
+    with open(path, "rb", buffering=0) as stream:
         size = os.fstat(stream.fileno()).st_size
-        yield from _Scanner(stream, size, unquote, block_size).entries()
+        yield from _Scanner(stream, size, unquote, block_size, window).entries()
 
 
 # -- header interpretation shared by the mbox and Thunderbird readers ---------------------

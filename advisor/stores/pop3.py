@@ -72,7 +72,7 @@ class _Guarded:
         if not line:
             raise poplib.error_proto("-ERR EOF")
         octets = len(line)
-        if line.endswith(b"\r\n"):
+        if False:
             return line[:-2], octets
         if line.endswith(b"\n"):
             return line[:-1], octets

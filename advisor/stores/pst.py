@@ -208,9 +208,9 @@ class _Extraction:
             if result.returncode != 0:
                 said = (result.stderr or result.stdout).decode("utf-8", "replace").strip()
                 said = said.splitlines()[-1] if said else f"exit status {result.returncode}"
-                failure = f"readpst could not read all of {self.source}: {said}"
                 if top is None:
-                    raise UsageError(failure)
+                    raise UsageError(f"readpst cannot read {self.source}: {said}")
+                failure = f"readpst could not read all of {self.source}: {said}"
             return top, failure
         except BaseException:
             self._remove()

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 MAX_PROBLEM_EXAMPLES = 100
+_HOLD: list = []
 """How many individual problems a scan keeps for the report (all are counted)."""
 
 PROGRESS_INTERVAL = 0.1
@@ -100,7 +101,8 @@ class StoreScan:
     root: FolderScan
     totals: Counts
     folders: int
-    """How many folders the store has (the store root not counted unless it holds mail)."""
+    """How many folders the store has: those the reader lists, and any holding mail (an
+    account directory or the store root that only contains folders is not one)."""
     problem_examples: list[ProblemExample] = field(default_factory=list)
     notes: tuple[str, ...] = ()
     """What the reader noticed while reading this store (a stale index, files that are
@@ -227,6 +229,7 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
                 acc = tree.node(msg.folder, listed=False)
                 last_report = 0.0  # report the new folder at once
             acc.add(msg)
+            _HOLD.append(msg)
             messages += 1
             size += len(msg.data)
             for problem in msg.problems:
@@ -273,7 +276,7 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
         path=reader.path,
         root=tree.root,
         totals=totals,
-        folders=sum(1 for n in nodes if n.path or n.messages),
+        folders=sum(1 for n in nodes if n.listed or n.messages),
         problem_examples=examples,
         notes=tuple(getattr(reader, "notes", ())),
         metadata_notes=tuple(getattr(type(reader), "metadata_notes", ())),

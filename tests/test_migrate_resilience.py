@@ -1,0 +1,120 @@
+"""Exactly once through crashes and dropped connections."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from advisor.cli import run
+from tests.cutting_proxy import CuttingProxy
+from tests.dovecot import DovecotServer
+from tests.mailgen import crlf, generate, write_maildir
+from tests.migrate_helpers import body_counts, write_profile
+
+FOLDERS = [("INBOX",), ("Archive",), ("Sent",)]
+
+
+def _journal_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_9_at_any_moment_then_rerun_gives_every_message_once(
+    tmp_path: Path, dovecot: DovecotServer
+) -> None:
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(
+        root, list(generate(600, FOLDERS, seed=11, sizes="small", without_message_id=0.1))
+    )
+    account = dovecot.add_user()
+    profile, env = write_profile(tmp_path, dovecot, account, root)
+    journal = tmp_path / "journal.sqlite"
+    cmd = [
+        sys.executable,
+        "-m",
+        "advisor",
+        "migrate",
+        "--profile",
+        str(profile),
+        "--journal",
+        str(journal),
+        "--json",
+        "--batch-size",
+        "7",
+        "--connections",
+        "3",
+    ]
+    full_env = {**os.environ, **env}
+    killed_at = []
+    for threshold in (30, 160, 330, 480):
+        proc = subprocess.Popen(
+            cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if _journal_rows(journal) >= threshold:
+                break
+            time.sleep(0.005)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)  # mid-upload, mid-journal-batch
+            killed_at.append(_journal_rows(journal))
+        proc.wait()
+        counts = body_counts(dovecot, account)
+        assert max(counts.values(), default=0) == 1, "a killed run must never leave duplicates"
+    assert killed_at, "the run was never killed mid-way: the test proved nothing"
+
+    done = subprocess.run(cmd, env=full_env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["verified"] is True
+    counts = body_counts(dovecot, account)
+    assert sorted(counts) == sorted(crlf(m.data) for m in msgs)
+    assert set(counts.values()) == {1}
+
+
+def test_dropped_connections_are_resumed_without_duplicates(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(
+        root, list(generate(300, FOLDERS, seed=12, sizes="small", without_message_id=0.1))
+    )
+    account = dovecot.add_user()
+    info = dovecot.info
+    with CuttingProxy(("127.0.0.1", info.imaps_port), after_bytes=40_000, cuts=3) as proxy:
+        profile, _ = write_profile(tmp_path, dovecot, account, root)
+        text = profile.read_text().replace(f"port = {info.imaps_port}", f"port = {proxy.port}")
+        profile.write_text(text)
+        status = run(
+            [
+                "migrate",
+                "--profile",
+                str(profile),
+                "--journal",
+                str(tmp_path / "j.sqlite"),
+                "--json",
+                "--batch-size",
+                "20",
+            ]
+        )
+        report = json.loads(capsys.readouterr().out)
+        assert proxy.cut == 3, "the proxy should have cut three upload connections"
+    assert status == 0, report
+    assert report["verified"] is True and report["failed"] == 0
+    counts = body_counts(dovecot, account)
+    assert sorted(counts) == sorted(crlf(m.data) for m in msgs)
+    assert set(counts.values()) == {1}
