@@ -32,6 +32,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor.discovery import lookup_mx, split_address
+from advisor.discovery.domains import in_domain
 from advisor.errors import MailadvisorError, UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, connect, login, oauth2_login, tls_context
@@ -307,17 +308,17 @@ class _ServerChecks:
         self.conn = LineConnection(self.sock)
         self.sock.settimeout(self.target.timeout)
         try:
-            read_greeting(self.conn, self.endpoint.protocol)
-            info = starttls(self.conn, self.endpoint.protocol)
+            greeting = read_greeting(self.conn, self.endpoint.protocol)
+            info = starttls(self.conn, self.endpoint.protocol, greeting)
         except ProbeError as exc:
             self.close()
-            if "does not offer" in str(exc):
+            if exc.code == ProbeError.NOT_OFFERED:
                 fix = (
                     "The server offers no encryption on this port, and mailadvisor never sends "
                     f'a password without it. Use security = "tls" with port '
                     f"{DEFAULT_PORTS[(self.endpoint.protocol, Security.TLS)]} if the server has it."
                 )
-            elif "answered like" in str(exc):
+            elif exc.code == ProbeError.WRONG_PROTOCOL:
                 fix = "Check the port number: another service answers there."
             else:
                 fix = (
@@ -372,12 +373,12 @@ class _ServerChecks:
         cert = info.certificate
         days = cert.days_left()
         detail = (
-            f"{info.version}, certificate for {cert.subject} from {cert.issuer}, "
-            f"valid until {cert.not_after:%Y-%m-%d}"
+            f"{info.version}; the certificate is valid for {e.host} until "
+            f"{cert.not_after:%Y-%m-%d}, issued by {cert.issuer}"
         )
         if days < EXPIRY_WARNING_DAYS:
             return _Outcome(
-                f"{detail}: expires in {max(days, 0):.0f} days",
+                f"{detail}: it expires in {max(int(days), 0)} days",
                 CheckStatus.WARN,
                 "Tell the server's administrator the certificate must be renewed; once it "
                 "expires, mailadvisor (and any careful client) will refuse to connect.",
@@ -403,7 +404,7 @@ class _ServerChecks:
                 "The certificate has expired. Tell the server's administrator; mailadvisor "
                 "will not send your password to it."
             )
-        if "does not speak TLS" in str(exc):
+        if exc.code == ProbeError.NO_TLS:
             if e.security is Security.TLS:
                 return (
                     f"Port {e.port} does not start with TLS. If it expects STARTTLS (port "
@@ -412,7 +413,7 @@ class _ServerChecks:
                     f"{DEFAULT_PORTS[(e.protocol, Security.TLS)]}."
                 )
             return "The server agreed to STARTTLS but then did not speak TLS: try another network."
-        if "older than 1.2" in str(exc):
+        if exc.code == ProbeError.OLD_TLS:
             return (
                 "The server only offers outdated TLS. Ask the provider to enable TLS 1.2 or later."
             )
@@ -885,10 +886,14 @@ def target_from_profile(
             f"the {provider} plugin names no server for {email}: add a [server] table "
             "to the profile with the IMAP server's host and port"
         )
-    untrusted = {}
+    untrusted: dict[Protocol, str] = {}
     if not settings.trusted:
-        why = f"the {provider} plugin learnt it from {settings.source}"
-        untrusted = dict.fromkeys(Protocol, why)
+        _, domain = split_address(email)
+        for e in (settings.imap, settings.pop3, settings.smtp):
+            if e is not None and not in_domain(e.host, domain):
+                untrusted[e.protocol] = (
+                    f"{e.host} is outside {domain} and was learnt from {settings.source}"
+                )
     return CheckTarget(
         email=email,
         imap=settings.imap,

@@ -57,6 +57,14 @@ class TLSError(ConnectError):
     """TLS failed: certificate, protocol version, or a missing/broken STARTTLS."""
 
 
+class ProtocolError(ConnectError):
+    """The server sent something mailadvisor refuses to buffer or believe.
+
+    An over-long line, a huge literal, an endless stream of responses: a broken or
+    hostile server. The connection is dropped; memory stays bounded.
+    """
+
+
 class PluginError(MailadvisorError):
     """A provider plugin is missing or misbehaves."""
 

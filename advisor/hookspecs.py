@@ -24,6 +24,7 @@ from advisor.provider import (
     ServerFolder,
     ServerSettings,
     ThrottleAdvice,
+    UploadRules,
 )
 
 PROJECT_NAME = "mailadvisor"
@@ -96,6 +97,16 @@ def mailadvisor_folder_policy(
     the server sends always win; the policy fills the gaps and names folders that
     must never receive mail (Calendar, Contacts, Gmail's All Mail). Returns None
     when ``provider`` is not this plugin's. First result wins.
+    """
+
+
+@hookspec(firstresult=True)
+def mailadvisor_upload_rules(provider: str) -> UploadRules | None:
+    """Say how messages must be uploaded beyond a plain APPEND.
+
+    Called once when a migration starts. Returns the rules (e.g. flags to set
+    again with STORE after APPEND, because the server drops them), or None when
+    ``provider`` is not this plugin's. First result wins.
     """
 
 

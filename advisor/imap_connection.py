@@ -5,6 +5,17 @@ encryption only when the caller says so explicitly. Certificates are always
 verified (chain and host name), TLS 1.2 or later. Failures become
 :class:`ConnectError`, :class:`TLSError` or :class:`AuthenticationError` with a
 message that says what to do, and never contain the secret.
+
+STARTTLS is done here rather than by imaplib, because imaplib's ``starttls``
+silently drops bytes injected after the server's go-ahead and keeps every
+untagged response from before TLS. Here a PREAUTH greeting, a missing STARTTLS
+capability, a refused STARTTLS and injected bytes each abort with
+:class:`TLSError`; after the handshake everything learnt before TLS (capabilities,
+untagged responses, the greeting) is dropped and CAPABILITY asked again.
+
+Every connection is bounded from its first byte (:class:`ImapLimits`): a line,
+a literal, the untagged responses kept, and the bytes of one response. A server
+that goes beyond raises :class:`ProtocolError` and is hung up on.
 """
 
 from __future__ import annotations
@@ -13,17 +24,49 @@ import socket
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NoReturn
 
 import imapclient
 import imapclient.exceptions
+import imapclient.imap4
+import imapclient.tls
 
-from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
+from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
 from advisor.provider import Security
+from advisor.tls import certificate_error, ensure_nothing_pending, tls_context
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ImapLimits",
+    "ImapTarget",
+    "SecureIMAPClient",
+    "connect",
+    "imap_oauth2_session",
+    "imap_session",
+    "login",
+    "oauth2_login",
+    "tls_context",
+]
 
 DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class ImapLimits:
+    """What one connection accepts from a server before giving up on it."""
+
+    max_line: int = 16 * 1024 * 1024
+    """Longest response line. imaplib's own 1 MB is too short for SEARCH over a
+    folder of 150,000 messages; 16 MB holds the UIDs of two million."""
+    max_literal: int = 256 * 1024 * 1024
+    """Largest literal (one message body, one folder name...)."""
+    max_response: int = 1024 * 1024 * 1024
+    """Bytes of lines and literals received for one command."""
+    max_untagged: int = 50_000
+    """Untagged responses kept unread at once (a FETCH of 1,000 messages keeps 1,000)."""
 
 
 @dataclass(frozen=True)
@@ -36,18 +79,107 @@ class ImapTarget:
     ca_file: Path | None = None
     allow_insecure: bool = False
     timeout: float = DEFAULT_TIMEOUT
+    limits: ImapLimits = field(default_factory=ImapLimits)
 
 
-def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
-    """A verifying client context: system CAs (or ``ca_file``), host name checked, TLS >= 1.2."""
-    try:
-        ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"cannot use ca_file {ca_file}: {exc}") from None
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.check_hostname = True
-    ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
+class _Bounded:
+    """Mix-in for imaplib's IMAP4 classes: every read is bounded (see :class:`ImapLimits`)."""
+
+    # Set by the subclasses' __init__ before imaplib connects and reads the greeting.
+    _limits: ImapLimits
+    _where: str
+    _response_bytes: int
+    file: Any
+    sock: socket.socket
+    untagged_responses: dict[str, list[Any]]
+
+    def _command(self, name: str, *args: Any) -> Any:
+        self._response_bytes = 0
+        return super()._command(name, *args)  # type: ignore[misc]
+
+    def readline(self) -> bytes:
+        limit = self._limits.max_line
+        line: bytes = self.file.readline(limit + 1)
+        if len(line) > limit:
+            self._refuse(f"sent a line longer than {limit:,} bytes")
+        self._count(len(line))
+        return line
+
+    def read(self, size: int) -> bytes:
+        if size > self._limits.max_literal:
+            self._refuse(
+                f"announced a literal of {size:,} bytes (at most "
+                f"{self._limits.max_literal:,} are accepted)"
+            )
+        self._count(size)
+        data: bytes = self.file.read(size)
+        return data
+
+    def _append_untagged(self, typ: str, dat: Any) -> None:
+        super()._append_untagged(typ, dat)  # type: ignore[misc]
+        kept = sum(map(len, self.untagged_responses.values()))
+        if kept > self._limits.max_untagged:
+            self._refuse(f"sent more than {self._limits.max_untagged:,} untagged responses")
+
+    def _count(self, n: int) -> None:
+        self._response_bytes += n
+        if self._response_bytes > self._limits.max_response:
+            self._refuse(f"sent more than {self._limits.max_response:,} bytes for one command")
+
+    def _refuse(self, what: str) -> NoReturn:
+        # Hang up at once: a later LOGOUT must not read more of the flood.
+        with suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        raise ProtocolError(
+            f"{self._where} {what}; mailadvisor stopped reading and closed the connection "
+            "(a broken or hostile server)"
+        )
+
+
+class _BoundedIMAP4(_Bounded, imapclient.imap4.IMAP4WithTimeout):  # type: ignore[misc]
+    def __init__(
+        self, host: str, port: int, timeout: float | None, limits: ImapLimits, where: str
+    ) -> None:
+        self._limits, self._where, self._response_bytes = limits, where, 0
+        super().__init__(host, port, timeout)
+
+
+class _BoundedIMAP4TLS(_Bounded, imapclient.tls.IMAP4_TLS):  # type: ignore[misc]
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        context: ssl.SSLContext | None,
+        timeout: float | None,
+        limits: ImapLimits,
+        where: str,
+    ) -> None:
+        self._limits, self._where, self._response_bytes = limits, where, 0
+        super().__init__(host, port, context, timeout)
+
+
+class SecureIMAPClient(imapclient.IMAPClient):  # type: ignore[misc]
+    """An :class:`imapclient.IMAPClient` whose imaplib connection is bounded from the start."""
+
+    def __init__(self, target: ImapTarget, context: ssl.SSLContext | None) -> None:
+        self._target = target
+        super().__init__(
+            target.host,
+            port=target.port,
+            ssl=target.security is Security.TLS,
+            ssl_context=context,
+            timeout=target.timeout,
+        )
+
+    def _create_IMAP4(self) -> Any:  # imapclient calls this to open the connection
+        t = self._target
+        where = f"{t.host}:{t.port}"
+        connect_timeout = getattr(self._timeout, "connect", None)
+        if t.security is Security.TLS:
+            return _BoundedIMAP4TLS(
+                t.host, t.port, self.ssl_context, connect_timeout, t.limits, where
+            )
+        return _BoundedIMAP4(t.host, t.port, connect_timeout, t.limits, where)
 
 
 def connect(target: ImapTarget) -> imapclient.IMAPClient:
@@ -57,18 +189,9 @@ def connect(target: ImapTarget) -> imapclient.IMAPClient:
     where = f"{target.host}:{target.port}"
     ctx = tls_context(target.ca_file) if target.security is not Security.NONE else None
     try:
-        client = imapclient.IMAPClient(
-            target.host,
-            port=target.port,
-            ssl=target.security is Security.TLS,
-            ssl_context=ctx,
-            timeout=target.timeout,
-        )
+        client = SecureIMAPClient(target, ctx)
     except ssl.SSLCertVerificationError as exc:
-        raise TLSError(
-            f"the certificate of {where} is not trusted ({exc.verify_message}); if the server "
-            "uses a private CA, set [server] ca_file to its certificate"
-        ) from None
+        raise certificate_error(where, exc) from None
     except ssl.SSLError as exc:
         raise TLSError(
             f"TLS with {where} failed ({exc.reason or exc}); "
@@ -77,36 +200,76 @@ def connect(target: ImapTarget) -> imapclient.IMAPClient:
     except (socket.gaierror, ConnectionError, TimeoutError, OSError) as exc:
         raise ConnectError(f"cannot connect to {where}: {_describe(exc)}") from None
     except imapclient.exceptions.IMAPClientError as exc:
-        raise ConnectError(f"{where} did not answer like an IMAP server: {exc}") from None
+        if target.security is Security.TLS:
+            raise ConnectError(f"{where} did not answer like an IMAP server: {exc}") from None
+        # What it said came before any TLS: anyone on the way could have written it.
+        raise ConnectError(
+            f"{where} did not answer like an IMAP server (its words are not shown: "
+            "they were not protected by TLS)"
+        ) from None
 
     if target.security is Security.STARTTLS:
+        assert ctx is not None
         _starttls(client, ctx, where)
     return client
 
 
-def _starttls(client: imapclient.IMAPClient, ctx: ssl.SSLContext | None, where: str) -> None:
+def _starttls(client: imapclient.IMAPClient, ctx: ssl.SSLContext, where: str) -> None:
+    """Upgrade to TLS or raise :class:`TLSError`; then forget everything said before TLS."""
+    imap: Any = client._imap
     try:
-        caps = client.capabilities()
-    except imapclient.exceptions.IMAPClientError as exc:
-        _close(client)
-        raise TLSError(f"{where}: CAPABILITY failed before STARTTLS: {exc}") from None
-    if b"STARTTLS" not in caps:
-        _close(client)
-        raise TLSError(
-            f"{where} does not offer STARTTLS, so the connection cannot be "
-            'secured; use security = "tls" (port 993) if the server has it'
-        )
-    try:
-        client.starttls(ctx)
+        if imap.state != "NONAUTH":
+            raise TLSError(
+                f"{where} greeted with PREAUTH (already signed in, without TLS); a session "
+                "that skips STARTTLS is what an attacker stripping encryption would offer, "
+                'so mailadvisor stopped. Use security = "tls" (port 993) if the server has it'
+            )
+        if "STARTTLS" not in imap.capabilities:
+            raise TLSError(
+                f"{where} does not offer STARTTLS, so the connection cannot be "
+                'secured; use security = "tls" (port 993) if the server has it'
+            )
+        try:
+            typ, _data = imap._simple_command("STARTTLS")
+        except imapclient.exceptions.IMAPClientError:
+            typ = "BAD"  # imaplib raises on BAD; its text came before TLS and is not shown
+        if typ != "OK":
+            raise TLSError(
+                f"{where} refused STARTTLS ({typ}); the password is never sent without TLS. "
+                "A server that offers STARTTLS and then refuses it may be under attack: "
+                'try another network, and prefer security = "tls" (port 993)'
+            )
+        ensure_nothing_pending(imap.sock, imap.file, where)
+        old_file = imap.file
+        imap.sock = ctx.wrap_socket(imap.sock, server_hostname=client.host)
+        imap.file = imap.sock.makefile("rb")
+        with suppress(OSError):
+            old_file.close()
+        imap._tls_established = True
+        # RFC 3501 6.2.1 / RFC 2595 3.1: discard what came before TLS and ask again.
+        imap.untagged_responses = {}
+        imap.welcome = b""
+        imap._get_capabilities()
+        client._starttls_done = True
+        client._cached_capabilities = None
+    except ConnectError:  # TLSError, or ProtocolError from the CAPABILITY over TLS
+        _abandon(client)
+        raise
     except ssl.SSLCertVerificationError as exc:
-        _close(client)
-        raise TLSError(
-            f"the certificate of {where} is not trusted ({exc.verify_message}); "
-            "if the server uses a private CA, set [server] ca_file"
-        ) from None
-    except (ssl.SSLError, OSError, imapclient.exceptions.IMAPClientError) as exc:
-        _close(client)
-        raise TLSError(f"STARTTLS with {where} failed: {exc}") from None
+        _abandon(client)
+        raise certificate_error(where, exc) from None
+    except (ssl.SSLError, OSError) as exc:
+        _abandon(client)
+        raise TLSError(f"STARTTLS with {where} failed: {_describe(exc)}") from None
+    except imapclient.exceptions.IMAPClientError:
+        _abandon(client)
+        raise TLSError(f"STARTTLS with {where} failed: no usable answer to CAPABILITY") from None
+
+
+def _abandon(client: imapclient.IMAPClient) -> None:
+    """Hang up without LOGOUT: the peer failed the STARTTLS phase and gets no more words."""
+    with suppress(Exception):
+        client.shutdown()
 
 
 def login(client: imapclient.IMAPClient, username: str, password: str) -> None:

@@ -46,7 +46,9 @@ from advisor.upload import Batch, ByteBudget, UploadJob, UploadResult, UploadWor
 
 DEFAULT_CONNECTIONS = 4
 DEFAULT_WINDOW = 4
-DEFAULT_BUDGET = 24 * 1024 * 1024
+DEFAULT_BUDGET = 8 * 1024 * 1024
+BUDGET_LARGEST_MULTIPLE = 4
+"""The in-flight budget grows to this many times the largest message seen."""
 BATCH_MESSAGES = 200
 MAX_RESTARTS = 5
 BATCH_BYTES = 4 * 1024 * 1024
@@ -70,7 +72,8 @@ class MigrationOptions:
     batch_messages: int = BATCH_MESSAGES
     """Messages per APPEND command, where the server offers MULTIAPPEND."""
     budget_bytes: int = DEFAULT_BUDGET
-    """Message bytes in flight across all connections (memory bound)."""
+    """Message bytes in flight across all connections, at least: the budget grows to
+    four times the largest message seen, so memory stays a small multiple of it."""
     verify: bool = True
 
 
@@ -210,7 +213,7 @@ class Migration:
         self.journal = journal
         self.options = options or MigrationOptions()
         self.progress = progress or _NoProgress()
-        self.source_name = source_name or f"{reader.kind}:{reader.path.resolve()}"
+        self.source_name = source_name or _source_name(reader)
         self._control: imapclient.IMAPClient | None = None
         self._targets: dict[tuple[tuple[str, ...], bool], FolderTarget] = {}
         self._indexes: dict[str, _ServerIndex] = {}
@@ -236,6 +239,7 @@ class Migration:
                     self._consider(msg, None)
             else:
                 self._upload_all()
+                self._restore_flags()
                 if self.options.verify:
                     self._verify()
         finally:
@@ -283,6 +287,8 @@ class Migration:
             layout, policy, self.options.target_prefix, self.options.folder_map
         )
         self.layout = layout
+        self.rules = self.plugins.upload_rules(self.access.provider)
+        self._store_after: dict[tuple[str, str], list[int]] = {}
         limits = self.plugins.limits(self.access.provider)
         self.max_size = limits.max_message_bytes
         for cap in caps:
@@ -320,7 +326,16 @@ class Migration:
         control = self._control
         assert control is not None
         try:
-            control.create_folder(target.name)
+            if target.create_use and "CREATE-SPECIAL-USE" in self.layout.capabilities:
+                # RFC 6154: create it with its role, so other clients find it too.
+                control._command_and_check(
+                    "create",
+                    control._normalise_folder(target.name),
+                    f"(USE ({target.create_use}))",
+                    unpack=True,
+                )
+            else:
+                control.create_folder(target.name)
         except imapclient.exceptions.IMAPClientError as exc:
             if "ALREADYEXISTS" not in str(exc).upper():
                 raise MailadvisorError(
@@ -377,8 +392,9 @@ class Migration:
             folder.to_upload += 1
             return
         received = msg.received or date_header_of(data)
-        flags = tuple(sorted(msg.flags))
-        submit(UploadJob(key, target.name, data, flags, received, message_id, digest))
+        after = tuple(sorted(self.rules.flags_after_append.intersection(msg.flags)))
+        flags = tuple(sorted(msg.flags.difference(after)))
+        submit(UploadJob(key, target.name, data, flags, received, message_id, digest, after))
 
     def _fail(
         self, folder: FolderReport, msg: SourceMessage, message_id: str | None, why: str
@@ -503,6 +519,7 @@ class Migration:
                 batches.put(pending.pop())
 
         def submit(job: UploadJob) -> None:
+            budget.limit = max(budget.limit, BUDGET_LARGEST_MULTIPLE * job.size)
             current = pending[0] if pending else None
             if current is not None and (
                 not multi
@@ -597,6 +614,9 @@ class Migration:
             )
             self.report.uploaded += 1
             self.report.uploaded_bytes += job.size
+            if result.uid is not None:
+                for flag in job.flags_after:
+                    self._store_after.setdefault((job.folder, flag), []).append(result.uid)
             if folder is not None:
                 folder.uploaded += 1
         elif result.unknown:
@@ -691,6 +711,17 @@ class Migration:
     def _classify(self, response: str) -> Any:
         return self.plugins.classify_response(self.access.provider, response)
 
+    def _restore_flags(self) -> None:
+        """Set flags the provider drops on APPEND again (the provider's upload rules)."""
+        control = self._control
+        assert control is not None
+        for (folder, flag), uids in sorted(self._store_after.items()):
+            control.select_folder(folder)
+            self._selected = folder
+            for start in range(0, len(uids), FETCH_CHUNK):
+                control.add_flags(uids[start : start + FETCH_CHUNK], [flag], silent=True)
+        self._store_after.clear()
+
     # --- verification -------------------------------------------------------------
     def _verify(self) -> None:
         """Every message the journal counts as on the server must be there."""
@@ -716,3 +747,11 @@ def _header_value(data: dict[bytes, Any]) -> bytes:
         if key.startswith(b"BODY[HEADER.FIELDS") and isinstance(value, bytes):
             return value
     return b""
+
+
+def _source_name(reader: StoreReader) -> str:
+    """What identifies the source in the journal: its kind and resolved path (or account)."""
+    if reader.path is not None:
+        return f"{reader.kind}:{reader.path.resolve()}"
+    account = f"{getattr(reader, 'username', '')}@{getattr(reader, 'host', '')}"
+    return f"{reader.kind}:{account}"

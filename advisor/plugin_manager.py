@@ -33,6 +33,7 @@ from advisor.provider import (
     ServerFolder,
     ServerSettings,
     ThrottleAdvice,
+    UploadRules,
 )
 
 ENTRY_POINT_GROUP = "mailadvisor"
@@ -145,6 +146,10 @@ class PluginHost:
             provider=provider, server_folders=list(server_folders)
         )
         return result if result is not None else FolderPolicy()
+
+    def upload_rules(self, provider: str) -> UploadRules:
+        result: UploadRules | None = self._pm.hook.mailadvisor_upload_rules(provider=provider)
+        return result if result is not None else UploadRules()
 
     def limits(self, provider: str) -> ProviderLimits:
         result: ProviderLimits | None = self._pm.hook.mailadvisor_limits(provider=provider)

@@ -47,10 +47,25 @@ class ProbeStage(StrEnum):
 class ProbeError(Exception):
     """A probe step failed; the message is plain words for the user."""
 
-    def __init__(self, stage: ProbeStage, message: str, *, verify_code: int | None = None):
+    NOT_OFFERED = "not-offered"
+    WRONG_PROTOCOL = "wrong-protocol"
+    NO_TLS = "no-tls"
+    OLD_TLS = "old-tls"
+
+    def __init__(
+        self,
+        stage: ProbeStage,
+        message: str,
+        *,
+        verify_code: int | None = None,
+        code: str = "",
+    ) -> None:
         super().__init__(message)
         self.stage = stage
         self.verify_code = verify_code
+        """OpenSSL's certificate verification error, when that is what failed."""
+        self.code = code
+        """One of the class constants when the failure has a specific remedy, else ""."""
 
 
 @dataclass(frozen=True)
@@ -189,15 +204,23 @@ def read_greeting(conn: LineConnection, protocol: Protocol) -> str:
         raise ProbeError(
             ProbeStage.GREETING,
             f"the server answered like {_looks_like(line)}, not {_NAMES[protocol]}",
+            code=ProbeError.WRONG_PROTOCOL,
         )
     return line
 
 
-def starttls(conn: LineConnection, protocol: Protocol) -> StarttlsInfo:
-    """Ask for STARTTLS after the greeting was read; raise unless the server agrees cleanly.
+def starttls(conn: LineConnection, protocol: Protocol, greeting: str) -> StarttlsInfo:
+    """Ask for STARTTLS after ``greeting`` was read; raise unless the server agrees cleanly.
 
     On return the socket is ready for the TLS handshake: nothing else is buffered.
     """
+    if protocol is Protocol.IMAP and greeting.upper().startswith("* PREAUTH"):
+        # A session that is authenticated before TLS can never be secured (RFC 3501 6.2.1).
+        raise ProbeError(
+            ProbeStage.STARTTLS,
+            "the server greeted with PREAUTH, skipping TLS; someone may be tampering with "
+            "the connection",
+        )
     if protocol is Protocol.IMAP:
         info = _imap_starttls(conn)
     elif protocol is Protocol.POP3:
@@ -226,7 +249,9 @@ def _imap_starttls(conn: LineConnection) -> StarttlsInfo:
     else:
         raise ProbeError(ProbeStage.STARTTLS, "CAPABILITY never finished")
     if "STARTTLS" not in caps:
-        raise ProbeError(ProbeStage.STARTTLS, "the server does not offer STARTTLS")
+        raise ProbeError(
+            ProbeStage.STARTTLS, "the server does not offer STARTTLS", code=ProbeError.NOT_OFFERED
+        )
     conn.send("a2 STARTTLS")
     for _ in range(MAX_LINES):
         line = conn.readline()
@@ -251,7 +276,11 @@ def _pop3_starttls(conn: LineConnection) -> StarttlsInfo:
         else:
             raise ProbeError(ProbeStage.STARTTLS, "CAPA never finished")
         if "STLS" not in caps:
-            raise ProbeError(ProbeStage.STARTTLS, "the server does not offer STARTTLS (STLS)")
+            raise ProbeError(
+                ProbeStage.STARTTLS,
+                "the server does not offer STARTTLS (STLS)",
+                code=ProbeError.NOT_OFFERED,
+            )
     conn.send("STLS")
     if not conn.readline().startswith("+OK"):
         raise ProbeError(ProbeStage.STARTTLS, "the server refused STARTTLS (STLS)")
@@ -271,7 +300,9 @@ def _smtp_starttls(conn: LineConnection) -> StarttlsInfo:
     else:
         raise ProbeError(ProbeStage.STARTTLS, "EHLO never finished")
     if "STARTTLS" not in extensions:
-        raise ProbeError(ProbeStage.STARTTLS, "the server does not offer STARTTLS")
+        raise ProbeError(
+            ProbeStage.STARTTLS, "the server does not offer STARTTLS", code=ProbeError.NOT_OFFERED
+        )
     conn.send("STARTTLS")
     if not conn.readline().startswith("220"):
         raise ProbeError(ProbeStage.STARTTLS, "the server refused STARTTLS")
@@ -293,13 +324,15 @@ def tls_handshake(sock: socket.socket, host: str, context: ssl.SSLContext) -> ss
         ) from None
     except ssl.SSLError as exc:
         reason = exc.reason or str(exc)
+        code = ""
         if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
-            message = "the server does not speak TLS on this port"
+            message, code = "the server does not speak TLS on this port", ProbeError.NO_TLS
         elif reason in ("UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "NO_PROTOCOLS"):
             message = "the server offers only TLS older than 1.2, which is no longer safe"
+            code = ProbeError.OLD_TLS
         else:
             message = f"the TLS handshake failed ({reason})"
-        raise ProbeError(ProbeStage.TLS, message) from None
+        raise ProbeError(ProbeStage.TLS, message, code=code) from None
     except TimeoutError:
         raise ProbeError(ProbeStage.TLS, "the TLS handshake did not finish in time") from None
     except OSError as exc:
@@ -371,9 +404,9 @@ def probe(
             read_greeting(LineConnection(secured), protocol)
         else:
             conn = LineConnection(sock)
-            read_greeting(conn, protocol)
+            greeting = read_greeting(conn, protocol)
             if security is Security.STARTTLS:
-                starttls(conn, protocol)
+                starttls(conn, protocol, greeting)
                 secured = tls_handshake(sock, host, context)
                 sock = secured
                 info = tls_info(secured)

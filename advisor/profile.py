@@ -90,6 +90,9 @@ class SourceConfig:
     kind: SourceKind = SourceKind.AUTO
     path: Path | None = None
     """None: find the installed clients' stores on this machine."""
+    url: str | None = None
+    """For kind "pop3": ``pop3s://user@host[:port]`` (implicit TLS) or ``pop3://...``
+    (STARTTLS, enforced); the password is the account's ([auth])."""
 
 
 @dataclass
@@ -121,6 +124,9 @@ class Profile:
 _SECRETISH = re.compile(r"pass(word|wd|phrase)?|secret|token|credential|api[_-]?key", re.I)
 _SECRET_REFERENCES = frozenset(
     {"password_env", "password_command", "token_command", "keyring", "client_secret_env"}
+)
+POP3_URL = re.compile(
+    r"^(?P<scheme>pop3s?)://(?P<user>[^@/]+)@(?P<host>[^:/]+)(?::(?P<port>\d+))?/?$"
 )
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -425,12 +431,20 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
     source = r.table(data, "source") or {}
     r.check_keys(source, "source", {"kind", "path"})
     src_path = r.get(source, "source", "path", _nonempty_str, "a path")
-    profile.source = SourceConfig(
-        kind=r.get(
-            source, "source", "kind", _enum(SourceKind), _choices(SourceKind), SourceKind.AUTO
-        ),
-        path=_resolve(base, src_path) if src_path else None,
-    )
+    kind = r.get(source, "source", "kind", _enum(SourceKind), _choices(SourceKind), SourceKind.AUTO)
+    if kind is SourceKind.POP3:
+        if not src_path or not POP3_URL.match(src_path):
+            raise r.fail(
+                'expected path = "pop3s://user@pop.example.com" (or pop3:// for '
+                "STARTTLS) for a POP3 account",
+                "source",
+                "path",
+            )
+        profile.source = SourceConfig(kind=kind, url=src_path)
+    else:
+        profile.source = SourceConfig(
+            kind=kind, path=_resolve(base, src_path) if src_path else None
+        )
 
     migration = r.table(data, "migration") or {}
     r.check_keys(migration, "migration", {"target_prefix", "dry_run", "skip_deleted", "folder_map"})
@@ -512,7 +526,9 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         auth["keyring"] = True
     out["auth"] = auth
     source: dict[str, Any] = {"kind": profile.source.kind.value}
-    if profile.source.path is not None:
+    if profile.source.url is not None:
+        source["path"] = profile.source.url
+    elif profile.source.path is not None:
         source["path"] = str(profile.source.path)
     out["source"] = source
     m = profile.migration

@@ -153,6 +153,15 @@ class ProviderLimits:
     messages_per_folder: int | None = None
 
 
+@dataclass(frozen=True)
+class UploadRules:
+    """How a provider wants messages uploaded, beyond plain APPEND."""
+
+    flags_after_append: frozenset[str] = frozenset()
+    """Flags the server may drop when given with APPEND; they are set again with
+    STORE once the message is stored (Outlook loses \\Flagged)."""
+
+
 class Severity(StrEnum):
     """How much a preflight finding matters."""
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 from advisor.errors import UsageError
-from advisor.profile import Profile, SourceKind
+from advisor.profile import POP3_URL, Profile, SourceKind
+from advisor.secrets import resolve_secret
 from advisor.stores import detect_kind, open_store
 from advisor.stores.base import ReaderOptions, StoreReader
 from advisor.stores.discover import discover_stores
@@ -14,10 +17,7 @@ def reader_for(profile: Profile, options: ReaderOptions | None = None) -> StoreR
     kind = profile.source.kind
     path = profile.source.path
     if kind is SourceKind.POP3:
-        raise UsageError(
-            "reading a live POP3 account is done with `mailadvisor scan`; "
-            "migrating from it is not supported yet"
-        )
+        return _pop3_reader(profile, options or ReaderOptions())
     if path is None:
         found = [s for s in discover_stores().stores if kind in (SourceKind.AUTO, s.kind)]
         if not found:
@@ -35,3 +35,25 @@ def reader_for(profile: Profile, options: ReaderOptions | None = None) -> StoreR
     if kind is SourceKind.AUTO:
         kind = detect_kind(path)
     return open_store(kind, path, options)
+
+
+def _pop3_reader(profile: Profile, options: ReaderOptions) -> StoreReader:
+    """A live POP3 account; it signs in with the account's own secret."""
+    from advisor.stores.pop3 import Pop3Reader
+
+    match = POP3_URL.match(profile.source.url or "")
+    if match is None:
+        raise UsageError('[source] path: expected "pop3s://user@host" for a POP3 account')
+    extra = {
+        **options.extra,
+        "host": match["host"],
+        "username": unquote(match["user"]),
+        "security": "tls" if match["scheme"] == "pop3s" else "starttls",
+    }
+    if match["port"]:
+        extra["port"] = match["port"]
+    server = profile.server
+    if server is not None and server.ca_file is not None:
+        extra["ca_file"] = str(server.ca_file)
+    password = resolve_secret(profile.auth, profile.account.email)
+    return Pop3Reader(None, ReaderOptions(options.ignore_lock, extra), password=password)

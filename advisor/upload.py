@@ -69,6 +69,8 @@ class UploadJob:
     internal_date: datetime | None
     message_id: str | None
     sha256: str
+    flags_after: tuple[str, ...] = ()
+    """Flags to set with STORE once stored, not with APPEND (the provider drops them)."""
     attempts: int = 0
 
     @property

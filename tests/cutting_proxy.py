@@ -3,6 +3,7 @@
 Every connection is forwarded to the real server; the first ``cuts`` connections
 that carry more than ``after_bytes`` from the client are cut in both directions
 at that point, as a dropped Wi-Fi or a NAT timeout would. Later ones pass.
+Everything the clients sent is kept in ``sent`` (readable on a plaintext link).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class CuttingProxy:
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
         self._closed = False
+        self.sent = bytearray()
         self._accepter = threading.Thread(target=self._accept, daemon=True)
         self._accepter.start()
 
@@ -45,6 +47,7 @@ class CuttingProxy:
             down.start()
 
     def _pump(self, src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        record = src in self._sockets[0::2]  # client -> server
         sent = 0
         try:
             while True:
@@ -61,6 +64,9 @@ class CuttingProxy:
                     limit = None
                 dst.sendall(data)
                 sent += len(data)
+                if record:
+                    with self._lock:
+                        self.sent += data
         except OSError:
             pass
         for s in (src, dst):

@@ -173,7 +173,9 @@ def find_free_ports(*hosts: str) -> list[int]:
 def make_tls_files(directory: Path) -> TlsFiles:
     """Create a CA and a server certificate for localhost/127.0.0.1/127.0.0.2 with openssl.
 
-    EC keys keep this fast (RSA key generation would dominate start-up).  The
+    EC keys keep this fast (RSA key generation would dominate start-up).  They are
+    valid for 90 days: ``mailadvisor test`` warns about a certificate within 14 days
+    of expiring, and the fixture's must pass it cleanly.  The
     extensions are complete enough for OpenSSL's strict X.509 checks (Python >= 3.13
     enables ``VERIFY_X509_STRICT`` in default contexts).
     """
@@ -205,12 +207,12 @@ def make_tls_files(directory: Path) -> TlsFiles:
     newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     commands: list[list[str | Path]] = [
         [openssl, "req", "-x509", "-config", cnf, "-extensions", "ca_ext", *newkey,
-         "-keyout", ca_key, "-out", files.ca_file, "-days", "7",
+         "-keyout", ca_key, "-out", files.ca_file, "-days", "90",
          "-subj", "/O=mailadvisor tests/CN=mailadvisor throwaway CA"],
         [openssl, "req", "-new", "-config", cnf, *newkey,
          "-keyout", files.key_file, "-out", csr, "-subj", f"/CN={HOSTNAME}"],
         [openssl, "x509", "-req", "-in", csr, "-CA", files.ca_file, "-CAkey", ca_key,
-         "-set_serial", f"0x{secrets.token_hex(8)}", "-days", "7",
+         "-set_serial", f"0x{secrets.token_hex(8)}", "-days", "90",
          "-extfile", cnf, "-extensions", "server_ext", "-out", files.cert_file],
     ]  # fmt: skip
     for command in commands:

@@ -8,6 +8,8 @@ Real servers, each on a free loopback port, in a thread of the test process:
   and path from routes the test sets; it records every request.
 * :class:`SmtpServer`: an SMTP submission server (aiosmtpd), implicit TLS or STARTTLS,
   advertising AUTH after TLS and refusing every login (nothing is ever sent).
+* :class:`ScriptedServer`: a deliberately hostile plaintext server that answers from a
+  script (the STARTTLS attacks), recording what the client sent.
 * :class:`NetGuard`: makes any attempt to resolve or reach a non-loopback address
   fail, and remembers it so the test fails even when the code under test swallowed
   the error.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import socketserver
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -43,6 +46,7 @@ from advisor.provider import Protocol, Security
 from tests.dovecot import find_free_ports
 
 LOOPBACK = "127.0.0.1"
+POLL_INTERVAL = 0.02
 
 #: Names the throwaway web certificate is valid for.
 WEB_CERT_NAMES = (
@@ -80,12 +84,16 @@ class DnsServer:
         """(name, type) of every query received, in order."""
         self._server = DNSServer(self, address=LOOPBACK, port=0, logger=_QuietLogger())
         self.port: int = self._server.server.server_address[1]
-        self._server.start_thread()
+        # A short poll interval: shutdown() waits for it, and tests start many servers.
+        self._thread = threading.Thread(
+            target=self._server.server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        )
+        self._thread.start()
 
     def close(self) -> None:
         self._server.server.shutdown()
         self._server.server.server_close()
-        self._server.thread.join(5)
+        self._thread.join(5)
 
     def __enter__(self) -> DnsServer:
         return self
@@ -209,7 +217,9 @@ class WebServer:
         self._httpd = _HttpServer(self, context)
         self.port: int = self._httpd.server_address[1]
         self.scheme = "https" if context else "http"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -288,7 +298,9 @@ class SmtpServer:
             port=self.port,
             server_hostname="localhost",
             authenticator=_refuse_login,
-            auth_require_tls=True,
+            # aiosmtpd only knows about TLS it started itself (STARTTLS); with implicit
+            # TLS every byte is encrypted anyway, so AUTH may be offered from the start.
+            auth_require_tls=not implicit_tls,
             ready_timeout=10,
             **tls,
         )
@@ -298,6 +310,74 @@ class SmtpServer:
         self._controller.stop()
 
     def __enter__(self) -> SmtpServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- a hostile plaintext server --------------------------------------------------------
+
+
+class _ScriptedHandler(socketserver.StreamRequestHandler):
+    server: _ScriptedTCPServer
+
+    def handle(self) -> None:
+        script = self.server.script
+        self.wfile.write(script.greeting)
+        for line in self.rfile:
+            script.record(line)
+            reply = script.reply(line)
+            if reply is None:
+                return
+            self.wfile.write(reply)
+
+
+class _ScriptedTCPServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, script: ScriptedServer) -> None:
+        self.script = script
+        super().__init__((LOOPBACK, 0), _ScriptedHandler)
+
+
+class ScriptedServer:
+    """A plaintext server that answers each command line from ``replies``.
+
+    ``replies`` maps a command prefix (e.g. b"a2 STARTTLS") to the exact bytes sent
+    back; an unknown command ends the connection. Everything received is kept in
+    ``received``, to show what a client did (or did not) send in clear.
+    """
+
+    def __init__(self, greeting: bytes, replies: Mapping[bytes, bytes]) -> None:
+        self.greeting = greeting
+        self.replies = dict(replies)
+        self.received = b""
+        self._lock = threading.Lock()
+        self._server = _ScriptedTCPServer(self)
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(POLL_INTERVAL,), daemon=True
+        )
+        self._thread.start()
+
+    def record(self, line: bytes) -> None:
+        with self._lock:
+            self.received += line
+
+    def reply(self, line: bytes) -> bytes | None:
+        for prefix, answer in self.replies.items():
+            if line.upper().startswith(prefix.upper()):
+                return answer
+        return None
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+    def __enter__(self) -> ScriptedServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -349,6 +429,14 @@ def _loopback(host: object) -> bool:
         return False
 
 
+def _ip_literal(host: object) -> bool:
+    try:
+        ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
 class NetGuard:
     """Refuses, and records, every name lookup or connection that is not loopback.
 
@@ -374,7 +462,7 @@ class NetGuard:
         def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
             if isinstance(host, bytes):
                 host = host.decode()
-            if not _loopback(host):
+            if not _loopback(host) and not _ip_literal(host):  # connect() judges addresses
                 raise socket.gaierror(socket.EAI_NONAME, str(guard._refuse(f"resolve {host}")))
             return real_getaddrinfo(host, *args, **kw)
 

@@ -370,7 +370,9 @@ def test_guessing_probes_the_usual_names_over_tls(
     assert found.smtp is None  # nothing listens for SMTP
     guesses = {a.via: a for a in found.attempts if a.origin is Origin.GUESS}
     assert guesses["imap.localhost"].detail == "does not resolve"
-    assert "answered over TLSv1" in guesses[f"imap localhost:{dovecot.info.imaps_port} (tls)"].detail
+    assert (
+        "answered over TLSv1" in guesses[f"imap localhost:{dovecot.info.imaps_port} (tls)"].detail
+    )
     # STARTTLS was tried too, and works, but implicit TLS is preferred.
     starttls = f"imap localhost:{dovecot.info.imap_starttls_port} (starttls)"
     assert guesses[starttls].outcome is Outcome.FOUND

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
+from tests.cutting_proxy import CuttingProxy
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, connect, server_messages, write_profile
@@ -282,3 +283,56 @@ def test_refused_message_is_reported_kept_and_retried(
     with connect(dovecot, account) as client:
         client.select_folder("INBOX", readonly=True)
         assert len(client.search()) == 12
+
+
+def test_provider_rule_sets_flagged_again_after_append(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Outlook drops \\Flagged given with APPEND: the outlook plugin asks for a STORE after."""
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(root, list(generate(30, [("INBOX",)], seed=9, sizes="small")))
+    flagged = {crlf(m.data) for m in msgs if "\\Flagged" in m.flags}
+    assert 0 < len(flagged) < len(msgs)
+    account = dovecot.add_user()
+    info = dovecot.info
+    # A plaintext link through a recording proxy, to see the commands themselves.
+    with CuttingProxy((info.imap_plain_host, info.imap_plain_port), 0, cuts=0) as proxy:
+        profile, _ = write_profile(tmp_path, dovecot, account, root, provider="outlook")
+        text = profile.read_text().replace(f"port = {info.imaps_port}", f"port = {proxy.port}")
+        text = text.replace('security = "tls"', 'security = "none"\nallow_insecure = true')
+        profile.write_text(text.replace(f'host = "{info.hostname}"', 'host = "127.0.0.1"'))
+        status, _report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+        wire = bytes(proxy.sent)
+    assert status == 0
+    appends = [line for line in wire.split(b"\r\n") if b" APPEND " in line]
+    assert appends and not any(b"\\Flagged" in line for line in appends)
+    assert b"+FLAGS.SILENT (\\Flagged)" in wire
+    with connect(dovecot, account) as client:
+        client.select_folder("INBOX", readonly=True)
+        data = client.fetch(client.search("ALL"), ["FLAGS", "BODY.PEEK[]"])
+    assert {d[b"BODY[]"] for d in data.values() if b"\\Flagged" in d[b"FLAGS"]} == flagged
+
+
+def test_from_a_live_pop3_account(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The old POP3 mailbox itself as the source: downloaded (never deleted), then uploaded."""
+    msgs = list(generate(8, [("INBOX",)], seed=21, sizes="small"))
+    old = dovecot.add_user(password="same-Secret-1")
+    new = dovecot.add_user(password="same-Secret-1")
+    with connect(dovecot, old) as client:
+        for m in msgs:
+            client.append("INBOX", crlf(m.data))
+    profile, _ = write_profile(tmp_path, dovecot, new, tmp_path)
+    url = f"pop3s://{old.username}@{dovecot.info.hostname}:{dovecot.info.pop3s_port}"
+    text = profile.read_text().replace('kind = "maildir"', 'kind = "pop3"')
+    profile.write_text(text.replace(f'path = "{tmp_path}"', f'path = "{url}"'))
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0, report
+    assert report["uploaded"] == len(msgs)
+    assert sorted(m[b"BODY[]"] for m in server_messages(dovecot, new)["INBOX"]) == sorted(
+        crlf(m.data) for m in msgs
+    )
+    assert len(server_messages(dovecot, old)["INBOX"]) == len(msgs)  # nothing deleted
+    status, again = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0 and again["uploaded"] == 0 and again["already_done"] == len(msgs)

@@ -511,6 +511,10 @@ def cli_plugins(idp: OAuthTestServer, monkeypatch: pytest.MonkeyPatch) -> Browse
     monkeypatch.setattr(forget_cmd, "load_plugins", lambda: host)
     browser = Browser()
     monkeypatch.setattr("webbrowser.open", browser)
+    # A desktop session, where mailadvisor chooses the browser over the device code.
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("SSH_CONNECTION", raising=False)
+    monkeypatch.delenv("SSH_TTY", raising=False)
     return browser
 
 

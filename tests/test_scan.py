@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -569,30 +570,67 @@ def test_scan_nonexistent_path_is_exit_2_without_traceback(
     assert "Traceback" not in capsys.readouterr().err
 
 
-def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+def test_problems_are_all_counted_and_examples_capped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_maildir(tmp_path / "Maildir")
+    extra = scan_module.MAX_PROBLEM_EXAMPLES + 5
+    for i in range(extra):
+        (root / "cur" / f"{1600000000 + i}.M{i}P1.host:2,S").write_bytes(b"")
+    result = scan_store(open_store(SourceKind.MAILDIR, root))
+    assert result.totals.unreadable == result.totals.problems["unreadable"] == extra
+    assert len(result.problem_examples) == scan_module.MAX_PROBLEM_EXAMPLES
+    assert run(["scan", str(root)]) == ExitStatus.OK
+    out = capsys.readouterr().out
+    assert f"... and {extra - 10} more (--json lists up to 100)" in out
+    assert out.count("zero-byte file") == 10
+
+
+def test_scan_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["scan", "--help"]) == ExitStatus.OK
+    out = " ".join(capsys.readouterr().out.split())
+    for words in ("Without PATH", "Thunderbird", "--ignore-lock", "--kind", "Exit status"):
+        assert words in out
+    assert run(["--help"]) == ExitStatus.OK
+    assert "scan" in capsys.readouterr().out
+
+
+def test_progress_bar_only_on_a_terminal_and_after_a_moment(tmp_path: Path) -> None:
     reader_path = _mbox_dir(tmp_path)
     target = ScanTarget(SourceKind.MBOX, reader_path)
-
     quiet = Console(file=io.StringIO(), force_terminal=False)
     assert _DelayedProgress(quiet, delay=0).callback(target) is None
-
-    buffer = io.StringIO()
-    terminal = Console(file=buffer, force_terminal=True, width=100)
-    with _DelayedProgress(terminal, delay=0) as bar:
-        callback = bar.callback(target)
-        assert callback is not None
-        scan_store(open_store(SourceKind.MBOX, reader_path), callback)
-        assert bar.progress is not None
-        task = bar.progress.tasks[0]
-        assert task.total == sum(p.stat().st_size for p in reader_path.iterdir())
-        assert task.completed == task.total and task.fields["messages"] == 2
-    assert bar.progress is None and "messages" in buffer.getvalue()
 
     slow = Console(file=io.StringIO(), force_terminal=True)
     with _DelayedProgress(slow, delay=3600) as bar:
         scan_store(open_store(SourceKind.MBOX, reader_path), bar.callback(target))
         assert bar.progress is None  # a quick scan shows no bar at all
     assert slow.file.getvalue() == ""  # type: ignore[attr-defined]
+
+
+def test_progress_bar_spins_while_a_reader_is_silent(tmp_path: Path) -> None:
+    first = ScanTarget(SourceKind.MBOX, _mbox_dir(tmp_path))
+    second = ScanTarget(SourceKind.MAILDIR, _maildir(tmp_path))
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, width=100)
+    with _DelayedProgress(terminal, delay=0) as bar:
+        callback = bar.callback(first)
+        assert callback is not None
+        deadline = time.monotonic() + 10
+        while not bar.tasks and time.monotonic() < deadline:
+            time.sleep(0.01)  # the timer shows the bar before any message is read
+        assert bar.progress is not None
+        (task,) = bar.progress.tasks
+        assert task.total is None and task.description == first.path.name  # a spinner
+        scan_store(open_store(SourceKind.MBOX, first.path), callback)
+        task = bar.progress.tasks[0]
+        assert task.total == sum(p.stat().st_size for p in first.path.iterdir())
+        assert task.completed == task.total and task.fields["messages"] == 2
+        # The next store gets its own line, counted in folders (a Maildir has no file size).
+        scan_store(open_store(SourceKind.MAILDIR, second.path), bar.callback(second))
+        task = bar.progress.tasks[1]
+        assert (task.total, task.completed, task.fields["messages"]) == (1, 1, 1)
+    assert bar.progress is None and "messages" in buffer.getvalue()
 
 
 # --- sources are never written ---------------------------------------------------------------
@@ -611,12 +649,12 @@ def _every_kind(root: Path) -> list[Path]:
     ]
 
 
+@pytest.mark.slow  # three fresh `mailadvisor` processes: about 4 s
 def test_scan_never_writes_to_the_source(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     source = tmp_path / "source"
     stores = _every_kind(source)
-    before = snapshot(source)
     _lock(stores[0])  # a running Thunderbird: refused, and then read anyway
     before = snapshot(source)
     for store in stores:
@@ -626,7 +664,8 @@ def test_scan_never_writes_to_the_source(
     capsys.readouterr()
     # The installed command, as a user runs it, in a fresh interpreter that may write bytecode.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    for store in stores[:3]:
+    # Thunderbird, Maildir, and the PST (readpst writes: into a temporary directory).
+    for store in (stores[0], stores[3], stores[-1]):
         done = subprocess.run(
             ["mailadvisor", "scan", "--ignore-lock", "--json", str(store)],
             capture_output=True,
@@ -636,7 +675,8 @@ def test_scan_never_writes_to_the_source(
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["stores"][0]["scan"]["totals"]["messages"] > 0
+        (scanned,) = json.loads(done.stdout)["stores"]
+        assert scanned["error"] is None and scanned["scan"]["kind"] == scanned["kind"]
     after = snapshot(source)
     assert after.keys() == before.keys(), "files were created or removed in the source"
     changed = [p for p in before if before[p] != after[p]]

@@ -8,12 +8,15 @@ import email
 import plistlib
 import re
 import shutil
+import tempfile
 from datetime import UTC, datetime
 from email.message import Message
 from email.policy import compat32
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, FORWARDED, SEEN, SourceMessage
 from advisor.stores.emlx import EmlxReader, parse_emlx
@@ -244,6 +247,7 @@ def test_generated_mail_folders(tmp_path: Path) -> None:
     }
     assert got == expected
     assert all(not m.partial and m.problems == () for m in messages)
+    assert EmlxReader.detect(tmp_path / "Library" / "Mail")  # V10/<account>/INBOX.mbox
     assert [f.path for f in EmlxReader(tmp_path / "Library").folders()] == [
         ("INBOX",), ("Work",), ("Work", "Projects"),
     ]  # fmt: skip
@@ -268,3 +272,30 @@ def test_detect(tmp_path: Path) -> None:
     assert EmlxReader.detect(tmp_path) and EmlxReader.detect(tmp_path / "Inbox.mbox")
     assert not EmlxReader.detect(CONVERTER / "expected_114862.eml")
     assert not EmlxReader.detect(tmp_path / "Inbox.mbox" / "nothing")
+
+
+# -- garbage ----------------------------------------------------------------------------
+
+chunks = st.sampled_from([
+    b"\n", b"\r\n", b"--B\n", b"--B--\n", b"X-Apple-Content-Length: 5\n", b"\n\n",
+    b'Content-Type: multipart/mixed; boundary="B"\n', b"Content-Transfer-Encoding: base64\n",
+    b"Content-Type: multipart/alternative; boundary=\"\n", b"<?xml version=\"1.0\"?>\n",
+    b"<plist><dict><key>flags</key><integer>99999999999999999999</integer></dict></plist>",
+    b"123  \n", b"\x00\xff", b"filename*0*=utf-8''%FF%FE; filename*1=x\n",
+])  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(chunks, st.binary(max_size=40)), max_size=30))
+def test_property_garbage_never_crashes(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    parsed = parse_emlx(data)
+    assert parsed.message in data
+    with tempfile.TemporaryDirectory() as tmp:
+        messages = Path(tmp) / "Messages"
+        messages.mkdir()
+        (messages / "1.partial.emlx").write_bytes(data)
+        (Path(tmp) / "Attachments" / "1" / "1").mkdir(parents=True)
+        (Path(tmp) / "Attachments" / "1" / "1" / "x").write_bytes(b"attachment")
+        (m,) = EmlxReader(Path(tmp)).messages()
+        assert isinstance(m.data, bytes)

@@ -33,6 +33,8 @@ def mboxrd(messages: Sequence[bytes], envelopes: Sequence[bytes] | None = None) 
 
 def offsets(mbox: bytes) -> list[int]:
     """Where each ``From `` line of a generated file starts (first at 0)."""
+    if not mbox:
+        return []
     return [0] + [m.start() + 1 for m in re.finditer(rb"\n(?=From )", mbox)]
 
 
@@ -95,7 +97,7 @@ def msf(
     body: list[bytes] = []
 
     def atom(value: bytes) -> int:
-        atoms.append(value)
+        atoms.append(_escape(value))
         return 0x90 + len(atoms) - 1
 
     row_ids = []
@@ -109,7 +111,7 @@ def msf(
             cells.append(b"(^%X^%X)" % (c["keywords"], atom(row.keywords.encode())))
         if row.received is not None:
             cells.append(b"(^%X=%X)" % (c["dateReceived"], int(row.received.timestamp())))
-        cells.append(b"(^%X^%X)" % (c["subject"], atom(_escape(row.subject.encode()))))
+        cells.append(b"(^%X^%X)" % (c["subject"], atom(row.subject.encode())))
         body.append(b"  [%X%s]\n" % (row_id, b"".join(cells)))
     out.append(b"<" + b"".join(b"(%X=%s)" % (0x90 + i, a) for i, a in enumerate(atoms)) + b">\n")
     out.append(b"{1:^80 {(k^84:c)(s=9)} \n" + b"".join(body) + b"}\n")

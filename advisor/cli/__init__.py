@@ -24,6 +24,7 @@ from advisor.cli import (
     scan_cmd,
     signin_cmd,
     test_cmd,
+    wizard_cmd,
 )
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
@@ -35,6 +36,8 @@ app = typer.Typer(
         "Decide between POP3 and IMAP, then move the mail your POP3 client keeps on this "
         "computer into IMAP folders on your server: every message once, with its flags "
         "and date.\n\n"
+        "Run mailadvisor without a command to be guided through it all with questions "
+        "(in a terminal); the commands below do each part without questions.\n\n"
         "Exit statuses: 0 success; 1 finished but some messages were not migrated; "
         "2 usage or profile error; 3 authentication failed; 4 cannot connect or TLS failure; "
         "130 interrupted."
@@ -72,7 +75,7 @@ def _root(
     ] = False,
 ) -> None:
     if ctx.invoked_subcommand is None:
-        print(ctx.get_help())
+        raise typer.Exit(wizard_cmd.start())
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

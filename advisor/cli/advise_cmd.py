@@ -284,8 +284,12 @@ def _section(title: str) -> None:
     stdout.print(f"[bold underline]{title}[/]")
 
 
-def render_advice(advice: Advice, *, email: str | None = None) -> None:
-    """The advice as an expert would give it: verdict, reasons, caveats, settings."""
+def render_advice(advice: Advice, *, email: str | None = None, show_settings: bool = True) -> None:
+    """The advice as an expert would give it: verdict, reasons, caveats, settings.
+
+    ``show_settings=False`` leaves out the settings (the wizard shows them once it
+    has found and tested the provider's servers).
+    """
     word = advice.confidence_word.value
     title = f"[bold]My advice: {advice.recommendation.name}[/]  ([{_WORD_STYLE[word]}]{word}[/])"
     stdout.print(Panel(Text(advice.summary), title=title, title_align="left", expand=True))
@@ -322,8 +326,9 @@ def render_advice(advice: Advice, *, email: str | None = None) -> None:
     if advice.caveats:
         _section("Keep in mind")
         stdout.print(_bullets(advice.caveats))
-    _section("Settings to use")
-    stdout.print(_bullets(_settings_lines(advice, email)))
+    if show_settings:
+        _section("Settings to use")
+        stdout.print(_bullets(_settings_lines(advice, email)))
 
 
 def _settings_lines(advice: Advice, email: str | None) -> list[str]:

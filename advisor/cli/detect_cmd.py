@@ -104,7 +104,11 @@ def detect_command(
         for found in result.servers:
             out.print(_server_line(found), soft_wrap=True)
     else:
-        out.print(f"[bold red]No server found for {escape(result.domain)}.[/]")
+        out.print(
+            f"[bold red]No server found for {escape(result.domain)}.[/] Ask your provider for "
+            "its IMAP server's name and port, and write them in a profile's \\[server] table.",
+            soft_wrap=True,
+        )
     if result.attempts:
         out.print()
         out.print("Where mailadvisor looked:")

@@ -8,7 +8,7 @@ counting are library code (:mod:`advisor.stores.discover`, :mod:`advisor.stores`
 from __future__ import annotations
 
 import json
-import time
+import threading
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -277,14 +277,25 @@ def _range(node: FolderScan) -> str:
 
 
 class _DelayedProgress:
-    """A progress bar on ``console`` that appears only on a terminal, and only once a
-    scan has run for :data:`PROGRESS_DELAY` seconds, so quick scans print nothing extra."""
+    """A progress bar on ``console`` that appears only on a terminal, and only once the
+    scans have run for :data:`PROGRESS_DELAY` seconds, so quick scans print nothing extra.
+
+    A timer shows it, not the next message: a reader can be silent for long (readpst
+    unpacking a large .pst before the first folder is listed), and the spinner then
+    shows that work goes on. Callbacks run in the scanning thread, the timer in its own;
+    a lock keeps them apart.
+    """
 
     def __init__(self, console: Console, delay: float = PROGRESS_DELAY) -> None:
         self.console = console
         self.delay = delay
         self.progress: Progress | None = None
         self.tasks: dict[ScanTarget, TaskID] = {}
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self._current: ScanTarget | None = None
+        self._latest: ScanProgress | None = None
+        self._closed = False
 
     def __enter__(self) -> _DelayedProgress:
         return self
@@ -295,42 +306,61 @@ class _DelayedProgress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self.progress is not None:
+                self.progress.stop()
+                self.progress = None
 
     def callback(self, target: ScanTarget) -> ProgressCallback | None:
         """The progress callback for scanning ``target`` (None when not on a terminal)."""
         if not self.console.is_terminal:
             return None
-        started = time.monotonic()
+        with self._lock:
+            self._current, self._latest = target, None
+            if self.progress is not None:
+                self._update(target, None)
+            elif self._timer is None:
+                self._timer = threading.Timer(self.delay, self._show)
+                self._timer.daemon = True
+                self._timer.start()
 
         def report(event: ScanProgress) -> None:
-            if self.progress is None:
-                if time.monotonic() - started < self.delay:
-                    return
-                self.progress = Progress(
-                    SpinnerColumn(),
-                    TextColumn("{task.description}"),
-                    BarColumn(),
-                    TaskProgressColumn(),
-                    TextColumn("{task.fields[messages]:,} messages"),
-                    TimeElapsedColumn(),
-                    console=self.console,
-                    transient=True,
-                )
-                self.progress.start()
-            self._update(target, event)
+            with self._lock:
+                self._latest = event
+                if self.progress is not None:
+                    self._update(target, event)
 
         return report
 
-    def _update(self, target: ScanTarget, event: ScanProgress) -> None:
+    def _show(self) -> None:
+        with self._lock:
+            if self._closed or self._current is None:
+                return
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[messages]:,} messages"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self.progress.start()
+            self._update(self._current, self._latest)
+
+    def _update(self, target: ScanTarget, event: ScanProgress | None) -> None:
         assert self.progress is not None
         task = self.tasks.get(target)
         if task is None:
             task = self.tasks[target] = self.progress.add_task(
                 escape(target.path.name or str(target.path)), total=None, messages=0
             )
+        if event is None:
+            return  # nothing read yet: the spinner says it is working
         if event.bytes_total:
             total, completed = event.bytes_total, min(event.bytes, event.bytes_total)
         else:

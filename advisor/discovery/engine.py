@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from advisor.discovery.autoconfig import AutoconfigError, parse_client_config
 from advisor.discovery.dnslookup import DnsError, DnsLookup
@@ -290,7 +290,7 @@ class _Run:
         if origin is Origin.MX:
             how = f"the ISPDB entry of {domain}, the domain of the MX host {mx_host}"
             return self.config(origin, [url], None, how)
-        ispdb_host = normalise_host(url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0])
+        ispdb_host = normalise_host(urlsplit(url).hostname or "")
         return self.config(
             origin, [url], base_domain(ispdb_host) or ispdb_host, "Thunderbird's ISPDB"
         )

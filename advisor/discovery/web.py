@@ -170,7 +170,7 @@ class WebClient:
                     return response.status_code, response.headers.get("location"), b""
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > MAX_CONFIG_BYTES:
-                    raise FetchError(f"the document is too large ({int(declared)} bytes)")
+                    raise FetchError(f"the document is larger than {MAX_CONFIG_BYTES} bytes")
                 body = bytearray()
                 for chunk in response.iter_bytes():
                     body += chunk

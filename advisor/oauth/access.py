@@ -201,6 +201,8 @@ def get_access_token(
             "mailadvisor signin --profile FILE (or set [auth] token_command)"
         )
     client = resolve_client(profile, provider_config, environ)
+    if flow is None and open_browser is not None and OAuthFlow.BROWSER in provider_config.flows:
+        flow = OAuthFlow.BROWSER  # the caller brought its own way to open the page
     chosen = choose_flow(provider_config, flow, environ)
     if chosen is OAuthFlow.DEVICE:
         tokens = device_code_flow(client, show=show_device_prompt, http=http, sleep=sleep)

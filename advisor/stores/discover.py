@@ -88,7 +88,8 @@ def discover_stores(
     ``user`` and ``spool_dirs`` locate the system mailbox (``/var/mail/$USER``); pass
     ``spool_dirs=()`` to leave it out. Results are in client order, each path once.
     """
-    home = (home or Path.home()).expanduser()
+    given = home.expanduser() if home is not None else None
+    home = given or Path.home()
     platform = platform or sys.platform
     found = Discovery(home=home)
     seen: set[str] = set()
@@ -99,7 +100,8 @@ def discover_stores(
             seen.add(key)
             found.stores.append(store)
 
-    for store in _thunderbird(home, platform, found.warnings):
+    # Without an explicit home, Thunderbird's own lookup may use %APPDATA% on Windows.
+    for store in _thunderbird(given, home, platform, found.warnings):
         add(store)
     if spool_dirs is None:
         spool_dirs = DEFAULT_SPOOL_DIRS
@@ -112,13 +114,15 @@ def discover_stores(
     return found
 
 
-def _thunderbird(home: Path, platform: str, warnings: list[str]) -> Iterator[DiscoveredStore]:
+def _thunderbird(
+    given: Path | None, home: Path, platform: str, warnings: list[str]
+) -> Iterator[DiscoveredStore]:
     try:
         from advisor.stores.thunderbird import find_thunderbird_profiles
     except ImportError as exc:
         warnings.append(f"Thunderbird profiles were not looked for: {exc}")
         return
-    for profile in find_thunderbird_profiles(home=home, platform=platform):
+    for profile in find_thunderbird_profiles(home=given, platform=platform):
         if not profile.exists:
             warnings.append(
                 f"Thunderbird's profiles.ini in {_shown(profile.data_dir, home)} lists profile "

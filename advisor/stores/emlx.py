@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import plistlib
+import re
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,7 +69,10 @@ APPLE_LENGTH = b"x-apple-content-length"
 FLAG_BITS: dict[int, str] = {0: SEEN, 2: ANSWERED, 4: FLAGGED, 6: DRAFT, 8: FORWARDED}
 DELETED_BIT = 1
 _MAX_DEPTH = 64
+# Not looked into by detect(): Maildir's message directories can be huge.
+_NOT_MAIL_DATA = frozenset({"cur", "new", "tmp"})
 _PLIST_START = b"<?xml"
+_STRIPPED_PART = re.compile(rb"^x-apple-content-length:", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -315,15 +319,7 @@ class EmlxReader(StoreReader):
             return path.name.endswith(SUFFIX)
         if not path.is_dir():
             return False
-        if path.name.endswith(MAILBOX_SUFFIXES):
-            return True
-        entries = sorted_dir(path)[:500]
-        if any(e.name.endswith(SUFFIX) for e in entries):
-            return True
-        return any(
-            e.name.endswith(MAILBOX_SUFFIXES) or (e.name == "Messages" and is_dir(e))
-            for e in entries
-        )
+        return path.name.endswith(MAILBOX_SUFFIXES) or _has_mail_data(path, 0)
 
     def folders(self) -> Iterator[SourceFolder]:
         seen: set[tuple[str, ...]] = set()
@@ -389,10 +385,10 @@ class EmlxReader(StoreReader):
         problems = list(emlx.problems)
         message = emlx.message
         partial = emlx.truncated
-        if path.name.endswith(PARTIAL_SUFFIX) or APPLE_LENGTH in message[: 1 << 20].lower():
+        if path.name.endswith(PARTIAL_SUFFIX) or _STRIPPED_PART.search(message):
             try:
                 message, still_partial, rebuild_problems = rebuild_partial(message, path)
-            except (ValueError, LookupError, UnicodeError) as exc:
+            except Exception as exc:  # a rebuild bug must not lose the stored message
                 still_partial, rebuild_problems = (
                     True,
                     [Problem("partial", f"cannot rebuild the attachments ({exc}); kept as stored")],
@@ -420,6 +416,24 @@ class EmlxReader(StoreReader):
             partial=partial,
             problems=tuple(problems),
         )
+
+
+def _has_mail_data(directory: Path, depth: int) -> bool:
+    """.emlx files or a ``*.mbox`` directory here or up to two levels down
+    (``~/Library/Mail`` -> ``V10`` -> account -> ``INBOX.mbox``; ``Messages/*.emlx``)."""
+    entries = sorted_dir(directory)[:500]
+    if any(e.name.endswith(SUFFIX) for e in entries):
+        return True
+    dirs = [
+        e
+        for e in entries
+        if not e.name.startswith(".") and e.name not in _NOT_MAIL_DATA and is_dir(e)
+    ]
+    if any(e.name.endswith(MAILBOX_SUFFIXES) for e in dirs):
+        return True
+    if depth >= 2:
+        return False
+    return any(_has_mail_data(Path(e.path), depth + 1) for e in dirs[:50])
 
 
 def _mailbox_name(name: str) -> str:

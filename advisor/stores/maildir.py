@@ -241,11 +241,10 @@ class MaildirReader(StoreReader):
         for sub, names in (("cur", cur_names), ("new", new_names)):
             for name in names:
                 unique, info = split_name(name)
-                path = directory / sub / name
                 if info and not keywords_loaded and any("a" <= c <= "z" for c in info):
                     keywords, keywords_loaded = read_keywords(directory), True
                 if unique in seen:
-                    if not os.path.lexists(path):
+                    if not os.path.lexists(directory / sub / name):
                         continue  # moved to cur/ while we read: already yielded from there
                     yield self._message(folder, directory, sub, name, keywords, duplicate=True)
                     continue

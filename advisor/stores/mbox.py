@@ -39,6 +39,7 @@ otherwise it is a lie (often copied from elsewhere) and ignored.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from collections.abc import Iterator
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import ClassVar
 
 from advisor.errors import UsageError
 from advisor.stores.base import (
@@ -63,7 +64,7 @@ from advisor.stores.base import (
 )
 
 FROM_ = b"From "
-BLOCK_SIZE = 1 << 20
+BLOCK_SIZE = 512 << 10
 """Bytes read from the file at a time."""
 MAX_ENVELOPE = 4096
 """A ``From_`` line longer than this is a body line (real ones are < 300 bytes)."""
@@ -71,7 +72,7 @@ MAX_LOOKAHEAD = 64 * 1024
 """How far past a candidate separator the header look-ahead may read."""
 MAX_HEADER_BLOCK = 256 * 1024
 """How far into a message we look for the end of its header block (for Content-Length)."""
-WINDOW = 8 << 20
+WINDOW = 4 << 20
 """Bytes of the file kept in memory at most (plus one block), besides the current message."""
 LOOKBACK = 8
 """Bytes kept before a position still needed (to see the blank line before a separator)."""
@@ -86,6 +87,11 @@ _ENVELOPE_DATE = re.compile(
     rb"(\d{4})"
     rb"(?:\s+([+-]\d{4}|[A-Za-z]{1,5}))?\s*$"
 )
+_ASCTIME_TAIL = re.compile(
+    rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) "
+    rb"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+    rb"([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})\Z"
+)
 _MONTHS = {
     m: i + 1 for i, m in enumerate(b"Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())
 }
@@ -97,12 +103,14 @@ _CONTENT_LENGTH = re.compile(rb"^content-length[ \t]*:[ \t]*(\d{1,15})[ \t]*\r?$
 _UNQUOTE_LF = re.compile(rb"^>(>*From )", re.M)
 _UNQUOTE_CR = re.compile(rb"(?:\A|(?<=\r))>(>*From )")
 
-# Header fields the readers interpret; values are unfolded later.
-_INTERESTING = re.compile(
-    rb"^(x-mozilla-status2?|x-mozilla-keys|status|x-status|received|date)[ \t]*:"
-    rb"([^\n]*(?:\n[ \t][^\n]*)*)",
+# Header fields the readers interpret (values unfolded when used). Dates are looked for
+# only when the envelope has none.
+_BOOKKEEPING = re.compile(
+    rb"^(x-mozilla-status2?|x-mozilla-keys|status|x-status)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)",
     re.I | re.M,
 )
+_DATE_FIELDS = re.compile(rb"^(received|date)[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)", re.I | re.M)
+_FOLD = re.compile(rb"\r?\n[ \t]")
 # Thunderbird's bookkeeping fields, stripped from the header block with their folded lines.
 _MOZILLA_FIELD = re.compile(
     rb"^x-mozilla-(?:status2?|keys)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*(?:\n|\Z)", re.I | re.M
@@ -122,7 +130,7 @@ MOZ_LABELS = 0x0E000000
 MOZ_LABEL_SHIFT = 25
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MboxEntry:
     """One message as it sits in the mbox, before any header is interpreted."""
 
@@ -135,6 +143,14 @@ class MboxEntry:
     end: int
     """File offset just past the message's last stored byte."""
     problems: tuple[Problem, ...] = ()
+    header_size: int | None = None
+    """Length of the header block at the start of ``data`` when the scanner saw it
+    (see :func:`header_block`); None when unknown."""
+    envelope_date: datetime | None = None
+    """The date of the ``From_`` line (see :func:`parse_envelope_date`)."""
+    removed: bytes | None = None
+    """With ``strip_mozilla``: the X-Mozilla-Status/-Status2/-Keys lines cut out of
+    ``data`` (b"" when there were none); None when ``data`` was not stripped."""
 
 
 def parse_envelope_date(envelope: bytes) -> datetime | None:
@@ -145,6 +161,13 @@ def parse_envelope_date(envelope: bytes) -> datetime | None:
     numeric zone, or UT/UTC/GMT or one of RFC 5322's US zone names, gives an
     aware datetime.
     """
+    fast = _ASCTIME_TAIL.match(envelope, max(0, len(envelope) - 24))
+    if fast is not None:  # the usual case, checked first because it is cheap
+        mon, day, hour, minute, second, year = fast.groups()
+        try:
+            return datetime(int(year), _MONTHS[mon], int(day), int(hour), int(minute), int(second))
+        except ValueError:
+            return None
     match = _ENVELOPE_DATE.search(envelope)
     if match is None:
         return None
@@ -189,27 +212,35 @@ class _Scanner:
 
     def __init__(
         self,
-        stream: BinaryIO | None,
+        stream: io.FileIO | None,
         size: int,
         unquote: bool,
         block_size: int,
         window: int,
+        strip_mozilla: bool = False,
     ) -> None:
         self.stream = stream
+        self.strip_mozilla = strip_mozilla
         self.size = size
         self.unquote = unquote
         self.block_size = block_size
         self.window = window
         self.buf = bytearray()
+        self.hi = 0
+        """How many bytes of ``buf`` hold data (the rest is room for the next block)."""
         self.base = 0
         self.eof = False
         self.nl = b"\n"
         self.nl_byte = 0x0A
         self.msg_start = 0
+        self.quoted = False
+        """A ``>From `` was seen in the current message: it may need unquoting."""
+        self.sep_date: tuple[int, datetime | None] = (-1, None)
+        """The envelope date of the last separator accepted, and where it is."""
 
     # -- the window ---------------------------------------------------------------------
     def _end(self) -> int:
-        return self.base + len(self.buf)
+        return self.base + self.hi
 
     def _keep_for(self, position: int) -> int:
         """The first offset to keep in the window while ``position`` is still needed."""
@@ -217,25 +248,34 @@ class _Scanner:
         return max(0, min(start, position) - LOOKBACK)
 
     def _fill(self, keep: int) -> bool:
-        """Read one more block, first dropping what lies before ``keep`` when the window
-        is full. False at the end of the file (or when there is no file to read)."""
+        """Read one more block into the buffer, first moving out what lies before
+        ``keep`` when room is needed. False at the end of the file (or when there is
+        no file to read)."""
         if self.eof or self.stream is None:
             return False
-        if len(self.buf) >= self.window:
-            drop = min(keep, self._end()) - self.base
-            if drop > 0:
-                # A new, smaller buffer: the old allocation is released.
-                self.buf = self.buf[drop:]
-                self.base += drop
-        chunk = self.stream.read(self.block_size)
-        if not chunk:
+        drop = min(keep, self._end()) - self.base
+        if drop > 0 and self.hi + self.block_size > len(self.buf):
+            # Move the kept tail to the front; the buffer is reused, never reallocated
+            # (fresh memory for every block would cost a page fault per page).
+            kept = self.hi - drop
+            with memoryview(self.buf) as view:
+                view[:kept] = view[drop : self.hi]
+            self.hi = kept
+            self.base += drop
+        # Small files get a small buffer (a profile has many tiny folders).
+        want = min(self.block_size, max(4096, self.size - self._end()))
+        if self.hi + want > len(self.buf):
+            self.buf.extend(bytes(self.hi + want - len(self.buf)))
+        with memoryview(self.buf) as view, view[self.hi : self.hi + want] as room:
+            count = self.stream.readinto(room)
+        if not count:
             self.eof = True
             return False
-        self.buf += chunk
+        self.hi += count
         return True
 
     def _find(self, pattern: bytes, start: int, end: int | None = None) -> int:
-        stop = len(self.buf) if end is None else end - self.base
+        stop = self.hi if end is None else min(end - self.base, self.hi)
         hit = self.buf.find(pattern, max(start - self.base, 0), stop)
         return -1 if hit < 0 else hit + self.base
 
@@ -243,7 +283,7 @@ class _Scanner:
         return self.buf[position - self.base]
 
     def _startswith(self, prefix: bytes, position: int) -> bool:
-        return self.buf.startswith(prefix, position - self.base)
+        return self.buf.startswith(prefix, position - self.base, self.hi)
 
     def _eol_len_at(self, position: int) -> int:
         if self._startswith(self.nl, position):
@@ -267,13 +307,13 @@ class _Scanner:
 
     def _headers_follow(self, position: int) -> bool | None:
         """Do the lines from ``position`` look like a header block? None: need more data."""
-        buf, nl = self.buf, self.nl_byte
+        buf, nl, size = self.buf, self.nl_byte, self.hi
         pos = position - self.base
         limit = pos + MAX_LOOKAHEAD
         fields = 0
         p = pos
         while fields < 2:
-            if p >= len(buf):
+            if p >= size:
                 if self.eof or p >= limit:
                     return fields >= 1
                 return None
@@ -281,29 +321,29 @@ class _Scanner:
             if first == nl:
                 return fields >= 1
             if first == 0x0D and nl == 0x0A:
-                if p + 1 >= len(buf) and not self.eof:
+                if p + 1 >= size and not self.eof:
                     return None
-                if p + 1 < len(buf) and buf[p + 1] == 0x0A:
+                if p + 1 < size and buf[p + 1] == 0x0A:
                     return fields >= 1
-            match = _HEADER_NAME.match(buf, p, min(len(buf), limit))
+            match = _HEADER_NAME.match(buf, p, min(size, limit))
             if match is None:
                 # The name may run past the data we have: ask for more before saying no.
                 q = p
-                while q < len(buf) and 0x21 <= buf[q] <= 0x7E and buf[q] != 0x3A:
+                while q < size and 0x21 <= buf[q] <= 0x7E and buf[q] != 0x3A:
                     q += 1
-                if q >= len(buf) and not self.eof and q < limit:
+                if q >= size and not self.eof and q < limit:
                     return None
                 return False
             fields += 1
             p = match.end()
             # Skip the rest of the field and its folded continuation lines.
             while True:
-                end = buf.find(nl, p)
+                end = buf.find(nl, p, size)
                 if end < 0:
-                    return True if self.eof or len(buf) >= limit else None
+                    return True if self.eof or size >= limit else None
                 p = end + 1
-                if p >= len(buf):
-                    return True if self.eof or len(buf) >= limit else None
+                if p >= size:
+                    return True if self.eof or size >= limit else None
                 if buf[p] not in (0x20, 0x09):
                     break
         return True
@@ -315,62 +355,78 @@ class _Scanner:
             if self._end() - line_start < MAX_ENVELOPE and not self.eof:
                 return None
             return False
-        envelope = bytes(self.buf[line_start - self.base : eol - self.base]).rstrip(b"\r")
-        dated = parse_envelope_date(envelope) is not None
         blank = self._blank_before(line_start) > 0
-        if not (blank or dated):
+        envelope = bytes(self.buf[line_start - self.base : eol - self.base]).rstrip(b"\r")
+        date = parse_envelope_date(envelope)
+        if blank and date is not None:
+            headers: bool | None = True  # a dated separator after a blank line needs no more
+        elif blank or date is not None:
+            headers = self._headers_follow(eol + 1)
+            if headers is None:
+                return None
+        else:
             return False
-        headers = self._headers_follow(eol + 1)
-        if headers is None:
-            return None
         if headers:
-            return True
-        return blank and dated
+            self.sep_date = (line_start, date)  # kept: the reader needs it next
+        return headers
 
     def _next_separator(self, start: int, stop: int | None = None) -> int | None:
         """Offset of the next separator line starting at or after ``start`` (a line start)
-        and before ``stop``, reading on as needed; None when there is none."""
-        pattern = self.nl + FROM_
-        search = max(start - 1, 0)
+        and before ``stop``, reading on as needed; None when there is none.
+
+        It looks for every ``From `` (not only at line starts: that is as fast) so that it
+        also notices ``>From `` lines, which tells :meth:`entries` whether the message
+        needs its quoting removed without searching the message a second time.
+        """
+        size = len(FROM_)
+        search = start
         while True:
-            limit = self._end() if stop is None else min(self._end(), stop + len(pattern) - 2)
-            hit = self._find(pattern, search, limit) if limit > search else -1
+            limit = self._end() if stop is None else min(self._end(), stop + size - 1)
+            hit = self._find(FROM_, search, limit) if limit > search else -1
             if hit < 0:
-                if self.eof or (stop is not None and self._end() >= stop + len(pattern) - 2):
+                if self.eof or (stop is not None and self._end() >= stop + size - 1):
                     return None
-                search = max(search, self._end() - len(pattern) + 1)
+                search = max(search, self._end() - size + 1)
                 if not self._fill(self._keep_for(search)):
                     return None
                 continue
-            line_start = hit + 1
-            verdict = self._is_separator(line_start)
+            before = self._byte(hit - 1) if hit > self.base else self.nl_byte
+            if before != self.nl_byte or hit == 0:
+                if before == 0x3E:  # '>'
+                    self.quoted = True
+                search = hit + 1
+                continue
+            verdict = self._is_separator(hit)
             while verdict is None:
-                if not self._fill(self._keep_for(hit)):
-                    verdict = bool(self._is_separator(line_start))
+                if not self._fill(self._keep_for(hit - 1)):
+                    verdict = bool(self._is_separator(hit))
                     break
-                verdict = self._is_separator(line_start)
+                verdict = self._is_separator(hit)
             if verdict:
-                return line_start
+                return hit
             search = hit + 1
 
     # -- Content-Length -----------------------------------------------------------------
-    def _header_end(self, start: int) -> int | None:
-        """Offset just past the blank line ending the header block starting at ``start``."""
+    def _header_end(self, start: int) -> tuple[int, int] | None:
+        """Where the header block starting at ``start`` ends, and where the body starts
+        (past the empty line); None when no empty line is near."""
         nl = self.nl
         while True:
             if self._end() > start:
                 if self._startswith(nl, start):
-                    return start + 1
+                    return start, start + 1
                 if nl == b"\n" and self._startswith(b"\r\n", start):
-                    return start + 2
+                    return start, start + 2
             limit = min(self._end(), start + MAX_HEADER_BLOCK)
-            ends = [i + 2 for i in (self._find(nl + nl, start, limit),) if i >= 0]
+            found = self._find(nl + nl, start, limit)
+            ends = (found + 1, found + 2) if found >= 0 else None
             if nl == b"\n":
-                crlf = self._find(b"\n\r\n", start, limit)
+                # Only up to an LF blank line already found: never scan a whole body twice.
+                crlf = self._find(b"\n\r\n", start, found + 1 if found >= 0 else limit)
                 if crlf >= 0:
-                    ends.append(crlf + 3)
-            if ends:
-                return min(ends)
+                    ends = (crlf + 1, crlf + 3)
+            if ends is not None:
+                return ends
             if limit >= start + MAX_HEADER_BLOCK or not self._fill(self._keep_for(start)):
                 return None
 
@@ -381,27 +437,32 @@ class _Scanner:
         length = position - start + MAX_ENVELOPE + MAX_LOOKAHEAD + 8
         probe = _Scanner(None, self.size, self.unquote, self.block_size, self.window)
         probe.buf = bytearray(os.pread(self.stream.fileno(), length, start))
+        probe.hi = len(probe.buf)
         probe.base = start
         probe.eof = probe._end() >= self.size
         probe.nl, probe.nl_byte, probe.msg_start = self.nl, self.nl_byte, self.msg_start
         return probe
 
-    def _content_length_end(self) -> tuple[int, int | None, int] | None:
+    def _content_length_end(self, header: tuple[int, int]) -> tuple[int, int | None, int] | None:
         """When the header block's Content-Length points exactly at a separator or the end
         of the file: (message end, next separator or None, separator-like lines inside).
         None when there is no Content-Length or it lies."""
         start = self.msg_start
-        header_end = self._header_end(start)
-        if header_end is None:
+        header_end = header[1]
+        # A plain search first: the pattern costs more, and most messages have no such field.
+        low, high = start - self.base, header_end - self.base
+        if self.buf.find(b"ength", low, high) < 0 and self.buf.find(b"ENGTH", low, high) < 0:
             return None
-        block = bytes(self.buf[start - self.base : header_end - self.base])
         if self.nl == b"\r":
-            block = block.replace(b"\r", b"\n")
-        if b"\nFrom " in block:
-            return None  # no empty line ends these headers: the block ran into a separator
-        match = _CONTENT_LENGTH.search(block)
+            block = bytes(self.buf[start - self.base : header_end - self.base])
+            match = _CONTENT_LENGTH.search(block.replace(b"\r", b"\n"))
+        else:
+            # Searched in place (no copy): this runs for every message.
+            match = _CONTENT_LENGTH.search(self.buf, start - self.base, header_end - self.base)
         if match is None:
             return None
+        if self._find(self.nl + FROM_, start - 1, header_end) >= 0:
+            return None  # no empty line ends these headers: the block ran into a separator
         target = header_end + int(match.group(1))
         if target > self.size:
             return None
@@ -439,31 +500,59 @@ class _Scanner:
     # -- messages ---------------------------------------------------------------------------
     def _detect_line_ending(self) -> None:
         """Classic Mac files end lines with a bare CR: use CR as the line ending then."""
-        head = bytes(self.buf[:MAX_LOOKAHEAD])
+        head = bytes(self.buf[: min(self.hi, MAX_LOOKAHEAD)])
         lf, cr = head.find(b"\n"), head.find(b"\r")
         if cr >= 0 and (lf < 0 or cr < lf) and not head.startswith(b"\r\n", cr):
             self.nl, self.nl_byte = b"\r", 0x0D
 
-    def _data(self, start: int, end: int) -> tuple[bytes, bool]:
-        """The stored bytes [start, end): from the window, or read again; and whether the
-        file gave fewer bytes than it had (it changed meanwhile)."""
-        if start >= self.base:
-            return bytes(self.buf[start - self.base : end - self.base]), False
-        assert self.stream is not None
-        parts: list[bytes] = []
+    def _data(self, start: int, end: int, cuts: list[tuple[int, int]]) -> tuple[bytes, bool]:
+        """The stored bytes [start, end) without the ``cuts`` spans: from the window (one
+        copy), or read again; and whether the file gave fewer bytes than it had (it
+        changed meanwhile)."""
+        regions = []
         position = start
-        while position < end:
-            part = os.pread(self.stream.fileno(), min(end - position, 1 << 30), position)
-            if not part:
-                return b"".join(parts), True
-            parts.append(part)
-            position += len(part)
-        return parts[0] if len(parts) == 1 else b"".join(parts), False
+        for cut_start, cut_end in cuts:
+            regions.append((position, cut_start))
+            position = cut_end
+        regions.append((position, end))
+        if start >= self.base:
+            with memoryview(self.buf) as view:
+                parts = [view[a - self.base : b - self.base] for a, b in regions]
+                try:
+                    # One allocation for the whole message (bytes.join takes views).
+                    return b"".join(parts), False
+                finally:
+                    for part in parts:
+                        part.release()
+        assert self.stream is not None
+        chunks: list[bytes] = []
+        short = False
+        for a, b in regions:
+            while a < b:
+                chunk = os.pread(self.stream.fileno(), min(b - a, 1 << 30), a)
+                if not chunk:
+                    short = True
+                    break
+                chunks.append(chunk)
+                a += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks), short
+
+    def _cuts(self, header: tuple[int, int]) -> tuple[list[tuple[int, int]], bytes]:
+        """Spans of Thunderbird's bookkeeping fields in the header block, and their bytes."""
+        low, high = self.msg_start - self.base, header[0] - self.base
+        if self.buf.find(b"ozilla-", low, high) < 0 and self.buf.find(b"OZILLA-", low, high) < 0:
+            return [], b""
+        cuts = [
+            (match.start() + self.base, match.end() + self.base)
+            for match in _MOZILLA_FIELD.finditer(self.buf, low, high)
+        ]
+        removed = b"".join(bytes(self.buf[a - self.base : b - self.base]) for a, b in cuts)
+        return cuts, removed
 
     def entries(self) -> Iterator[MboxEntry]:
         while self._end() < MAX_LOOKAHEAD and self._fill(0):
             pass
-        if not self.buf:
+        if not self.hi:
             return
         self._detect_line_ending()
         nl = self.nl
@@ -496,7 +585,18 @@ class _Scanner:
                     eol = self._end()
                 envelope = bytes(self.buf[sep - self.base : eol - self.base]).rstrip(b"\r")
                 self.msg_start = min(eol + 1, self._end())
-            known = self._content_length_end()
+            position, date = self.sep_date
+            if sep is None:
+                date = None
+            elif position != sep and envelope is not None:
+                date = parse_envelope_date(envelope)
+            self.quoted = False
+            header = self._header_end(self.msg_start)
+            cuts: list[tuple[int, int]] = []
+            removed: bytes | None = None
+            if self.strip_mozilla and header is not None and nl == b"\n":
+                cuts, removed = self._cuts(header)  # now, while the header is in the window
+            known = self._content_length_end(header) if header else None
             next_sep: int | None
             if known is not None:
                 end, next_sep, inside = known
@@ -519,14 +619,25 @@ class _Scanner:
                     ends_line = end > self.msg_start and self._byte(end - 1) == self.nl_byte
                     if envelope is not None and ends_line:
                         end -= self._blank_before(end)
-            data, short = self._data(self.msg_start, end)
+            if header is None or header[1] > end:
+                cuts, removed = [], None  # that blank line was not this message's
+            data, short = self._data(self.msg_start, end, cuts)
             if short:
                 problems.append(Problem("truncated", "the file shrank while it was read"))
-            if self.unquote and b">From " in data:
+            # Messages measured by Content-Length were not searched for >From lines.
+            maybe_quoted = self.quoted or known is not None
+            # The header block's size saves the reader from looking for it again.
+            header_size = None
+            if header is not None and header[1] <= end and nl == b"\n":
+                header_size = header[0] - self.msg_start - sum(b - a for a, b in cuts)
+            if self.unquote and maybe_quoted and b">From " in data:
                 data = (_UNQUOTE_CR if nl == b"\r" else _UNQUOTE_LF).sub(rb"\1", data)
+                header_size = None
             if not data:
                 problems.append(Problem("empty", "the message has no bytes at all"))
-            yield MboxEntry(offset, envelope, data, end, tuple(problems))
+            yield MboxEntry(
+                offset, envelope, data, end, tuple(problems), header_size, date, removed
+            )
             problems = []
             if next_sep is None:
                 return
@@ -539,22 +650,26 @@ def iter_mbox(
     unquote: bool = True,
     block_size: int = BLOCK_SIZE,
     window: int = WINDOW,
+    strip_mozilla: bool = False,
 ) -> Iterator[MboxEntry]:
     """Every message of the mbox file at ``path``, one at a time, in file order.
 
     The file is opened read-only and read once, front to back (a message larger
     than half of ``window`` is read a second time, in one piece). A zero-byte
-    file yields nothing.
+    file yields nothing. ``strip_mozilla`` cuts Thunderbird's bookkeeping fields
+    out while the message is copied (see :attr:`MboxEntry.removed`), which saves
+    copying every message a second time.
     """
     with open(path, "rb", buffering=0) as stream:
         size = os.fstat(stream.fileno()).st_size
-        yield from _Scanner(stream, size, unquote, block_size, window).entries()
+        scanner = _Scanner(stream, size, unquote, block_size, window, strip_mozilla)
+        yield from scanner.entries()
 
 
 # -- header interpretation shared by the mbox and Thunderbird readers ---------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class HeaderFacts:
     """What the bookkeeping headers of one message say."""
 
@@ -565,6 +680,8 @@ class HeaderFacts:
     mozilla_status: int | None
     """X-Mozilla-Status (and -Status2) bits, None when the message has none."""
     problems: tuple[Problem, ...]
+    data: bytes
+    """The message without its X-Mozilla-Status, -Status2 and -Keys fields."""
 
 
 def header_block(data: bytes) -> bytes:
@@ -574,36 +691,39 @@ def header_block(data: bytes) -> bytes:
     turned into LF in the result (same length, so offsets still match ``data``)
     so that one set of patterns serves every kind of line ending.
     """
-    if b"\r" in data and b"\n" not in data:
+    if b"\n" not in data and b"\r" in data:
         data = data.replace(b"\r", b"\n")
     if data.startswith((b"\n", b"\r\n")):
         return b""
-    ends = [i + 1 for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i >= 0]
-    return data[: min(ends)] if ends else data
+    lf = data.find(b"\n\n")
+    crlf = data.find(b"\n\r\n", 0, lf + 1 if lf >= 0 else len(data))
+    end = crlf if crlf >= 0 else lf
+    return data if end < 0 else data[: end + 1]
 
 
 def _unfold(value: bytes) -> str:
-    text = re.sub(rb"\r?\n[ \t]", b" ", value).strip()
-    return text.decode("utf-8", "replace")
+    if b"\n" in value:
+        value = _FOLD.sub(b" ", value)
+    return value.strip().decode("utf-8", "replace")
 
 
-def header_values(data: bytes) -> dict[str, list[str]]:
-    """The bookkeeping and date fields of the header block, lower-cased name -> values."""
+def header_values(block: bytes, pattern: re.Pattern[bytes] = _BOOKKEEPING) -> dict[str, list[str]]:
+    """Fields of a header block (see :func:`header_block`) that ``pattern`` picks:
+    lower-cased name -> unfolded values, in order."""
     found: dict[str, list[str]] = {}
-    for match in _INTERESTING.finditer(header_block(data)):
+    for match in pattern.finditer(block):
         found.setdefault(match.group(1).lower().decode(), []).append(_unfold(match.group(2)))
     return found
 
 
-def strip_mozilla_headers(data: bytes) -> bytes:
+def strip_mozilla_headers(data: bytes, block: bytes | None = None) -> bytes:
     """``data`` without its X-Mozilla-Status, -Status2 and -Keys fields.
 
     Only those exact fields (with their folded lines), only in the header
     block; every other byte is kept as it is.
     """
-    block = header_block(data)
-    if b"-mozilla-" not in block.lower():
-        return data
+    if block is None:
+        block = header_block(data)
     pieces = []
     last = 0
     for match in _MOZILLA_FIELD.finditer(block):
@@ -622,15 +742,16 @@ def _header_date(value: str) -> datetime | None:
         return None
 
 
-def fallback_received(values: dict[str, list[str]]) -> datetime | None:
-    """Arrival time from the headers: the newest (topmost) Received: field's date,
+def fallback_received(block: bytes) -> datetime | None:
+    """Arrival time from a header block: the newest (topmost) Received: field's date,
     else the Date: field."""
-    for received in values.get("received", ())[:1]:
+    values = header_values(block, _DATE_FIELDS)
+    for received in values.get("received", [])[:1]:
         if ";" in received:
             when = _header_date(received.rsplit(";", 1)[1])
             if when is not None:
                 return when
-    for date in values.get("date", ())[:1]:
+    for date in values.get("date", [])[:1]:
         when = _header_date(date)
         if when is not None:
             return when
@@ -668,25 +789,53 @@ def mozilla_flags(status: int) -> set[str]:
     return flags
 
 
-def interpret_headers(data: bytes, envelope: bytes | None) -> HeaderFacts:
-    """Flags, deletion, partial download and arrival time from a message's own headers.
+def interpret_headers(
+    data: bytes,
+    envelope_date: datetime | None = None,
+    block: bytes | None = None,
+    removed: bytes | None = None,
+) -> HeaderFacts:
+    """Flags, deletion, partial download and arrival time from a message's own headers
+    (``block``: its header block, when already at hand), and the message without
+    Thunderbird's bookkeeping fields.
 
     Thunderbird's X-Mozilla-Status/-Status2/-Keys win when present; otherwise
     the mbox ``Status:`` (R seen) and ``X-Status:`` (A answered, F flagged,
-    D deleted, T draft) fields are used.
+    D deleted, T draft) fields are used. The arrival time is ``envelope_date``,
+    else the header block's (see :func:`fallback_received`). ``removed``: the
+    bookkeeping lines already cut out of ``data`` (see :attr:`MboxEntry.removed`).
     """
-    values = header_values(data)
+    if block is None:
+        block = header_block(data)
+    values: dict[bytes, list[bytes]] = {}
+    pieces: list[bytes] = []
+    last = 0
+    if removed:
+        for match in _BOOKKEEPING.finditer(removed.replace(b"\r\n", b"\n")):
+            values.setdefault(match.group(1).lower(), []).append(match.group(2))
+    # One pass finds the fields and the spans to cut (the same fields, with their line end).
+    for match in _BOOKKEEPING.finditer(block):
+        name = match.group(1).lower()
+        values.setdefault(name, []).append(match.group(2))
+        if name[:10] == b"x-mozilla-" and removed is None:
+            end = match.end() + (block[match.end() : match.end() + 1] == b"\n")
+            pieces.append(data[last : match.start()])
+            last = end
+    if pieces:
+        pieces.append(data[last:])
+        data = b"".join(pieces)
     problems: list[Problem] = []
     flags: set[str] = set()
     deleted = partial = False
     mozilla: int | None = None
-    if "x-mozilla-status" in values:
-        raw = values["x-mozilla-status"][0]
+    if b"x-mozilla-status" in values:
+        raw = _unfold(values[b"x-mozilla-status"][0])
         try:
             mozilla = int(raw, 16) & 0xFFFF
         except ValueError:
             problems.append(Problem("bad-flags", f"X-Mozilla-Status {raw!r} is not hexadecimal"))
-        for raw2 in values.get("x-mozilla-status2", [])[:1]:
+        for raw_value in values.get(b"x-mozilla-status2", [])[:1]:
+            raw2 = _unfold(raw_value)
             try:
                 mozilla = (mozilla or 0) | (int(raw2, 16) & 0xFFFF0000)
             except ValueError:
@@ -698,8 +847,8 @@ def interpret_headers(data: bytes, envelope: bytes | None) -> HeaderFacts:
         deleted = bool(mozilla & MOZ_EXPUNGED)
         partial = bool(mozilla & MOZ_PARTIAL)
     else:
-        status = "".join(values.get("status", []))
-        xstatus = "".join(values.get("x-status", []))
+        status = "".join(_unfold(v) for v in values.get(b"status", []))
+        xstatus = "".join(_unfold(v) for v in values.get(b"x-status", []))
         if "R" in status:
             flags.add(SEEN)
         if "A" in xstatus:
@@ -709,12 +858,10 @@ def interpret_headers(data: bytes, envelope: bytes | None) -> HeaderFacts:
         if "T" in xstatus:
             flags.add(DRAFT)
         deleted = "D" in xstatus
-    for keys in values.get("x-mozilla-keys", []):
-        flags |= keywords_from(keys, problems)
-    received = parse_envelope_date(envelope) if envelope else None
-    if received is None:
-        received = fallback_received(values)
-    return HeaderFacts(frozenset(flags), deleted, partial, received, mozilla, tuple(problems))
+    for keys in values.get(b"x-mozilla-keys", []):
+        flags |= keywords_from(_unfold(keys), problems)
+    received = envelope_date if envelope_date is not None else fallback_received(block)
+    return HeaderFacts(frozenset(flags), deleted, partial, received, mozilla, tuple(problems), data)
 
 
 PARTIAL_PROBLEM = Problem(
@@ -747,6 +894,14 @@ def looks_like_mbox(path: Path) -> bool:
         return False
 
 
+def _unreadable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return False
+    except OSError:
+        return True
+
+
 def quoting_option(options: ReaderOptions) -> bool:
     """``mbox_quoting`` reader option: "mboxrd" (default: remove one level) or "none"."""
     value = options.extra.get("mbox_quoting", "mboxrd").lower()
@@ -764,6 +919,14 @@ class MboxReader(StoreReader):
     """
 
     kind: ClassVar[str] = "mbox"
+    metadata_notes: ClassVar[tuple[str, ...]] = (
+        "Flags come from the Status: (R read) and X-Status: (A answered, F flagged, "
+        "T draft, D deleted) fields, or Thunderbird's X-Mozilla-Status when present.",
+        "The received date is the From_ line's, in the writer's local time (no zone), "
+        "else the newest Received: field's, else the Date: field's.",
+        "One level of >From quoting is removed (mboxrd), as Thunderbird does; "
+        'mbox_quoting = "none" keeps lines as stored.',
+    )
 
     def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
         super().__init__(path, options)
@@ -796,7 +959,8 @@ class MboxReader(StoreReader):
             name = entry.name
             if name.startswith(".") or name.lower().endswith(_SKIP_SUFFIXES):
                 continue
-            if entry.is_file() and looks_like_mbox(entry):
+            # A file that cannot be opened is listed, so that it is reported, not lost.
+            if entry.is_file() and (looks_like_mbox(entry) or _unreadable(entry)):
                 yield (*parent, folder_name_for(entry)), entry
             elif entry.is_dir() and not (entry / "cur").is_dir():  # a Maildir is not ours
                 child = name[:-4] if name.endswith(".sbd") else name
@@ -820,7 +984,7 @@ def read_mbox_folder(
     unreadable entry (empty data, problem "unreadable") instead of an exception."""
     position = 0
     try:
-        for entry in iter_mbox(path, unquote=unquote):
+        for entry in iter_mbox(path, unquote=unquote, strip_mozilla=True):
             position = entry.offset
             yield message_from_entry(entry, folder, f"{where}:{entry.offset}")
     except OSError as exc:
@@ -846,26 +1010,36 @@ def message_from_entry(
     source_id: str,
 ) -> SourceMessage:
     """A :class:`SourceMessage` from an mbox entry, trusting only its own headers."""
-    facts = interpret_headers(entry.data, entry.envelope)
+    facts = interpret_headers(
+        entry.data, entry.envelope_date, entry_header_block(entry), entry.removed
+    )
     problems = list(entry.problems) + list(facts.problems)
     if facts.partial:
         problems.append(PARTIAL_PROBLEM)
     return SourceMessage(
         folder=folder,
-        data=strip_mozilla_headers(entry.data),
+        data=facts.data,
         flags=facts.flags,
         received=facts.received,
         source_id=source_id,
         deleted=facts.deleted,
         partial=facts.partial,
-        problems=tuple(_locate(problems, source_id)),
+        problems=locate(problems, source_id) if problems else (),
     )
 
 
-def _locate(problems: list[Problem], source_id: str) -> Iterator[Problem]:
-    """Problems keep their code; the message says where (file and byte offset)."""
-    for problem in problems:
-        if source_id in problem.message:
-            yield problem
-        else:
-            yield Problem(problem.code, f"{source_id}: {problem.message}")
+def entry_header_block(entry: MboxEntry) -> bytes:
+    """The header block of an entry's message (see :func:`header_block`)."""
+    if entry.header_size is None:
+        return header_block(entry.data)
+    return entry.data[: entry.header_size]
+
+
+def locate(problems: list[Problem], source_id: str) -> tuple[Problem, ...]:
+    """Problems keep their code; their message says where (file and byte offset)."""
+    return tuple(
+        problem
+        if problem.message.startswith(source_id)
+        else Problem(problem.code, f"{source_id}: {problem.message}")
+        for problem in problems
+    )

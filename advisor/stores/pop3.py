@@ -72,7 +72,7 @@ class _Guarded:
         if not line:
             raise poplib.error_proto("-ERR EOF")
         octets = len(line)
-        if False:
+        if line.endswith(b"\r\n"):
             return line[:-2], octets
         if line.endswith(b"\n"):
             return line[:-1], octets

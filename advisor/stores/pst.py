@@ -114,8 +114,11 @@ class PstReader(StoreReader):
     def folders(self) -> Iterator[SourceFolder]:
         """Mail folders, listed from a readpst run (a PST cannot be listed more cheaply)."""
         with self._extracted() as (top, _):
+            seen: set[tuple[str, ...]] = set()
             for folder, _, _ in self._walk(top):
-                yield SourceFolder(folder, self.path)
+                if folder not in seen:
+                    seen.add(folder)
+                    yield SourceFolder(folder, self.path)
 
     def messages(self) -> Iterator[SourceMessage]:
         with self._extracted() as (top, failure):

@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 MAX_PROBLEM_EXAMPLES = 100
-_HOLD: list = []
 """How many individual problems a scan keeps for the report (all are counted)."""
 
 PROGRESS_INTERVAL = 0.1
@@ -229,7 +228,6 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
                 acc = tree.node(msg.folder, listed=False)
                 last_report = 0.0  # report the new folder at once
             acc.add(msg)
-            _HOLD.append(msg)
             messages += 1
             size += len(msg.data)
             for problem in msg.problems:
@@ -241,10 +239,10 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
                 now = time.monotonic()
                 if now - last_report >= PROGRESS_INTERVAL:
                     last_report = now
+                    # A reader may come back to a folder: never report more than there are.
+                    done = min(folders_done, folders_total) if folders_total else folders_done
                     progress(
-                        ScanProgress(
-                            msg.folder, messages, size, folders_done, folders_total, bytes_total
-                        )
+                        ScanProgress(msg.folder, messages, size, done, folders_total, bytes_total)
                     )
     except OSError as exc:
         where = exc.filename or reader.path

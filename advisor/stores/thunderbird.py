@@ -35,7 +35,7 @@ import re
 import struct
 import sys
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,12 +47,12 @@ from advisor.stores.mbox import (
     MOZ_PARTIAL,
     PARTIAL_PROBLEM,
     MboxEntry,
+    entry_header_block,
     interpret_headers,
     iter_mbox,
     keywords_from,
     mozilla_flags,
     quoting_option,
-    strip_mozilla_headers,
     unreadable_message,
 )
 from advisor.stores.mork import MorkError, read_mork
@@ -589,9 +589,7 @@ def folder_display_name(file_name: str, index_name: str | None) -> str:
     return file_name
 
 
-def _folder_name_from_msf(msf: Path | None) -> str | None:
-    if msf is None:
-        return None
+def _folder_name_from_msf(msf: Path) -> str | None:
     try:
         document = read_mork(msf, ("folderName",))
     except (OSError, MorkError):
@@ -613,13 +611,27 @@ def _looks_like_mail(path: Path) -> bool:
     return head.startswith(b"From ") or _HEADER_START.match(head) is not None
 
 
+NameFromIndex = Callable[[Path, Path, str], "str | None"]
+"""(summary file, folder location, store) -> the folderName its index records."""
+
+
+def _name_from_msf(msf: Path, location: Path, store: str) -> str | None:
+    del location, store
+    return _folder_name_from_msf(msf)
+
+
 def walk_mail_root(
-    directory: Path, parent: tuple[str, ...] = (), skipped: list[Path] | None = None
+    directory: Path,
+    parent: tuple[str, ...] = (),
+    skipped: list[Path] | None = None,
+    name_of: NameFromIndex = _name_from_msf,
 ) -> Iterator[ThunderbirdFolder]:
     """Every folder under an account directory, parents before children.
 
     Files that are neither an mbox nor a summarised folder (no .msf, first bytes not
-    mail) are left out and appended to ``skipped``.
+    mail) are left out and appended to ``skipped``. ``name_of`` reads a folder's
+    recorded name from its .msf (the reader passes one that keeps the whole index,
+    so that each summary is parsed once).
     """
     try:
         entries = sorted(directory.iterdir(), key=lambda p: p.name)
@@ -648,20 +660,22 @@ def walk_mail_root(
         else:
             continue
         summary = msf if has_msf else None
-        path = (*parent, folder_display_name(name, _folder_name_from_msf(summary)))
+        recorded = name_of(summary, entry, store) if summary else None
+        path = (*parent, folder_display_name(name, recorded))
         yield ThunderbirdFolder(path, entry, summary, store)
         children = entry.with_name(name + ".sbd")
         if name + ".sbd" in names and children.is_dir():
-            yield from walk_mail_root(children, path, skipped)
+            yield from walk_mail_root(children, path, skipped, name_of)
     # A Name.sbd without a Name folder still holds sub-folders.
     for entry in entries:
         name = entry.name
         if name.endswith(".sbd") and entry.is_dir() and name[:-4] not in names:
             base = name[:-4]
             summary = entry.with_name(base + ".msf") if base + ".msf" in names else None
-            path = (*parent, folder_display_name(base, _folder_name_from_msf(summary)))
+            recorded = name_of(summary, entry, "none") if summary else None
+            path = (*parent, folder_display_name(base, recorded))
             yield ThunderbirdFolder(path, entry, summary, "none")
-            yield from walk_mail_root(entry, path, skipped)
+            yield from walk_mail_root(entry, path, skipped, name_of)
 
 
 # -- the reader ------------------------------------------------------------------------------
@@ -672,10 +686,14 @@ class _Layout:
     """What the reader's path turned out to be, and the directories to read."""
 
     kind: str
-    """"profile", "mail" (a Mail/ directory), "account" (one account's mail) or "folder"."""
+    """"profile", "mail" (a Mail/ directory), "account" (one account's mail), "folder",
+    or "profiles" (a directory with profiles.ini whose profile to read is unclear)."""
     roots: tuple[MailRoot, ...]
     base: Path
     """Source ids are relative to this directory."""
+    profile: Path | None = None
+    """The profile whose lock guards these files, when there is one."""
+    choices: tuple[ThunderbirdProfile, ...] = ()
 
 
 def _is_account_dir(path: Path) -> bool:
@@ -688,17 +706,30 @@ def _is_account_dir(path: Path) -> bool:
         return False
 
 
+def _profile_layout(profile: Path) -> _Layout:
+    return _Layout("profile", tuple(mail_roots(profile)), profile, profile)
+
+
 def _layout(path: Path) -> _Layout | None:
     if path.is_file():
         if path.with_name(path.name + ".msf").is_file():
-            return _Layout("folder", (MailRoot(path.name, path),), path.parent)
+            root = (MailRoot(path.name, path),)
+            return _Layout("folder", root, path.parent, _find_profile_dir(path))
         return None
     if not path.is_dir():
         return None
     if (path / "prefs.js").is_file():
-        return _Layout("profile", tuple(mail_roots(path)), path)
+        return _profile_layout(path)
+    if (path / "profiles.ini").is_file():
+        profiles = tuple(p for p in read_profiles_ini(path) if p.exists)
+        defaults = [p for p in profiles if p.is_default]
+        if len(defaults) == 1 or len(profiles) == 1:
+            return _profile_layout((defaults or list(profiles))[0].path)
+        if profiles:
+            return _Layout("profiles", (), path, None, profiles)
+        return None
     if _is_account_dir(path):
-        return _Layout("account", (MailRoot("", path),), path)
+        return _Layout("account", (MailRoot("", path),), path, _find_profile_dir(path))
     try:
         accounts = tuple(
             MailRoot(child.name, child)
@@ -708,7 +739,7 @@ def _layout(path: Path) -> _Layout | None:
     except OSError:
         return None
     if accounts:
-        return _Layout("mail", accounts, path)
+        return _Layout("mail", accounts, path, _find_profile_dir(path))
     return None
 
 
@@ -726,6 +757,13 @@ class ThunderbirdReader(StoreReader):
     """
 
     kind: ClassVar[str] = "thunderbird"
+    metadata_notes: ClassVar[tuple[str, ...]] = (
+        "Flags, tags and received dates come from each folder's .msf index when it is "
+        "current, else from the X-Mozilla-Status/-Keys headers; those headers are removed.",
+        "Messages deleted in Thunderbird but not yet compacted away are counted as deleted; "
+        "the .msf index decides which ones when it is current, else the expunged bit.",
+        "IMAP caches (ImapMail), news and feed accounts are not read: they are not POP mail.",
+    )
 
     def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
         super().__init__(path, options)
@@ -734,6 +772,7 @@ class ThunderbirdReader(StoreReader):
         """Things the report should mention (stale indexes, skipped files)."""
         self.skipped: list[Path] = []
         """Files inside account directories that were not mail."""
+        self._index: tuple[Path, FolderIndex] | None = None
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -743,11 +782,17 @@ class ThunderbirdReader(StoreReader):
         layout = _layout(self.path)
         if layout is None:
             raise UsageError(f"{self.path} is not a Thunderbird profile or mail folder")
+        if layout.kind == "profiles":
+            listed = ", ".join(f"{p.name} ({p.path})" for p in layout.choices)
+            raise UsageError(
+                f"{self.path} holds several Thunderbird profiles and none is the default; "
+                f"name the one to read: {listed}"
+            )
         return layout
 
     def lock(self) -> ProfileLock:
-        """The state of the profile lock of the profile holding ``path``."""
-        profile = _find_profile_dir(self.path)
+        """The state of the lock of the profile holding the files to read."""
+        profile = self._layout().profile
         return ProfileLock(False) if profile is None else profile_lock(profile)
 
     def check_lock(self) -> None:
@@ -762,18 +807,41 @@ class ThunderbirdReader(StoreReader):
                 "writing to the mail files meanwhile)."
             )
 
-    def _folders(self) -> Iterator[ThunderbirdFolder]:
+    def _folders(self, name_of: NameFromIndex = _name_from_msf) -> Iterator[ThunderbirdFolder]:
         layout = self._layout()
         if layout.kind == "folder":
             mbox = layout.roots[0].path
             msf = mbox.with_name(mbox.name + ".msf")
-            name = folder_display_name(mbox.name, _folder_name_from_msf(msf))
+            name = folder_display_name(mbox.name, name_of(msf, mbox, "mbox"))
             yield ThunderbirdFolder((name,), mbox, msf, "mbox")
             return
         self.skipped = []
         for root in layout.roots:
             prefix = (root.name,) if root.name else ()
-            yield from walk_mail_root(root.path, prefix, self.skipped)
+            yield from walk_mail_root(root.path, prefix, self.skipped, name_of)
+
+    def _keep_index(self, msf: Path, location: Path, store: str) -> str | None:
+        """Load a folder's whole index while walking (for its name) and keep it for
+        reading the folder next, so each .msf is parsed once."""
+        index = self._load_index(msf, location, store)
+        self._index = (msf, index)
+        return index.folder_name
+
+    def _load_index(self, msf: Path, location: Path, store: str) -> FolderIndex:
+        if store == "maildir":
+            return load_index(msf, None, maildir=True)
+        try:
+            size = location.stat().st_size if store == "mbox" else None
+        except OSError:
+            size = None
+        return load_index(msf, size)
+
+    def _index_of(self, folder: ThunderbirdFolder) -> FolderIndex | None:
+        if folder.msf is None:
+            return None
+        if self._index is not None and self._index[0] == folder.msf:
+            return self._index[1]
+        return self._load_index(folder.msf, folder.location, folder.store)
 
     def folders(self) -> Iterator[SourceFolder]:
         for folder in self._folders():
@@ -783,7 +851,7 @@ class ThunderbirdReader(StoreReader):
         self.check_lock()
         self.notes = []
         base = self._layout().base
-        for folder in self._folders():
+        for folder in self._folders(self._keep_index):
             where = os.path.relpath(folder.location, base).replace(os.sep, "/")
             if folder.store == "mbox":
                 yield from self._mbox_folder(folder, where)
@@ -794,12 +862,7 @@ class ThunderbirdReader(StoreReader):
 
     # -- mbox store --------------------------------------------------------------------------
     def _mbox_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
-        try:
-            size = folder.location.stat().st_size
-        except OSError as exc:
-            yield unreadable_message(folder.path, f"{where}:0", exc)
-            return
-        index = load_index(folder.msf, size) if folder.msf else None
+        index = self._index_of(folder)
         if index is not None and not index.usable:
             self.notes.append(
                 f"{where}: {index.reason}; the X-Mozilla-Status bits decide which "
@@ -809,7 +872,7 @@ class ThunderbirdReader(StoreReader):
         seen: set[int] = set()
         position = 0
         try:
-            for entry in iter_mbox(folder.location, unquote=self.unquote):
+            for entry in iter_mbox(folder.location, unquote=self.unquote, strip_mozilla=True):
                 position = entry.offset
                 seen.add(entry.offset)
                 yield self._message(entry, folder, where, index, starts)
@@ -833,7 +896,9 @@ class ThunderbirdReader(StoreReader):
         starts: list[int],
     ) -> SourceMessage:
         source_id = f"{where}:{entry.offset}"
-        facts = interpret_headers(entry.data, entry.envelope)
+        facts = interpret_headers(
+            entry.data, entry.envelope_date, entry_header_block(entry), entry.removed
+        )
         problems = list(entry.problems) + list(facts.problems)
         flags, deleted, received = facts.flags, facts.deleted, facts.received
         partial = facts.partial
@@ -871,7 +936,7 @@ class ThunderbirdReader(StoreReader):
             problems.append(PARTIAL_PROBLEM)
         return SourceMessage(
             folder=folder.path,
-            data=strip_mozilla_headers(entry.data),
+            data=facts.data,
             flags=flags,
             received=received,
             source_id=source_id,
@@ -887,7 +952,7 @@ class ThunderbirdReader(StoreReader):
 
     # -- maildir store ----------------------------------------------------------------------
     def _maildir_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
-        index = load_index(folder.msf, None, maildir=True) if folder.msf else None
+        index = self._index_of(folder)
         if index is not None and not index.usable:
             self.notes.append(f"{where}: {index.reason}")
         for sub in ("cur", "new"):  # tmp/ holds half-written files
@@ -903,10 +968,11 @@ class ThunderbirdReader(StoreReader):
                 try:
                     with open(directory / name, "rb") as stream:
                         data = stream.read()
+                        mtime = os.fstat(stream.fileno()).st_mtime
                 except OSError as exc:
                     yield unreadable_message(folder.path, source_id, exc)
                     continue
-                yield self._maildir_message(data, folder, source_id, name, index)
+                yield self._maildir_message(data, folder, source_id, name, index, mtime)
 
     def _maildir_message(
         self,
@@ -915,6 +981,7 @@ class ThunderbirdReader(StoreReader):
         source_id: str,
         name: str,
         index: FolderIndex | None,
+        mtime: float,
     ) -> SourceMessage:
         facts = interpret_headers(data, None)
         problems = list(facts.problems)
@@ -930,13 +997,16 @@ class ThunderbirdReader(StoreReader):
             flags, row_partial = _row_flags(row, problems)
             partial = partial or row_partial
             received = row.received or received
+        if received is None:
+            # No index date, no Received:/Date: field: when Thunderbird wrote the file.
+            received = _timestamp(int(mtime))
         if partial:
             problems.append(PARTIAL_PROBLEM)
         if not data:
             problems.append(Problem("empty", "the message file is empty"))
         return SourceMessage(
             folder=folder.path,
-            data=strip_mozilla_headers(data),
+            data=facts.data,
             flags=flags,
             received=received,
             source_id=source_id,

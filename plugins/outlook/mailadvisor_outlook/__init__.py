@@ -27,6 +27,7 @@ from advisor.provider import (
     ServerSettings,
     Severity,
     ThrottleAdvice,
+    UploadRules,
 )
 
 # OAuth2 sign-in lives in its own module; importing the hook here registers it.
@@ -98,6 +99,12 @@ def mailadvisor_folder_policy(
         f.name for f in server_folders if f.name.split(f.delimiter or "/")[0] in NOT_MAIL
     )
     return FolderPolicy(roles=dict(ROLE_NAMES), never_upload=never | NOT_MAIL)
+
+
+@hookimpl
+def mailadvisor_upload_rules(provider: str) -> UploadRules | None:
+    # A \Flagged given with APPEND can be lost: set it again afterwards.
+    return UploadRules(flags_after_append=frozenset({"\\Flagged"})) if provider == NAME else None
 
 
 @hookimpl
