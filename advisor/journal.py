@@ -167,6 +167,15 @@ class MigrationJournal:
         ):
             yield Entry(*row)
 
+    def uploaded_bytes_since(self, since: float) -> int:
+        """Bytes uploaded (by any run) after the Unix time ``since``: for daily limits."""
+        self.flush()
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(size), 0) FROM messages WHERE status = ? AND updated >= ?",
+            (Status.UPLOADED, since),
+        ).fetchone()
+        return int(row[0])
+
     def counts(self) -> dict[str, int]:
         self.flush()
         return dict(self._db.execute("SELECT status, COUNT(*) FROM messages GROUP BY status"))

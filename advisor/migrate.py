@@ -128,6 +128,10 @@ class MigrationReport:
     journal: str = ""
     stopped_early: str | None = None
     notes: list[str] = field(default_factory=list)
+    planned_bytes: int = 0
+    """Dry run: bytes a real run would upload."""
+    estimated_days: float | None = None
+    """Dry run: days the upload takes under the provider's daily upload limit, if any."""
 
     @property
     def complete(self) -> bool:
@@ -237,6 +241,8 @@ class Migration:
             if self.options.dry_run:
                 for msg in self.reader.messages():
                     self._consider(msg, None)
+                if self.daily_limit:
+                    self.report.estimated_days = self.report.planned_bytes / self.daily_limit
             else:
                 self._upload_all()
                 self._restore_flags()
@@ -291,6 +297,13 @@ class Migration:
         self._store_after: dict[tuple[str, str], list[int]] = {}
         limits = self.plugins.limits(self.access.provider)
         self.max_size = limits.max_message_bytes
+        self.daily_limit = limits.daily_upload_bytes
+        # Today's allowance: what the provider takes in 24 hours, minus what went up already.
+        self._day_left = (
+            None
+            if self.daily_limit is None
+            else self.daily_limit - self.journal.uploaded_bytes_since(time.time() - 86_400)
+        )
         for cap in caps:
             if cap.startswith("APPENDLIMIT="):
                 self.max_size = int(cap.split("=", 1)[1])  # the server's word wins
@@ -390,7 +403,16 @@ class Migration:
             folder.partial += 1
         if submit is None:
             folder.to_upload += 1
+            self.report.planned_bytes += len(data)
             return
+        if self._day_left is not None:
+            if len(data) > self._day_left:
+                raise _Stop(
+                    f"the provider accepts about {_mb(self.daily_limit or 0)} a day and today's "
+                    "share is used up; run the same command again in 24 hours to continue "
+                    "(nothing is uploaded twice)"
+                )
+            self._day_left -= len(data)
         received = msg.received or date_header_of(data)
         after = tuple(sorted(self.rules.flags_after_append.intersection(msg.flags)))
         flags = tuple(sorted(msg.flags.difference(after)))
@@ -755,3 +777,7 @@ def _source_name(reader: StoreReader) -> str:
         return f"{reader.kind}:{reader.path.resolve()}"
     account = f"{getattr(reader, 'username', '')}@{getattr(reader, 'host', '')}"
     return f"{reader.kind}:{account}"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1_000_000:,.0f} MB"

@@ -175,6 +175,12 @@ def render_report(report: MigrationReport) -> None:
             f"{report.elapsed_seconds:.1f} s over {report.connections} connections "
             f"({report.messages_per_second:.0f} messages/s)."
         )
+    if report.estimated_days is not None and report.estimated_days > 0.5:
+        stdout.print(
+            f"The provider accepts only so much a day: uploading {_size(report.planned_bytes)} "
+            f"takes about {report.estimated_days:.1f} days. Each run stops when the day's "
+            "share is used; run it again the next day and it continues."
+        )
     if report.already_done or report.found_on_server:
         stdout.print(
             f"{report.already_done + report.found_on_server:,} messages were already on "
