@@ -122,6 +122,10 @@ class FolderMapper:
     policy: FolderPolicy = field(default_factory=FolderPolicy)
     target_prefix: str = ""
     folder_map: Mapping[str, str] = field(default_factory=dict)
+    account_level: bool = False
+    """The first level of source paths is a mail account (Thunderbird's "Local Folders",
+    "pop.example.com"), not a folder: it is left out, so every account's Inbox goes to
+    the server's INBOX. ``folder_map`` keys still use the full path."""
 
     def __post_init__(self) -> None:
         self._special = self.layout.special_folders()
@@ -150,6 +154,8 @@ class FolderMapper:
     def target_for(self, source: Sequence[str], *, deleted: bool = False) -> FolderTarget:
         """Where messages of the local folder ``source`` go."""
         key = "/".join(source)
+        if self.account_level and len(source) > 1:
+            source = source[1:]
         if deleted:
             levels = [*self._prefix_levels, RECOVERED_FOLDER, *source]
             return self._finish(self.join(levels), None, "deleted messages, recovered")

@@ -289,8 +289,11 @@ class Migration:
             delimiter=delimiter, prefix=prefix or "", folders=folders, capabilities=caps
         )
         policy = self.plugins.folder_policy(self.access.provider, folders)
+        paths = [f.path for f in self.reader.folders()]
+        # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
+        account_level = self.reader.kind == "thunderbird" and all(len(p) > 1 for p in paths)
         self.mapper = FolderMapper(
-            layout, policy, self.options.target_prefix, self.options.folder_map
+            layout, policy, self.options.target_prefix, self.options.folder_map, account_level
         )
         self.layout = layout
         self.rules = self.plugins.upload_rules(self.access.provider)
@@ -313,8 +316,8 @@ class Migration:
         self.connections = max(1, conns)
         self.report.connections = self.connections
         self.keywords_allowed = True
-        for folder in self.reader.folders():
-            self._folder_report(folder.path)
+        for path in paths:
+            self._folder_report(path)
 
     # --- per message ----------------------------------------------------------
     def _folder_report(self, path: tuple[str, ...]) -> FolderReport:

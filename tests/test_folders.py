@@ -93,3 +93,12 @@ def test_wire_helpers() -> None:
     assert to_crlf(b"a\nb\r\nc\rd") == b"a\r\nb\r\nc\r\nd"
     assert message_id_of(b"Subject: x\nMessage-Id:\n  <a@b>\n\nMessage-ID: <body@x>\n") == "<a@b>"
     assert message_id_of(b"Subject: x\n\nMessage-ID: <body@x>\n") is None
+
+
+def test_thunderbird_account_level_is_left_out() -> None:
+    m = FolderMapper(layout(), account_level=True, folder_map={"Local Folders/Bills": "Money"})
+    assert m.target_for(("Local Folders", "Inbox")).name == "INBOX"
+    assert m.target_for(("pop.example.com", "Inbox")).name == "INBOX"
+    assert m.target_for(("pop.example.com", "Sent")).name == "Sent"
+    assert m.target_for(("Local Folders", "Archives", "2019")).name == "Archives/2019"
+    assert m.target_for(("Local Folders", "Bills")).name == "Money"

@@ -40,6 +40,22 @@ _PLAIN_VALUE = re.compile(rb"[^)\\$]+")
 _GROUP_END = re.compile(rb"@\$\$\}(~~|[0-9A-Fa-f]+)\}@")
 _GROUP_START = re.compile(rb"@\$\$\{([0-9A-Fa-f]+)\{@")
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+# The compact forms Thunderbird writes nearly everywhere, matched in one step (the
+# general, byte-by-byte path handles everything else): a cell (^col=value) or
+# (^col^atom), and a dictionary entry (id=value).
+_VALUE = rb"((?:[^)\\$]|\\.|\$[0-9A-Fa-f]{2})*)"
+_FAST_CELL = re.compile(rb"\(\^([0-9A-Fa-f]+)(?:=" + _VALUE + rb"|\^([0-9A-Fa-f]+))\)", re.S)
+_FAST_ATOM = re.compile(rb"\(([0-9A-Fa-f]+)=" + _VALUE + rb"\)", re.S)
+_ESCAPE = re.compile(rb"\\(?:\r\n?|\n\r?)|\\(.)|\$([0-9A-Fa-f]{2})", re.S)
+
+
+def _unescape(value: bytes) -> bytes:
+    if b"\\" not in value and b"$" not in value:
+        return value
+    return _ESCAPE.sub(
+        lambda m: m.group(1) or (bytes([int(m.group(2), 16)]) if m.group(2) else b""), value
+    )
+
 
 ATOM_SCOPE = "a"
 COLUMN_SCOPE = "c"
@@ -222,6 +238,14 @@ class _Parser:
                 break
             if byte == 0x3C:  # '<': meta, e.g. <(a=c)>
                 scope = self.dictionary_meta(scope)
+            elif byte == 0x28 and (fast := _FAST_ATOM.match(self.data, self.pos - 1)):
+                self.pos = fast.end()
+                number = int(fast.group(1), 16)
+                if scope == COLUMN_SCOPE:
+                    name = _unescape(fast.group(2))
+                    self.column_names[number] = name.decode("utf-8", "replace")
+                elif self.keep is None or (self.collect_atoms and number in self.needed):
+                    self.atoms[number] = _unescape(fast.group(2))
             elif byte == 0x28:  # '(': an atom
                 number = self.hex()
                 if number is None:
@@ -321,6 +345,21 @@ class _Parser:
                 break
             if byte == 0x2D:  # '-'
                 cut_next = True
+            elif (
+                byte == 0x28
+                and not cut_next
+                and (fast := _FAST_CELL.match(self.data, self.pos - 1))
+            ):
+                self.pos = fast.end()
+                column_id = int(fast.group(1), 16)
+                column = self.column_names.get(column_id) or f"^{column_id:X}"
+                if self.keep is None or column in self.keep:
+                    if fast.group(3) is not None:
+                        atom = int(fast.group(3), 16)
+                        cells[column] = _AtomRef(atom)
+                        self.needed.add(atom)
+                    else:
+                        cells[column] = _unescape(fast.group(2))
             elif byte == 0x28:  # '('
                 parsed = self.cell()
                 if parsed is not None:
