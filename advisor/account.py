@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import imapclient
-import imapclient.exceptions
 
-from advisor.errors import AuthenticationError, ConnectError, UsageError
-from advisor.imap_connection import ImapTarget, connect, login
+from advisor.errors import AuthenticationError, UsageError
+from advisor.imap_connection import ImapTarget, connect, login, oauth2_login
+from advisor.oauth import sasl
 from advisor.plugin_manager import PluginHost
 from advisor.profile import AuthKind, Profile
+from advisor.provider import OAuthConfig
 from advisor.secrets import resolve_secret
 
 
@@ -23,6 +24,8 @@ class AccountAccess:
     target: ImapTarget
     username: str
     profile: Profile
+    oauth: OAuthConfig | None = None
+    """The provider's OAuth2 settings, for method = "oauth2"."""
     _secret: str | None = field(default=None, repr=False)
 
     def secret(self) -> str:
@@ -33,26 +36,46 @@ class AccountAccess:
 
     def open(self) -> imapclient.IMAPClient:
         """A new connection, secured and logged in. The caller logs out."""
+        if self.profile.auth.method is AuthKind.OAUTH2:
+            return self._open_oauth2()
         client = connect(self.target)
         try:
-            if self.profile.auth.method is AuthKind.OAUTH2:
-                self._oauth2(client)
-            else:
-                login(client, self.username, self.secret())
+            login(client, self.username, self.secret())
         except BaseException:
             _quietly_close(client)
             raise
         return client
 
-    def _oauth2(self, client: imapclient.IMAPClient) -> None:
-        try:
-            client.oauth2_login(self.username, self.secret())
-        except imapclient.exceptions.LoginError:
-            raise AuthenticationError(
-                f"the server refused the OAuth2 token for {self.username!r}; sign in again"
-            ) from None
-        except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-            raise ConnectError(f"the connection broke during sign-in: {exc}") from None
+    def _open_oauth2(self) -> imapclient.IMAPClient:
+        # Asked for on every connection, never cached here: access tokens last about an
+        # hour and a migration can last days; the token store refreshes them when due.
+        from advisor.oauth.access import TokenSource, get_access_token
+
+        mechanisms = tuple(self.oauth.sasl) if self.oauth and self.oauth.sasl else sasl.MECHANISMS
+        token = get_access_token(self.profile, self.oauth, interactive=False)
+        while True:
+            client = connect(self.target)
+            try:
+                oauth2_login(
+                    client,
+                    self.username,
+                    token.token,
+                    host=self.target.host,
+                    port=self.target.port,
+                    mechanism=mechanisms,
+                )
+                return client
+            except AuthenticationError:
+                _quietly_close(client)
+                if token.source is not TokenSource.STORED:
+                    raise
+                # Revoked or expired early at the provider: refresh once and try again.
+                token = get_access_token(
+                    self.profile, self.oauth, interactive=False, force_refresh=True
+                )
+            except BaseException:
+                _quietly_close(client)
+                raise
 
 
 def resolve_account(profile: Profile, plugins: PluginHost) -> AccountAccess:
@@ -67,7 +90,9 @@ def resolve_account(profile: Profile, plugins: PluginHost) -> AccountAccess:
     if profile.server is not None:
         s = profile.server
         target = ImapTarget(s.host, s.port, s.security, s.ca_file, s.allow_insecure)
-        return AccountAccess(email, provider, target, s.username or email, profile)
+        return AccountAccess(
+            email, provider, target, s.username or email, profile, plugins.oauth_config(provider)
+        )
     settings = plugins.server_settings(provider, email)
     if settings is None or settings.imap is None:
         raise UsageError(
@@ -76,7 +101,9 @@ def resolve_account(profile: Profile, plugins: PluginHost) -> AccountAccess:
         )
     imap = settings.imap
     target = ImapTarget(imap.host, imap.port, imap.security)
-    return AccountAccess(email, provider, target, imap.username or email, profile)
+    return AccountAccess(
+        email, provider, target, imap.username or email, profile, plugins.oauth_config(provider)
+    )
 
 
 def _quietly_close(client: imapclient.IMAPClient) -> None:

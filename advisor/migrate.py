@@ -223,6 +223,8 @@ class Migration:
         self._indexes: dict[str, _ServerIndex] = {}
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
+        self._outstanding: dict[str, UploadJob] = {}
+        """Jobs handed to the uploaders and not yet answered: none may be forgotten."""
         self.report = MigrationReport(
             account=access.email,
             server=f"{access.target.host}:{access.target.port}",
@@ -563,6 +565,7 @@ class Migration:
                 start_workers()
             if not budget.acquire(job.size, cancelled):
                 raise _Stop("the upload was stopped")
+            self._outstanding[job.source_key] = job
             if pending:
                 pending[0].jobs.append(job)
             else:
@@ -598,6 +601,10 @@ class Migration:
                 leftovers.append(leftover)
         for batch in leftovers:
             unknown.extend(batch.jobs)
+        # Defence in depth: a job nobody answered for is treated as unknown, never dropped.
+        known = {job.source_key for job in unknown}
+        unknown.extend(j for k, j in self._outstanding.items() if k not in known)
+        self._outstanding.clear()
         if unknown:
             self._settle_unknown(unknown)
         if cancelled.is_set() and self.report.stopped_early is None:
@@ -623,6 +630,7 @@ class Migration:
 
     def _record(self, result: UploadResult, unknown: list[UploadJob]) -> None:
         job = result.job
+        self._outstanding.pop(job.source_key, None)
         folder = self._report_for_target(job.folder)
         if result.ok:
             self.journal.record(

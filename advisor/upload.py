@@ -222,7 +222,7 @@ class PipelinedAppender:
         return tag, early
 
     def _await_continuation(self, tag: bytes, early: list[tuple[bytes, bytes, bytes]]) -> bool:
-        while True:
+        for _ in range(MAX_UNTAGGED):
             line = self._read_line()
             if line.startswith(b"+"):
                 return True
@@ -231,6 +231,7 @@ class PipelinedAppender:
                 early.append(answer)
                 if answer[0] == tag:
                     return False
+        raise ProtocolViolation(f"more than {MAX_UNTAGGED} responses without a go-ahead")
 
     def read_answer(self) -> tuple[bytes, bytes, bytes]:
         """Block until the next tagged answer: (tag, OK|NO|BAD, rest of line)."""
@@ -251,24 +252,30 @@ class PipelinedAppender:
         return match.group(1), match.group(2), match.group(3) or b""
 
     def _read_line(self) -> bytes:
-        try:
-            line: bytes = self._file.readline(MAX_LINE + 1)
-        except OSError as exc:
-            raise ConnectionLost(str(exc) or type(exc).__name__) from None
-        if not line:
-            raise ConnectionLost("the server closed the connection")
-        if len(line) > MAX_LINE or not line.endswith(b"\r\n"):
-            raise ProtocolViolation("the server sent an over-long or unterminated line")
-        line = line[:-2]
-        literal = _LITERAL_AT_END.search(line)
-        if literal is not None:
-            # Untagged data with a literal (not expected during APPEND): skip it, bounded.
+        """One response line; untagged data with literals (not expected here) is skipped."""
+        for _ in range(MAX_UNTAGGED):
+            try:
+                line: bytes = self._file.readline(MAX_LINE + 1)
+            except OSError as exc:
+                raise ConnectionLost(str(exc) or type(exc).__name__) from None
+            if not line:
+                raise ConnectionLost("the server closed the connection")
+            if len(line) > MAX_LINE or not line.endswith(b"\r\n"):
+                raise ProtocolViolation("the server sent an over-long or unterminated line")
+            line = line[:-2]
+            literal = _LITERAL_AT_END.search(line)
+            if literal is None:
+                return line
             n = int(literal.group(1))
             if n > MAX_DISCARDED_LITERAL:
-                raise ProtocolViolation(f"the server announced a {n}-byte literal")
-            self._file.read(n)
-            return self._read_line()
-        return line
+                raise ProtocolViolation(f"the server announced a {n:,}-byte literal")
+            try:
+                skipped = self._file.read(n)
+            except OSError as exc:
+                raise ConnectionLost(str(exc) or type(exc).__name__) from None
+            if len(skipped) < n:
+                raise ConnectionLost("the server closed the connection inside a literal")
+        raise ProtocolViolation(f"more than {MAX_UNTAGGED} literals in one response")
 
     def close(self) -> None:
         with suppress(OSError):
@@ -334,6 +341,7 @@ class UploadWorker(threading.Thread):
     def run(self) -> None:
         inflight: dict[bytes, Batch] = {}
         retry: list[Batch] = []
+        sending: list[Batch] = []  # taken from the queue, not yet in flight
         appender: PipelinedAppender | None = None
         try:
             appender = PipelinedAppender(self._connect(), self._keywords)
@@ -341,8 +349,9 @@ class UploadWorker(threading.Thread):
                 if len(inflight) < self._window and not self._cancelled.is_set():
                     batch = retry.pop(0) if retry else self._next_batch(block=not inflight)
                     if batch is not None:
+                        sending.append(batch)
                         tag, early = appender.send(batch)
-                        inflight[tag] = batch
+                        inflight[tag] = sending.pop()
                         self.stats.sent += len(batch.jobs)
                         for answer in early:
                             self._handle(answer, inflight, retry)
@@ -354,7 +363,7 @@ class UploadWorker(threading.Thread):
             # Broken connection, hostile server, or a bug: messages in flight have an
             # unknown outcome; the caller checks the server before sending them again.
             self.stats.error = str(exc) or type(exc).__name__
-            for batch in [*inflight.values(), *retry]:
+            for batch in [*sending, *inflight.values(), *retry]:
                 for job in batch.jobs:
                     self._finish(
                         job, UploadResult(job, ok=False, unknown=True, response=self.stats.error)

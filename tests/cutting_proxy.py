@@ -2,7 +2,9 @@
 
 Every connection is forwarded to the real server; the first ``cuts`` connections
 that carry more than ``after_bytes`` from the client are cut in both directions
-at that point, as a dropped Wi-Fi or a NAT timeout would. Later ones pass.
+at that point, as a dropped Wi-Fi or a NAT timeout would. Later ones pass, and
+so does the very first one (the migration's control connection) unless
+``spare_first`` is False.
 Everything the clients sent is kept in ``sent`` (readable on a plaintext link).
 """
 
@@ -15,7 +17,9 @@ from types import TracebackType
 
 
 class CuttingProxy:
-    def __init__(self, target: tuple[str, int], after_bytes: int, cuts: int) -> None:
+    def __init__(
+        self, target: tuple[str, int], after_bytes: int, cuts: int, spare_first: bool = True
+    ) -> None:
         self.target = target
         self.after_bytes = after_bytes
         self.cuts_left = cuts
@@ -26,6 +30,7 @@ class CuttingProxy:
         self._threads: list[threading.Thread] = []
         self._sockets: list[socket.socket] = []
         self._closed = False
+        self._spare = spare_first  # the first connection is the migration's control channel
         self.sent = bytearray()
         self._accepter = threading.Thread(target=self._accept, daemon=True)
         self._accepter.start()
@@ -39,7 +44,8 @@ class CuttingProxy:
             upstream = socket.create_connection(self.target)
             self._sockets += [client, upstream]
             with self._lock:
-                limit = self.after_bytes if self.cuts_left > 0 else None
+                limit = self.after_bytes if self.cuts_left > 0 and not self._spare else None
+                self._spare = False
             up = threading.Thread(target=self._pump, args=(client, upstream, limit), daemon=True)
             down = threading.Thread(target=self._pump, args=(upstream, client, None), daemon=True)
             self._threads += [up, down]

@@ -29,6 +29,9 @@ from advisor.provider import Endpoint, Protocol, Security
 from tests.dovecot import Account, DovecotFactory, DovecotServer, find_free_ports
 from tests.netfakes import FakeInternet, ScriptedServer, SmtpServer, make_pki
 
+# Any attempt to resolve or reach a non-loopback address fails the test.
+pytestmark = pytest.mark.usefixtures("no_internet")
+
 PASSWORD_ENV = "MAILADV_TEST_PASSWORD"
 IMAP_IDS = [
     "imap.dns",
@@ -103,7 +106,6 @@ def test_all_ok_on_implicit_tls(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-    no_internet: object,
 ) -> None:
     info = dovecot.info
     monkeypatch.setenv(PASSWORD_ENV, imap_account.password)
@@ -397,7 +399,6 @@ def test_starttls_attacks_abort_before_any_password(
     replies: dict[bytes, bytes],
     expected: str,
     monkeypatch: pytest.MonkeyPatch,
-    no_internet: object,
 ) -> None:
     secret = "Never-In-Clear-9321"
     monkeypatch.setenv(PASSWORD_ENV, secret)

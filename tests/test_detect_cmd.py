@@ -12,6 +12,9 @@ from advisor.exitcodes import ExitStatus
 from tests.netfakes import FakeInternet
 from tests.test_discovery import FULL, config_xml
 
+# Any attempt to resolve or reach a non-loopback address fails the test.
+pytestmark = pytest.mark.usefixtures("no_internet")
+
 EMAIL = "alex@example.test"
 
 

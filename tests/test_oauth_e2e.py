@@ -591,3 +591,35 @@ def test_signin_command_with_a_refused_token_is_exit_3(
     assert "refused the OAuth2 sign-in" in out.err and "not accepted" in out.err
     assert bogus not in out.out + out.err
     assert "Traceback" not in out.err
+
+
+def test_migrate_signs_in_with_the_stored_token_and_refreshes_it(
+    idp: OAuthTestServer,
+    oauth_dovecot: DovecotServer,
+    account: Account,
+    isolated: Path,
+    tmp_path: Path,
+    cli_plugins: Browser,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from advisor.cli import migrate_cmd
+    from tests.mailgen import generate, write_maildir
+
+    monkeypatch.setattr(migrate_cmd, "load_plugins", signin_cmd.load_plugins)
+    store = tmp_path / "Maildir"
+    msgs = write_maildir(store, list(generate(12, [("INBOX",), ("Sent",)], seed=3, sizes="small")))
+    profile = write_profile(tmp_path, oauth_dovecot, account)
+    profile.write_text(profile.read_text() + f'[source]\nkind = "maildir"\npath = "{store}"\n')
+    assert run(["signin", "--profile", str(profile)]) == 0
+    capsys.readouterr()
+    args = ["migrate", "--profile", str(profile), "--journal", str(tmp_path / "j.sqlite"), "--json"]
+    assert run(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["uploaded"] == len(msgs) and first["verified"] is True
+    idp.expire_access_tokens()  # an hour later: the next run refreshes without the user
+    assert run(args) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["already_done"] == len(msgs)
+    assert len(cli_plugins.visited) == 1
+    assert_no_secret(idp, out.out, out.err, (tmp_path / "j.sqlite").read_bytes().decode("latin-1"))

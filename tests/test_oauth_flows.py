@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -131,6 +133,30 @@ def test_an_answer_with_a_wrong_state_is_refused_and_the_real_one_wins(
     token_request = next(p for path, p in idp.log if path == "/token")
     assert token_request["code"] != "planted"
     assert tokens.access_token in idp.access_tokens
+
+
+def test_a_silent_connection_or_odd_state_cannot_block_the_listener(
+    idp: OAuthTestServer,
+) -> None:
+    held: list[socket.socket] = []
+
+    def attacker(redirect_uri: str) -> None:
+        port = urlsplit(redirect_uri).port
+        assert port is not None
+        held.append(socket.create_connection(("127.0.0.1", port)))  # says nothing
+        page = httpx.get(redirect_uri + "/?code=x&state=%C3%A9t%C3%A9")  # non-ASCII state
+        assert page.status_code == 400
+
+    started = time.monotonic()
+    try:
+        tokens = authorization_code_flow(
+            client_for(idp), open_browser=Browser(attacker), notify=quiet
+        )
+    finally:
+        for sock in held:
+            sock.close()
+    assert tokens.access_token in idp.access_tokens
+    assert time.monotonic() - started < 5
 
 
 def test_no_answer_times_out_and_says_so(idp: OAuthTestServer) -> None:

@@ -228,6 +228,19 @@ def test_stale_index_falls_back_to_the_status_bits(tmp_path: Path) -> None:
     assert len(reader.notes) == 1 and "out of date" in reader.notes[0]
 
 
+def test_index_whose_offsets_do_not_fit_is_not_trusted(tmp_path: Path) -> None:
+    account = tmp_path / "Local Folders"
+    account.mkdir()
+    data = mboxrd([msg(1), stored_copy(GenMessage(msg(2), status=0x0008)), msg(3)])
+    (account / "Inbox").write_bytes(data)
+    # Right size, but its offsets (from before a compaction, say) miss the messages.
+    (account / "Inbox.msf").write_bytes(msf([Row(1), Row(offsets(data)[2] + 3)], len(data)))
+    reader = ThunderbirdReader(account)
+    got = list(reader.messages())
+    assert [m.deleted for m in got] == [False, True, False]  # the bits decide instead
+    assert "lists a message at byte 1, where none starts" in reader.notes[0]
+
+
 def test_hashed_folder_name_comes_from_the_index(tmp_path: Path) -> None:
     account = tmp_path / "Local Folders"
     account.mkdir()

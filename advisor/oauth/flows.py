@@ -355,6 +355,7 @@ class _Listener:
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True  # headers and body are two writes
+            timeout = 10  # a connection that sends nothing must not block the listener
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the query holds the code: never into a log
@@ -380,7 +381,7 @@ class _Listener:
         if parts.path not in ("", "/") or not ({"code", "error"} & params.keys()):
             self._reply(request, 404, "Nothing here", "This address only receives a sign-in.")
             return
-        if not secrets.compare_digest(params.get("state", ""), self.state):
+        if not secrets.compare_digest(params.get("state", "").encode(), self.state.encode()):
             # Not the answer to our request (RFC 6749 10.12): ignore it, keep waiting.
             self.foreign_answers += 1
             self._reply(
@@ -453,11 +454,19 @@ class _Listener:
         return self.answer
 
 
-class _LoopbackServer(HTTPServer):
+class _LoopbackServer(socketserver.ThreadingMixIn, HTTPServer):
+    # One thread per connection: a connection that sends nothing cannot hold up the answer.
+    daemon_threads = True
+    block_on_close = False
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (getfqdn), which can take seconds.
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = "localhost", self.server_address[1]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A broken or hostile request: drop it quietly (the default prints a traceback).
+        log.debug("loopback listener: a request failed", exc_info=False)
 
 
 class _V6Server(_LoopbackServer):
@@ -489,16 +498,18 @@ def authorization_code_flow(
             opened = bool(opener(url))
         except webbrowser.Error:
             opened = False
+        minutes = f"{timeout / 60:.0f} minutes" if timeout >= 120 else f"{timeout:.0f} s"
         if opened:
             notify(
                 "Your browser opens for the sign-in. If it does not, open this address "
-                f"on this computer:\n{url}"
+                f"on this computer:\n{url}\nWaiting up to {minutes}..."
             )
         else:
             notify(
                 "Open this address in a browser on this computer to sign in:\n"
                 f"{url}\n(From another machine, forward the port first: "
-                f"ssh -L {listener.port}:127.0.0.1:{listener.port} this-host)"
+                f"ssh -L {listener.port}:127.0.0.1:{listener.port} this-host)\n"
+                f"Waiting up to {minutes}..."
             )
         answer = listener.wait(timeout)
         foreign = listener.foreign_answers

@@ -40,6 +40,7 @@ _PLAIN_VALUE = re.compile(rb"[^)\\$]+")
 _GROUP_END = re.compile(rb"@\$\$\}(~~|[0-9A-Fa-f]+)\}@")
 _GROUP_START = re.compile(rb"@\$\$\{([0-9A-Fa-f]+)\{@")
 _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+_SKIP_FIRST = frozenset(b" \t\r\n\f\v/\\")
 # The compact forms Thunderbird writes nearly everywhere, matched in one step (the
 # general, byte-by-byte path handles everything else): a cell (^col=value) or
 # (^col^atom), and a dictionary entry (id=value).
@@ -119,6 +120,10 @@ class _Parser:
             self.pos = match.end()
 
     def peek(self) -> int:
+        """The next significant byte (-1 at the end), after whitespace and comments."""
+        pos = self.pos
+        if pos < len(self.data) and self.data[pos] not in _SKIP_FIRST:
+            return self.data[pos]  # the common case, without running the pattern
         self.skip()
         return self.data[self.pos] if self.pos < len(self.data) else -1
 
@@ -240,12 +245,12 @@ class _Parser:
                 scope = self.dictionary_meta(scope)
             elif byte == 0x28 and (fast := _FAST_ATOM.match(self.data, self.pos - 1)):
                 self.pos = fast.end()
-                number = int(fast.group(1), 16)
+                atom_id = int(fast.group(1), 16)
                 if scope == COLUMN_SCOPE:
                     name = _unescape(fast.group(2))
-                    self.column_names[number] = name.decode("utf-8", "replace")
-                elif self.keep is None or (self.collect_atoms and number in self.needed):
-                    self.atoms[number] = _unescape(fast.group(2))
+                    self.column_names[atom_id] = name.decode("utf-8", "replace")
+                elif self.keep is None or (self.collect_atoms and atom_id in self.needed):
+                    self.atoms[atom_id] = _unescape(fast.group(2))
             elif byte == 0x28:  # '(': an atom
                 number = self.hex()
                 if number is None:

@@ -863,6 +863,14 @@ class ThunderbirdReader(StoreReader):
     # -- mbox store --------------------------------------------------------------------------
     def _mbox_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
         index = self._index_of(folder)
+        if index is not None and index.usable:
+            wrong = _misplaced_offset(folder.location, index)
+            if wrong is not None:
+                index.usable = False
+                index.reason = (
+                    f"{folder.msf.name if folder.msf else 'the index'} lists a message at "
+                    f"byte {wrong}, where none starts"
+                )
         if index is not None and not index.usable:
             self.notes.append(
                 f"{where}: {index.reason}; the X-Mozilla-Status bits decide which "
@@ -1014,6 +1022,24 @@ class ThunderbirdReader(StoreReader):
             partial=partial,
             problems=tuple(Problem(p.code, f"{source_id}: {p.message}") for p in problems),
         )
+
+
+def _misplaced_offset(mbox: Path, index: FolderIndex, samples: int = 64) -> int | None:
+    """An offset the index gives for a message where the mbox has no ``From `` line
+    (checked for a sample spread over the folder), or None. An index whose offsets do
+    not fit its mbox must not decide which messages are deleted."""
+    offsets = sorted(o for o in index.live if isinstance(o, int))
+    if len(offsets) > samples:
+        step = len(offsets) / samples
+        offsets = sorted({offsets[int(i * step)] for i in range(samples)} | {offsets[-1]})
+    try:
+        with open(mbox, "rb", buffering=0) as stream:
+            for offset in offsets:
+                if os.pread(stream.fileno(), 5, offset) != b"From ":
+                    return offset
+    except OSError:
+        return None
+    return None
 
 
 def _row_flags(row: IndexRow, problems: list[Problem]) -> tuple[frozenset[str], bool]:

@@ -53,15 +53,14 @@ def mailadvisor_server_settings(provider: str, email: str) -> ServerSettings | N
         found = discover(email, options).settings()
         if found is not None:
             return found
-        note = "guess (no server answered)"
-    else:
-        note = "guess (not checked: network lookups are off)"
-    guess = {f.endpoint.protocol: f.endpoint for f in unchecked_guess(email, note)}
+    # Nothing answered, or nothing was looked up: the usual names, unchecked. The source
+    # is exactly "guess" so that callers can tell the user it is only a guess.
+    guess = {f.endpoint.protocol: f.endpoint for f in unchecked_guess(email, "not checked")}
     return ServerSettings(
         imap=guess[Protocol.IMAP],
         pop3=guess[Protocol.POP3],
         smtp=guess[Protocol.SMTP],
-        source=note,
+        source="guess",
     )
 
 

@@ -32,8 +32,7 @@ OAUTH = OAuthConfig(
     registration_help=(
         "Create one at console.cloud.google.com: APIs & Services > OAuth consent screen "
         "(add yourself as a test user), then Credentials > Create credentials > OAuth "
-        "client ID > Desktop app. Put its id in [auth] client_id (or "
-        f"{CLIENT_ID_ENV}) and its secret in an environment variable named by "
+        "client ID > Desktop app. Its secret goes into an environment variable named by "
         f"[auth] client_secret_env (or {CLIENT_SECRET_ENV})."
     ),
 )

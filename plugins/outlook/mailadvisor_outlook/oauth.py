@@ -38,7 +38,7 @@ OAUTH = OAuthConfig(
         "add the platform 'Mobile and desktop applications' with the redirect URI "
         "http://localhost, turn on 'Allow public client flows' (for the device code), "
         "and add the delegated permissions IMAP.AccessAsUser.All, POP.AccessAsUser.All, "
-        f"SMTP.Send and offline_access. Put its id in [auth] client_id (or {CLIENT_ID_ENV})."
+        "SMTP.Send and offline_access."
     ),
 )
 
