@@ -33,7 +33,7 @@ import imapclient.exceptions
 
 from advisor.discovery import lookup_mx, split_address
 from advisor.discovery.domains import in_domain
-from advisor.errors import MailadvisorError, UsageError
+from advisor.errors import MailadvisorError, TLSError, UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, connect, login, oauth2_login, tls_context
 from advisor.plugin_manager import PluginHost
@@ -53,12 +53,18 @@ from advisor.probe import (
 from advisor.profile import AuthConfig, AuthKind, Profile
 from advisor.provider import DEFAULT_PORTS, Endpoint, Protocol, Security
 from advisor.secrets import resolve_secret
+from advisor.tls import pop3_stls, smtp_starttls
 
 DEFAULT_TIMEOUT = 15.0
 EXPIRY_WARNING_DAYS = 14
 QUOTA_WARNING_FRACTION = 0.9
 SPECIAL_USE = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive", "\\All", "\\Flagged")
 _NAMES = {Protocol.IMAP: "IMAP", Protocol.POP3: "POP3", Protocol.SMTP: "SMTP"}
+_STARTTLS_FIX = (
+    "Something between you and the server interferes with STARTTLS (a captive portal, a "
+    "filtering proxy or an attacker). Try another network, and prefer implicit TLS "
+    '(security = "tls").'
+)
 
 
 class CheckStatus(StrEnum):
@@ -635,7 +641,9 @@ class _Pop3Checks(_ServerChecks):
             else:
                 self.pop = poplib.POP3(e.host, e.port, timeout=t.timeout)
                 if e.security is Security.STARTTLS:
-                    self.pop.stls(self.context)
+                    pop3_stls(self.pop, self.context, f"POP3 {e.host}:{e.port}")
+        except TLSError as exc:  # stripped, refused or injected STARTTLS: no fallback
+            raise CheckFailed(str(exc), _STARTTLS_FIX, exc.exit_status) from None
         except (OSError, poplib.error_proto) as exc:
             raise CheckFailed(
                 f"cannot open the POP3 session: {exc}",
@@ -686,7 +694,7 @@ class _SmtpChecks(_ServerChecks):
             else:
                 smtp = smtplib.SMTP(e.host, e.port, CLIENT_NAME, timeout=t.timeout)
                 if e.security is Security.STARTTLS:
-                    smtp.starttls(context=self.context)
+                    smtp_starttls(smtp, self.context, f"SMTP {e.host}:{e.port}")
             code, _ = smtp.ehlo()
             if code != 250:
                 raise CheckFailed(
@@ -696,6 +704,8 @@ class _SmtpChecks(_ServerChecks):
                 )
             auth = smtp.esmtp_features.get("auth", "").split()
             size = smtp.esmtp_features.get("size", "")
+        except TLSError as exc:  # stripped, refused or injected STARTTLS: no fallback
+            raise CheckFailed(str(exc), _STARTTLS_FIX, exc.exit_status) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise CheckFailed(
                 f"the SMTP exchange failed: {exc}",

@@ -115,6 +115,8 @@ class StarttlsMitm:
 
     def close(self) -> None:
         self._closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
         self._listener.close()
         with self._lock:
             sockets, threads = list(self._sockets), list(self._threads)

@@ -22,16 +22,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from advisor.discovery.autoconfig import AutoconfigError, parse_client_config
 from advisor.discovery.dnslookup import DnsError, DnsLookup
 from advisor.discovery.domains import base_domain, in_domain, normalise_host, valid_host
 from advisor.discovery.options import DiscoveryOptions, current_options
-from advisor.discovery.web import FetchError, WebClient, tls_context
 from advisor.errors import UsageError
 from advisor.probe import ProbeError, ProbeStage, probe
 from advisor.provider import DEFAULT_PORTS, Endpoint, Protocol, Security, ServerSettings
+
+if TYPE_CHECKING:
+    # httpx costs a quarter of a second to import: only discovery itself pays for it.
+    from advisor.discovery.web import WebClient
 
 
 class Origin(StrEnum):
@@ -227,6 +231,8 @@ class _Run:
         ``authority_domain``: the domain whose HTTPS answer is authoritative (the user's
         own for autoconfig, the ISPDB's); None when nothing but in-domain hosts is trusted.
         """
+        from advisor.discovery.web import FetchError
+
         attempts: list[Attempt] = []
         for url in urls:
             start = time.monotonic()
@@ -343,6 +349,8 @@ class _Run:
                 attempts.append(Attempt(Origin.GUESS, host, Outcome.ERROR, error))
             elif not result:
                 attempts.append(Attempt(Origin.GUESS, host, Outcome.NONE, "does not resolve"))
+        from advisor.discovery.web import tls_context
+
         context = tls_context(str(self.options.ca_file) if self.options.ca_file else None)
         probes: list[tuple[Endpoint, Future[_Part]]] = []
         for protocol, prefixes in GUESS_PREFIXES.items():
@@ -455,6 +463,8 @@ def discover(
         guess = unchecked_guess(email, "not checked: network lookups are off")
         skipped = Attempt(Origin.GUESS, domain, Outcome.SKIPPED, "network lookups are off")
         return Discovery(email, domain, False, (), *_pick(guess), tuple(guess), (skipped,))
+
+    from advisor.discovery.web import WebClient
 
     lookup = DnsLookup(options)
     found: list[Found] = []

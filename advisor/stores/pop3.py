@@ -43,6 +43,7 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.message_files import INBOX, header_date
+from advisor.tls import pop3_stls
 
 DEFAULT_TIMEOUT = 60.0
 # Longest line accepted from the server: real mail has lines far over RFC 5322's 998.
@@ -194,19 +195,9 @@ class Pop3Reader(StoreReader):
         except (OSError, poplib.error_proto) as exc:
             raise ConnectError(f"cannot connect to POP3 {self.where}: {_describe(exc)}") from None
         if self.security is Security.STARTTLS:
-            try:
-                client.stls(ctx)
-            except ssl.SSLCertVerificationError as exc:
-                _close(client)
-                raise TLSError(
-                    f"the certificate of {self.where} is not trusted ({exc.verify_message})"
-                ) from None
-            except (OSError, poplib.error_proto) as exc:
-                _close(client)
-                raise TLSError(
-                    f"STARTTLS (STLS) with POP3 {self.where} failed: {_describe(exc)}; the "
-                    "connection cannot be secured"
-                ) from None
+            assert ctx is not None
+            # Unlike poplib's stls(), aborts on bytes injected before TLS; closes on failure.
+            pop3_stls(client, ctx, f"POP3 {self.where}")
         return client
 
     def _login(self, client: poplib.POP3) -> None:
