@@ -100,6 +100,14 @@ def resolve_account(profile: Profile, plugins: PluginHost) -> AccountAccess:
             "add a [server] table with host, port and security to the profile"
         )
     imap = settings.imap
+    if not settings.trusted:
+        # RFC 7817: a host learnt from MX, SRV or a redirect outside the user's domain is
+        # not sent a password until the user confirms it (by writing it down).
+        raise UsageError(
+            f"the server found for {email} ({imap.host}, from {settings.source}) lies outside "
+            "your domain and is not trusted yet; if it is right, confirm it by adding a "
+            "[server] table with that host to the profile (`mailadvisor detect` shows it)"
+        )
     target = ImapTarget(imap.host, imap.port, imap.security)
     return AccountAccess(
         email, provider, target, imap.username or email, profile, plugins.oauth_config(provider)

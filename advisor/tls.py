@@ -81,8 +81,16 @@ def ensure_nothing_pending(sock: socket.socket, reader: BinaryIO | None, where: 
         raise TLSError(INJECTION_MESSAGE.format(where=where))
 
 
+X509_HOSTNAME_MISMATCH = 62
+
+
 def certificate_error(where: str, exc: ssl.SSLCertVerificationError) -> TLSError:
     """The error for a certificate that failed verification, with what to do."""
+    if exc.verify_code == X509_HOSTNAME_MISMATCH:
+        return TLSError(
+            f"the certificate of {where} is for another name ({exc.verify_message}); use the "
+            "host name your provider documents, or someone may be intercepting the connection"
+        )
     return TLSError(
         f"the certificate of {where} is not trusted ({exc.verify_message}); if the server "
         "uses a private CA, set [server] ca_file to its certificate"

@@ -218,7 +218,6 @@ class Wizard:
         asker: Asker,
         *,
         plugins: PluginHost | None = None,
-        console: Console | None = None,
         home: Path | None = None,
         spool_dirs: Sequence[Path] | None = None,
         profile_dir: Path | None = None,
@@ -226,7 +225,7 @@ class Wizard:
     ) -> None:
         self.asker = asker
         self.plugins = plugins or load_plugins()
-        self.out = console or stdout
+        self.out: Console = stdout  # the console render_advice and render_report print to
         self.home = home
         self.spool_dirs = spool_dirs
         self.profile_dir = profile_dir or platformdirs.user_config_path("mailadvisor") / "profiles"
@@ -263,6 +262,15 @@ class Wizard:
         return self.profile.account.email
 
     # --- the flow ----------------------------------------------------------------
+    def main(self) -> int:
+        """Run the conversation and return the exit status: 130 after Ctrl-C."""
+        try:
+            return int(self.run().status)
+        except (WizardCancelled, KeyboardInterrupt):
+            self.out.print()
+            self.out.print(self.interrupted_message(), soft_wrap=True)
+            return int(ExitStatus.INTERRUPTED)
+
     def run(self) -> WizardResult:
         """Go through the whole conversation; raises WizardCancelled/KeyboardInterrupt."""
         self._welcome()
@@ -1249,14 +1257,8 @@ def write_profile(profile: Profile, path: Path) -> Path:
 
 
 def run_wizard(asker: Asker | None = None, **kwargs: Any) -> int:
-    """Run the wizard and return its exit status (130 after Ctrl-C)."""
-    wizard = Wizard(asker or QuestionaryAsker(), **kwargs)
-    try:
-        return int(wizard.run().status)
-    except (WizardCancelled, KeyboardInterrupt):
-        wizard.out.print()
-        wizard.out.print(wizard.interrupted_message(), soft_wrap=True)
-        return int(ExitStatus.INTERRUPTED)
+    """Run the wizard in the terminal (or with ``asker``); the exit status, 130 after Ctrl-C."""
+    return Wizard(asker or QuestionaryAsker(), **kwargs).main()
 
 
 # --- small pure helpers --------------------------------------------------------------------

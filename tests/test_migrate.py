@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from advisor.account import resolve_account
 from advisor.cli import run
+from advisor.errors import UsageError
+from advisor.plugin_manager import load_plugins
+from advisor.profile import load_profile
+from advisor.provider import Endpoint, Protocol, Security, ServerSettings
 from tests.cutting_proxy import CuttingProxy
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, connect, server_messages, write_profile
+from tests.test_plugins import FakeEntryPoint, _installed, _module
 
 FOLDERS = [("INBOX",), ("Sent",), ("Work", "Projects"), ("Entwürfe & Co",)]
 
@@ -336,3 +342,21 @@ def test_from_a_live_pop3_account(
     assert len(server_messages(dovecot, old)["INBOX"]) == len(msgs)  # nothing deleted
     status, again = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
     assert status == 0 and again["uploaded"] == 0 and again["already_done"] == len(msgs)
+
+
+def test_untrusted_discovered_server_is_not_sent_a_password(tmp_path: Path) -> None:
+    """Settings learnt outside the user's domain need the user's confirmation first."""
+
+    def settings(provider: str, email: str) -> ServerSettings | None:
+        imap = Endpoint(Protocol.IMAP, "imap.elsewhere.test", 993, Security.TLS)
+        return ServerSettings(imap=imap, source="SRV", trusted=False)
+
+    plugin = _module("srvmail", "srvmail", mailadvisor_server_settings=settings)
+    plugins = load_plugins([*_installed(), FakeEntryPoint("srvmail", plugin, "srvmail")])
+    path = tmp_path / "p.toml"
+    path.write_text(
+        'version = 1\n[account]\nemail = "a@example.org"\nprovider = "srvmail"\n'
+        '[auth]\npassword_env = "NOPE"\n'
+    )
+    with pytest.raises(UsageError, match="not trusted yet"):
+        resolve_account(load_profile(path), plugins)

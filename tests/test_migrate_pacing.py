@@ -3,40 +3,30 @@
 from __future__ import annotations
 
 import sqlite3
-import types
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from advisor import hookimpl
 from advisor.account import resolve_account
 from advisor.journal import MigrationJournal
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
-from advisor.provider import ProviderInfo, ProviderLimits
+from advisor.provider import ProviderLimits
 from advisor.stores.maildir import MaildirReader
 from tests.dovecot import DovecotServer
 from tests.mailgen import crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, write_profile
-from tests.test_plugins import FakeEntryPoint, _installed
+from tests.test_plugins import FakeEntryPoint, _installed, _module
 
 
 def test_daily_upload_limit_paces_the_migration(tmp_path: Path, dovecot: DovecotServer) -> None:
     """A provider's daily upload volume stops a run politely; the next day it continues."""
-    plugin = types.ModuleType("slowmail")
 
-    @hookimpl
-    def mailadvisor_providers() -> Sequence[ProviderInfo]:
-        return [ProviderInfo("slowmail", "Slow Mail")]
-
-    @hookimpl
-    def mailadvisor_limits(provider: str) -> ProviderLimits | None:
+    def limits(provider: str) -> ProviderLimits | None:
         return ProviderLimits(daily_upload_bytes=20_000) if provider == "slowmail" else None
 
-    plugin.mailadvisor_providers = mailadvisor_providers  # type: ignore[attr-defined]
-    plugin.mailadvisor_limits = mailadvisor_limits  # type: ignore[attr-defined]
+    plugin = _module("slowmail", "slowmail", mailadvisor_limits=limits)
     plugins = load_plugins([*_installed(), FakeEntryPoint("slowmail", plugin, "slowmail")])
 
     root = tmp_path / "Maildir"

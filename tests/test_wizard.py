@@ -23,6 +23,7 @@ from typing import Any
 import keyring
 import pexpect
 import pytest
+from jaraco.classes.properties import classproperty
 from keyring.backend import KeyringBackend
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
@@ -267,7 +268,7 @@ def test_ctrl_c_while_copying_leaves_a_consistent_journal(
         spool_dirs=(),
         profile_dir=places["profiles"],
     )
-    status = run_wizard_instance(w)
+    status = w.main()
     out = capsys.readouterr().out
     assert status == 130, out
     assert "Stopped while copying" in out
@@ -284,15 +285,6 @@ def test_ctrl_c_while_copying_leaves_a_consistent_journal(
     assert report["uploaded"] == 400 - copied
     counts = body_counts(dovecot, imap_account)
     assert sum(counts.values()) == 400 and max(counts.values()) == 1
-
-
-def run_wizard_instance(w: Wizard) -> int:
-    """run_wizard's handling of Ctrl-C, for a Wizard built by the test."""
-    try:
-        return int(w.run().status)
-    except (WizardCancelled, KeyboardInterrupt):
-        w.out.print(w.interrupted_message())
-        return 130
 
 
 def test_pop3_wizard_tests_the_login_and_explains_the_settings(
@@ -516,9 +508,11 @@ def test_a_provider_without_passwords_gets_a_profile_for_signin(
 class MemoryKeyring(KeyringBackend):
     """A keyring in memory: this headless machine has no keyring service to talk to."""
 
-    # Below the "fail" backend's 0: a backend class registers itself when defined, and
-    # keyring must never pick this one by itself for other tests.
-    priority = -1  # type: ignore[assignment]
+    @classproperty
+    def priority(cls) -> float:
+        # A backend class registers itself when defined; not viable means keyring never
+        # picks it by itself (other tests must keep this machine's "no keyring").
+        raise RuntimeError("a test keyring, used only when set explicitly")
 
     def __init__(self) -> None:
         super().__init__()
