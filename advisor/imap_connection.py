@@ -20,6 +20,7 @@ that goes beyond raises :class:`ProtocolError` and is hung up on.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -170,6 +171,10 @@ class SecureIMAPClient(imapclient.IMAPClient):  # type: ignore[misc]
             ssl_context=context,
             timeout=target.timeout,
         )
+        if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+            # imapclient turns imaplib's tracing fully on, which builds a repr() of every
+            # line and literal (a 4x copy of each message) even when nobody logs it.
+            self._imap.debug = 0
 
     def _create_IMAP4(self) -> Any:  # imapclient calls this to open the connection
         t = self._target

@@ -81,6 +81,8 @@ class QuestionaryAsker:
         if self.output is not None:
             io["output"] = self.output
         hint = f"({prompt.hint}) " if prompt.hint else ""
+        # questionary puts a space on each side of a text prompt's instruction itself.
+        text_hint = hint.rstrip() or None
         if prompt.kind is QuestionKind.SELECT:
             shortcuts = len(prompt.options) <= 9
             choices = [
@@ -104,12 +106,15 @@ class QuestionaryAsker:
             )
         if prompt.kind is QuestionKind.PASSWORD:
             return questionary.password(
-                prompt.message, instruction=hint, validate=prompt.validate or not_empty, **io
+                prompt.message,
+                instruction=text_hint,
+                validate=prompt.validate or not_empty,
+                **io,
             )
         return questionary.text(
             prompt.message,
             default=str(prompt.default or ""),
-            instruction=hint,
+            instruction=text_hint,
             validate=prompt.validate or (lambda _text: True),
             **io,
         )

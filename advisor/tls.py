@@ -81,12 +81,13 @@ def ensure_nothing_pending(sock: socket.socket, reader: BinaryIO | None, where: 
         raise TLSError(INJECTION_MESSAGE.format(where=where))
 
 
-X509_HOSTNAME_MISMATCH = 62
+X509_NAME_MISMATCH = frozenset({62, 64})
+"""OpenSSL verify codes: the host name (62) or IP address (64) is not in the certificate."""
 
 
 def certificate_error(where: str, exc: ssl.SSLCertVerificationError) -> TLSError:
     """The error for a certificate that failed verification, with what to do."""
-    if exc.verify_code == X509_HOSTNAME_MISMATCH:
+    if exc.verify_code in X509_NAME_MISMATCH:
         return TLSError(
             f"the certificate of {where} is for another name ({exc.verify_message}); use the "
             "host name your provider documents, or someone may be intercepting the connection"

@@ -252,7 +252,13 @@ class PipelinedAppender:
         return match.group(1), match.group(2), match.group(3) or b""
 
     def _read_line(self) -> bytes:
-        """One response line; untagged data with literals (not expected here) is skipped."""
+        """One response line; untagged data with literals (not expected here) is skipped.
+
+        Only untagged responses carry literals: a tagged answer ending in ``{5}`` is
+        text (Dovecot quotes a refused folder name there), and reading it as a literal
+        would lose the answer.
+        """
+        untagged = False  # inside an untagged response that had a literal
         for _ in range(MAX_UNTAGGED):
             try:
                 line: bytes = self._file.readline(MAX_LINE + 1)
@@ -263,7 +269,8 @@ class PipelinedAppender:
             if len(line) > MAX_LINE or not line.endswith(b"\r\n"):
                 raise ProtocolViolation("the server sent an over-long or unterminated line")
             line = line[:-2]
-            literal = _LITERAL_AT_END.search(line)
+            untagged = untagged or line.startswith(b"* ")
+            literal = _LITERAL_AT_END.search(line) if untagged else None
             if literal is None:
                 return line
             n = int(literal.group(1))

@@ -83,7 +83,7 @@ from advisor.profile import (
     dump_profile,
     load_profile,
 )
-from advisor.provider import AuthMechanism, Endpoint, Protocol, Security, ServerSettings
+from advisor.provider import AuthMechanism, AuthMethod, Endpoint, Protocol, Security, ServerSettings
 from advisor.questions import (
     Asker,
     Option,
@@ -135,7 +135,9 @@ class _TypedPasswordAccess(AccountAccess):
     """
 
     def __init__(self, base: AccountAccess, password: str) -> None:
-        super().__init__(base.email, base.provider, base.target, base.username, base.profile)
+        super().__init__(
+            base.email, base.provider, base.target, base.username, base.profile, base.oauth
+        )
         self._typed_password = password
 
     def secret(self) -> str:
@@ -428,6 +430,7 @@ class Wizard:
 
     def _not_measured_yet(self) -> None:
         if self.answers.quota is None:
+            self.say()
             self.say(
                 "[dim]Not known yet: how much storage your account has on the server. I "
                 "measure it once you have signed in, and tell you if it changes the advice.[/]"
@@ -522,15 +525,11 @@ class Wizard:
         methods = self.plugins.auth_methods(self.detection.provider, self.email)
         return not methods or any(m.mechanism is not AuthMechanism.OAUTH2 for m in methods)
 
-    def _password_hint(self) -> str:
+    def _password_method(self) -> AuthMethod | None:
+        """The provider's first way to sign in with a password (or app password)."""
         assert self.detection is not None
-        notes = [
-            m.note
-            for m in self.plugins.auth_methods(self.detection.provider, self.email)
-            if m.mechanism is not AuthMechanism.OAUTH2 and m.note
-        ]
-        base = "It is only kept in memory while I run, never written down."
-        return f"{notes[0]} {base}" if notes else f"The password of your mail account. {base}"
+        methods = self.plugins.auth_methods(self.detection.provider, self.email)
+        return next((m for m in methods if m.mechanism is not AuthMechanism.OAUTH2), None)
 
     def _server_for(self, protocol: Protocol) -> Endpoint:
         """The server to test: what was found (after the user's word on a doubtful one)."""
@@ -601,14 +600,17 @@ class Wizard:
         return _parse_server_option(protocol, answer.strip())
 
     def _ask_password(self) -> None:
+        method = self._password_method()
+        kept = "It stays in memory while I run and is never written down."
+        if method is not None and method.mechanism is AuthMechanism.APP_PASSWORD:
+            message = f"The app password for {self.email}?"
+            hint = f"Not your usual password: an app password. {method.note} {kept}"
+        else:
+            message = f"The password for {self.email}?"
+            note = method.note if method is not None and method.note else ""
+            hint = f"The password of your mail account. {note} {kept}"
         self._password = self.ask(
-            Prompt(
-                "password",
-                QuestionKind.PASSWORD,
-                f"The password for {self.email}?",
-                self._password_hint(),
-                "",
-            )
+            Prompt("password", QuestionKind.PASSWORD, message, " ".join(hint.split()), "")
         )
 
     def _sign_in(self, protocol: Protocol) -> ExitStatus:

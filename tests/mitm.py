@@ -49,6 +49,8 @@ class Attack:
     """Bytes appended in the same write as the server's go-ahead (response injection)."""
     inject_separately: bool = False
     """Send ``inject_after_ok`` in a write of its own, right after the go-ahead."""
+    from_connection: int = 1
+    """Connections before this number (1, 2, ...) are relayed honestly."""
 
 
 _IMAP_STARTTLS = re.compile(rb"^(\S+) STARTTLS\r\n$", re.I)
@@ -111,7 +113,8 @@ class StarttlsMitm:
             with self._lock:
                 self.connections += 1
                 self._sockets += [client, server]
-            _Relay(self, client, server).start()
+                honest = self.connections < self.attack.from_connection
+            _Relay(self, client, server, Attack() if honest else self.attack).start()
 
     def close(self) -> None:
         self._closed = True
@@ -152,9 +155,11 @@ class StarttlsMitm:
 class _Relay:
     """One proxied connection: two pumps, plaintext line by line until TLS starts."""
 
-    def __init__(self, mitm: StarttlsMitm, client: socket.socket, server: socket.socket) -> None:
+    def __init__(
+        self, mitm: StarttlsMitm, client: socket.socket, server: socket.socket, attack: Attack
+    ) -> None:
         self.mitm = mitm
-        self.attack = mitm.attack
+        self.attack = attack
         self.client = client
         self.server = server
         self.to_client_lock = threading.Lock()

@@ -464,6 +464,49 @@ def test_detect_thunderbird_at_every_level(tmp_path: Path) -> None:
     assert other_kinds(tb.local_folders, SourceKind.THUNDERBIRD) == []
 
 
+def test_detect_thunderbird_without_summaries(tmp_path: Path) -> None:
+    """A profile copied without its .msf files is still Thunderbird at every level, and a
+    folder named "2019" in Archives.sbd does not make Local Folders an MH folder."""
+    tb = write_thunderbird_profile(
+        tmp_path / ".thunderbird",
+        {
+            ("Inbox",): [TbMessage(message("hello", utc(2022, 1, 5)), utc(2022, 1, 5))],
+            ("Archives", "2019"): [TbMessage(message("old", utc(2019, 1, 5)), utc(2019, 1, 5))],
+        },
+        index=False,
+    )
+    assert not list(tb.local_folders.glob("*.msf"))
+    archives = tb.local_folders / "Archives.sbd"
+    for path in (tb.profile, tb.profile / "Mail", tb.local_folders, archives):
+        assert detect_kind(path) is SourceKind.THUNDERBIRD, path
+        assert SourceKind.MH not in candidate_kinds(path), path
+    assert other_kinds(tb.local_folders, SourceKind.THUNDERBIRD) == []
+    result = scan_store(open_store(SourceKind.AUTO, tb.profile / "Mail"))
+    assert result.totals.messages == 2
+    assert _node(result.root, "Local Folders", "Archives", "2019").messages == 1
+    # Without X-Mozilla headers, a Name + Name.sbd pair is Thunderbird's mark on its own.
+    plain = tmp_path / "plain"
+    write_mbox(plain / "Inbox", [(utc(2020, 1, 1), message("a", utc(2020, 1, 1)))])
+    write_mbox(plain / "Inbox.sbd" / "2020", [(utc(2020, 1, 2), message("b", utc(2020, 1, 2)))])
+    assert detect_kind(plain) is SourceKind.THUNDERBIRD
+    assert SourceKind.MH not in candidate_kinds(plain)
+    assert SourceKind.MH not in candidate_kinds(plain / "Inbox.sbd")
+
+
+def test_mh_refuses_mbox_folder_trees_but_keeps_real_mh(tmp_path: Path) -> None:
+    mh = tmp_path / "Mail"
+    mh.mkdir()
+    (mh / "1").write_bytes(message("mh message", utc(2021, 1, 1)))
+    (mh / "2").write_bytes(message("another", utc(2021, 1, 2)))
+    assert detect_kind(mh) is SourceKind.MH
+    (mh / "work.sbd").mkdir()  # a folder tree nesting the Thunderbird way is not MH
+    assert SourceKind.MH not in candidate_kinds(mh)
+    numbered = tmp_path / "numbered"
+    write_mbox(numbered / "2019", [(utc(2019, 1, 1), message("a", utc(2019, 1, 1)))])
+    assert SourceKind.MH not in candidate_kinds(numbered)  # an mbox file named 2019
+    assert detect_kind(numbered) is SourceKind.MBOX
+
+
 def test_scan_thunderbird_profile(tmp_path: Path) -> None:
     tb = _thunderbird(tmp_path)
     result = scan_store(open_store(SourceKind.AUTO, tb.profile))
@@ -681,3 +724,67 @@ def test_scan_never_writes_to_the_source(
     assert after.keys() == before.keys(), "files were created or removed in the source"
     changed = [p for p in before if before[p] != after[p]]
     assert changed == []
+
+
+# --- a profile's source, a live POP3 account included ------------------------------------
+
+
+def test_scan_profile_of_a_live_pop3_account(
+    tmp_path: Path,
+    dovecot: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``scan --profile`` downloads (never deletes) the account the profile's [source]
+    names and counts it like any store; a refused login is exit 3, without the password."""
+    from tests.mailgen import crlf, generate
+    from tests.migrate_helpers import connect, server_messages, write_profile
+
+    msgs = list(generate(6, [("INBOX",)], seed=5, sizes="small"))
+    old = dovecot.add_user()
+    with connect(dovecot, old) as client:
+        for m in msgs:
+            client.append("INBOX", crlf(m.data))
+    profile, env = write_profile(tmp_path, dovecot, old, tmp_path)
+    url = f"pop3s://{old.username}@{dovecot.info.hostname}:{dovecot.info.pop3s_port}"
+    text = profile.read_text().replace('kind = "maildir"', 'kind = "pop3"')
+    profile.write_text(text.replace(f'path = "{tmp_path}"', f'path = "{url}"'))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert run(["scan", "--profile", str(profile), "--json"]) == ExitStatus.OK
+    (store,) = json.loads(capsys.readouterr().out)["stores"]
+    assert (store["kind"], store["source"]) == ("pop3", url)
+    totals = store["scan"]["totals"]
+    assert totals["messages"] == len(msgs)
+    assert totals["bytes"] == sum(len(crlf(m.data)) for m in msgs)
+    assert totals["first_received"] == min(m.date for m in msgs).isoformat()
+    assert [c["path"] for c in store["scan"]["root"]["children"]] == [["INBOX"]]
+    assert len(server_messages(dovecot, old)["INBOX"]) == len(msgs)  # nothing deleted
+
+    assert run(["scan", "--profile", str(profile)]) == ExitStatus.OK
+    out = capsys.readouterr().out
+    assert url in out and f"{len(msgs)} messages in 1 folder" in out
+
+    for name in env:
+        monkeypatch.setenv(name, "wrong-1")
+    assert run(["scan", "--profile", str(profile)]) == ExitStatus.AUTH_FAILED
+    err = capsys.readouterr().err
+    assert "refused the login" in err and old.password not in err
+
+
+def test_scan_profile_of_a_store_on_disk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, msgs = _maildir_store(tmp_path)
+    profile = tmp_path / "p.toml"
+    profile.write_text(
+        'version = 1\n[account]\nemail = "a@example.org"\n[auth]\npassword_env = "NOPE"\n'
+        f'[source]\nkind = "auto"\npath = "{root}"\n'
+    )
+    assert run(["scan", "--profile", str(profile), "--json"]) == ExitStatus.OK
+    (store,) = json.loads(capsys.readouterr().out)["stores"]
+    assert (store["kind"], store["source"]) == ("maildir", str(root))
+    assert store["scan"]["totals"]["messages"] == len(msgs) + 1  # and the zero-byte file
+    assert run(["scan", str(root), "--profile", str(profile)]) == ExitStatus.USAGE
+    assert "not both" in capsys.readouterr().err

@@ -518,6 +518,36 @@ def test_unreadable_file_is_reported_not_raised() -> None:
     assert "ermission denied" in got[1].problems[0].message
 
 
+def test_a_tree_reports_what_it_does_not_read() -> None:
+    """In a directory of mbox files, nothing is skipped without a note; an empty file is
+    an empty folder and a directory that cannot be listed is an unreadable entry."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        root.chmod(0o755)
+        write(root, mboxrd([A]), "inbox")
+        write(root, b"", "empty")
+        write(root, b"shopping list\n", "notes.txt")
+        write(root, mboxrd([B]), ".hidden-mail")
+        write(root, b"binary summary", "inbox.ev-summary")
+        for sub in ("cur", "new", "tmp"):
+            (root / "a-maildir" / sub).mkdir(parents=True)
+        (root / "closed").mkdir()
+        write(root / "closed", mboxrd([B]), "inside")
+        (root / "closed").chmod(0o000)
+        os.mkfifo(root / "pipe")
+        reader = MboxReader(root)
+        with unprivileged():
+            folders = [f.path for f in reader.folders()]
+            got = list(reader.messages())
+        (root / "closed").chmod(0o755)
+    assert folders == [("closed",), ("empty",), ("inbox",)]
+    assert [(m.folder, m.readable) for m in got] == [(("closed",), False), (("inbox",), True)]
+    assert "cannot be read" in got[0].problems[0].message
+    notes = {Path(n.split(": ", 1)[0]).name: n.split(": ", 1)[1] for n in reader.notes}
+    assert set(notes) == {"notes.txt", ".hidden-mail", "a-maildir", "pipe"}
+    assert "--kind maildir" in notes["a-maildir"] and "From " in notes["notes.txt"]
+
+
 # -- properties ------------------------------------------------------------------------------
 
 LINE = st.one_of(

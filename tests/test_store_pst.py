@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -119,3 +120,33 @@ def test_detect_and_notes(tmp_path: Path) -> None:
     for fact in ("not MIME", "Read/unread", "replied", "Received:", "password"):
         assert fact in notes
     assert shutil.which("readpst"), "pst-utils must be installed (scripts/test installs it)"
+
+
+def test_a_scan_runs_readpst_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """folders() keeps its extraction for messages(); close() removes an unread one."""
+    from advisor.stores.scan import scan_store
+
+    real = shutil.which("readpst")
+    assert real is not None
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    log = tmp_path / "runs.log"
+    shim = shims / "readpst"  # the real readpst, counting its runs
+    shim.write_text(f'#!/bin/sh\necho run >> "{log}"\nexec "{real}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}:{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+
+    result = scan_store(reader(BODY_TYPES, work))
+    assert result.totals.messages == 4
+    assert log.read_text().count("run") == 1
+    assert list(work.iterdir()) == []
+
+    listed = reader(BODY_TYPES, work)
+    assert [f.path for f in listed.folders()] == [("Inbox", "tmp")]
+    assert len(list(work.iterdir())) == 1  # kept for messages()
+    listed.close()
+    assert list(work.iterdir()) == []
+    assert len(list(listed.messages())) == 4  # reading after close extracts again
+    assert log.read_text().count("run") == 3 and list(work.iterdir()) == []

@@ -19,6 +19,8 @@ from advisor.errors import SourceLockedError, UsageError
 from advisor.stores.base import ANSWERED, FLAGGED, FORWARDED, SEEN, ReaderOptions
 from advisor.stores.mork import MorkError, parse_mork, read_mork
 from advisor.stores.thunderbird import (
+    NOT_MAIL,
+    SkippedEntry,
     ThunderbirdReader,
     find_thunderbird_profiles,
     folder_display_name,
@@ -692,7 +694,7 @@ def test_awkward_folder_names(tmp_path: Path) -> None:
     ]
     got = list(reader.messages())
     assert len(got) == 6 and all(not m.deleted for m in got[:5])  # size 0 in the index: stale
-    assert reader.skipped == [account / "readme.txt"]
+    assert reader.skipped == [SkippedEntry(account / "readme.txt", NOT_MAIL)]
 
 
 def test_unreadable_folder_is_reported() -> None:
@@ -709,3 +711,101 @@ def test_unreadable_folder_is_reported() -> None:
             (message,) = ThunderbirdReader(account).messages()
     assert not message.readable and message.folder == ("Inbox",)
     assert message.source_id == "Inbox:0"
+
+
+# -- nothing is skipped without a word ------------------------------------------------------
+
+
+def test_subfolders_of_an_empty_parent_without_index_are_read(tmp_path: Path) -> None:
+    """Thunderbird creates a parent folder as an empty file; without its .msf (a profile
+    copied without summaries, a rebuilt index) its Name.sbd children must still be read."""
+    from tests.scan_builders import TbMessage, message, utc, write_thunderbird_profile
+
+    inbox = TbMessage(message("in the inbox", utc(2024, 1, 2)), utc(2024, 1, 2))
+    old = TbMessage(message("archived", utc(2019, 3, 4)), utc(2019, 3, 4))
+    deep = TbMessage(message("deeper", utc(2018, 5, 6)), utc(2018, 5, 6))
+    tb = write_thunderbird_profile(
+        tmp_path,
+        {("Inbox",): [inbox], ("Archives", "2019"): [old], ("Archives", "2018", "Q2"): [deep]},
+        index=False,
+    )
+    reader = ThunderbirdReader(tb.profile)
+    got = {m.folder: m.data for m in reader.messages()}
+    assert got == {
+        ("Local Folders", "Inbox"): inbox.data,
+        ("Local Folders", "Archives", "2019"): old.data,
+        ("Local Folders", "Archives", "2018", "Q2"): deep.data,
+    }
+    assert [f.path for f in reader.folders()] == [
+        ("Local Folders", "Archives"),
+        ("Local Folders", "Archives", "2018"),
+        ("Local Folders", "Archives", "2018", "Q2"),
+        ("Local Folders", "Archives", "2019"),
+        ("Local Folders", "Inbox"),
+    ]
+    assert reader.notes == [] and reader.skipped == []
+
+
+def test_every_entry_not_read_is_reported_with_its_reason() -> None:
+    """The walk's audit: an entry is read as a folder, is Thunderbird's own bookkeeping,
+    or is named in ``notes``/``skipped`` with why; mail behind it is never dropped."""
+    with tempfile.TemporaryDirectory() as tmp:
+        account = Path(tmp) / "Local Folders"
+        account.mkdir()
+        Path(tmp).chmod(0o755)
+        account.chmod(0o755)
+        (account / "Inbox").write_bytes(mboxrd([msg(1)]))
+        size = len(mboxrd([msg(1)]))  # bookkeeping, read with its folder: no note
+        (account / "Inbox.msf").write_bytes(msf([Row(0)], folder_size=size))
+        (account / "popstate.dat").write_bytes(b"# POP3 State File\n")
+        # A parent that is neither empty nor mail-like, without .msf: still a folder,
+        # because it has sub-folders; its content is reported, not dropped.
+        (account / "Odd").write_bytes(b"\x00garbage without a From line\n")
+        (account / "Odd.sbd").mkdir()
+        (account / "Odd.sbd" / "Child").write_bytes(mboxrd([msg(2)]))
+        # A sub-folder directory whose parent is a directory Thunderbird did not make.
+        (account / "Stray").mkdir()
+        (account / "Stray.sbd").mkdir()
+        (account / "Stray.sbd" / "Kept").write_bytes(mboxrd([msg(3)]))
+        # A sub-folder directory nobody may list.
+        (account / "Locked.sbd").mkdir()
+        (account / "Locked.sbd" / "Hidden").write_bytes(mboxrd([msg(4)]))
+        (account / "Locked.sbd").chmod(0o000)
+        # A maildir-store folder nobody may enter: it may hold mail, so it is unreadable.
+        for sub in ("cur", "new", "tmp"):
+            (account / "Sealed" / sub).mkdir(parents=True)
+        (account / "Sealed").chmod(0o000)
+        skipped_entries = {
+            "nstmp": b"From - a compaction in progress\n",
+            ".hidden": b"From - something\n",
+            "Inbox.bak": b"From - an old copy\n",
+            "notes.txt": b"not mail\n",
+        }
+        for name, content in skipped_entries.items():
+            (account / name).write_bytes(content)
+        (account / "random-dir").mkdir()
+        (account / "dangling").symlink_to(account / "nowhere")
+        os.mkfifo(account / "a-pipe")
+        with unprivileged():
+            reader = ThunderbirdReader(account)
+            got = list(reader.messages())
+        (account / "Locked.sbd").chmod(0o755)
+        (account / "Sealed").chmod(0o755)
+    by_folder = {m.folder: m for m in got}
+    assert by_folder[("Inbox",)].data == msg(1)
+    assert by_folder[("Odd", "Child")].data == msg(2)
+    assert by_folder[("Stray", "Kept")].data == msg(3)
+    odd = by_folder[("Odd",)]
+    assert odd.data == b"\x00garbage without a From line\n"
+    assert {p.code for p in odd.problems} == {"no-separator"}
+    locked = by_folder[("Locked",)]
+    assert not locked.readable and "cannot be listed" in locked.problems[0].message
+    sealed = by_folder[("Sealed",)]
+    assert not sealed.readable and "cannot be examined" in sealed.problems[0].message
+    assert len(got) == 6
+    reasons = {entry.path.name: entry.reason for entry in reader.skipped}
+    assert set(reasons) == {*skipped_entries, "random-dir", "dangling", "a-pipe", "Stray"}
+    assert "compaction" in reasons["nstmp"] and "hidden" in reasons[".hidden"]
+    assert "backup" in reasons["Inbox.bak"] and reasons["notes.txt"] == NOT_MAIL
+    assert "not a regular file" in reasons["a-pipe"] and "not a folder" in reasons["Stray"]
+    assert sorted(reader.notes) == sorted(f"{e.path}: {e.reason}" for e in reader.skipped)

@@ -105,7 +105,7 @@ def wizard(asker: ScriptedAsker, home: Path, places: dict[str, Path], **kw: Any)
     )
 
 
-def imap_questions(account: Account, info: Any, *, protocol: str = ENTER) -> list[tuple[str, str]]:
+def imap_questions(account: Account, info: Any) -> list[tuple[str, str]]:
     """Answers up to a working IMAP sign-in, through a TLS and a login failure."""
     return [
         ("devices", "3" + ENTER),
@@ -116,7 +116,7 @@ def imap_questions(account: Account, info: Any, *, protocol: str = ENTER) -> lis
         ("keep_off_server", ENTER),
         ("shared_mailbox", ENTER),
         ("email", account.email + ENTER),
-        ("protocol", protocol),
+        ("protocol", ENTER),  # IMAP, as advised
         # Offline, the servers are a guess (imap.example.test): the user types the real one.
         ("server_check", "2" + ENTER),
         ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
@@ -225,6 +225,26 @@ def test_ctrl_c_at_a_question_exits_130_and_writes_nothing(
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
 
 
+def test_ctrl_c_at_the_plan_leaves_the_server_and_the_state_untouched(
+    home: Path,
+    places: dict[str, Path],
+    dovecot: DovecotServer,
+    imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    info = dovecot.info
+    asker = ScriptedAsker(
+        [*imap_questions(imap_account, info), ("store", ENTER), ("migrate", CTRL_C)]
+    )
+    status = wizard(asker, home, places).main()
+    out = capsys.readouterr().out
+    assert status == 130
+    assert "Plan (dry run: nothing was changed)" in out and "Nothing was changed" in out
+    assert sum(body_counts(dovecot, imap_account).values()) == 0
+    # The plan used a throwaway journal: no state was written for this account.
+    assert not places["state"].exists() and not places["profiles"].exists()
+
+
 class InterruptingWizard(Wizard):
     """Sends itself a real SIGINT (what Ctrl-C does) in the middle of the copying."""
 
@@ -271,9 +291,9 @@ def test_ctrl_c_while_copying_leaves_a_consistent_journal(
     status = w.main()
     out = capsys.readouterr().out
     assert status == 130, out
-    assert "Stopped while copying" in out
-    assert not places["profiles"].exists(), "no profile is written after Ctrl-C"
     copied = sum(body_counts(dovecot, imap_account).values())
+    assert f"Stopped while copying. {copied:,} messages were copied" in " ".join(out.split())
+    assert not places["profiles"].exists(), "no profile is written after Ctrl-C"
     assert 0 < copied < 400  # the first batch went, the rest did not
 
     # What the journal says is exactly what is on the server: a run from a profile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,15 @@ stderr = Console(stderr=True, highlight=False)
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, paths and sets as JSON-friendly values."""
+    """Dataclasses, enums, paths, dates (ISO 8601) and sets as JSON-friendly values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return to_jsonable(value.value)
     if isinstance(value, Path):
         return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(to_jsonable(k)): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (set, frozenset)):

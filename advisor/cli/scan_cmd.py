@@ -7,12 +7,11 @@ counting are library code (:mod:`advisor.stores.discover`, :mod:`advisor.stores`
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -29,10 +28,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from advisor.cli.render import stderr, stdout, to_jsonable, warning
+from advisor.cli.render import print_json, stderr, stdout, warning
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.profile import SourceKind
+from advisor.profile import SourceKind, load_profile
+from advisor.source import reader_for
 from advisor.stores import KIND_DESCRIPTIONS, detect_kind
 from advisor.stores.base import ReaderOptions
 from advisor.stores.discover import discover_stores
@@ -44,6 +44,7 @@ from advisor.stores.scan import (
     ScanReport,
     ScanTarget,
     StoreScan,
+    scan_reader,
     scan_stores,
 )
 
@@ -74,6 +75,15 @@ def scan(
             show_default=False,
         ),
     ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            help="Scan the source a profile file names ([source]): a store on disk, or a "
+            "live POP3 account (downloaded only, never deleted; its password comes from [auth]).",
+            show_default=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
     ignore_lock: Annotated[
         bool,
@@ -92,18 +102,29 @@ def scan(
     Thunderbird, Evolution, KMail, Apple Mail, Outlook (.pst files),
     Claws Mail, Sylpheed, mutt, and the system mailbox in /var/mail.
 
+    With --profile, it scans what the profile's [source] names, which can also be a live
+    POP3 account (path = "pop3s://user@host"): every message is downloaded and counted,
+    none is deleted.
+
     Examples:
       mailadvisor scan
       mailadvisor scan ~/Maildir
       mailadvisor scan --json ~/.thunderbird/abcd1234.default-release
+      mailadvisor scan --profile my-move.toml
 
-    Exit status: 0 all scanned; 1 a store found could not be read; 2 bad PATH.
+    Exit status: 0 all scanned; 1 a store found could not be read; 2 bad PATH or profile;
+    3 the POP3 server refused the login; 4 it cannot be reached.
     """
+    options = ReaderOptions(ignore_lock=ignore_lock)
+    if profile is not None:
+        if path is not None or kind is not None:
+            raise UsageError("give either PATH (with --kind) or --profile, not both")
+        return _scan_profile(profile, options, json_output)
     if kind is SourceKind.POP3:
         raise UsageError(
-            "scan reads mail stored on this computer; a POP3 account has no PATH to scan"
+            "a POP3 account has no PATH to scan: put it in a profile's [source] "
+            '(kind = "pop3", path = "pop3s://user@host") and run: mailadvisor scan --profile FILE'
         )
-    options = ReaderOptions(ignore_lock=ignore_lock)
     report = ScanReport()
     if path is not None:
         path = path.expanduser()
@@ -122,22 +143,32 @@ def scan(
         # With a PATH, a store that cannot be read is the user's error: exit 2 with its message.
         report.stores = scan_stores(targets, options, bar.callback, keep_going=path is None)
 
+    return _finish(report, kind, json_output)
+
+
+def _scan_profile(profile: Path, options: ReaderOptions, json_output: bool) -> int:
+    """Scan the profile's [source]; every error (a refused POP3 login...) is the user's."""
+    prof = load_profile(profile)
+    reader = reader_for(prof, options)
+    source = prof.source.url if prof.source.kind is SourceKind.POP3 and prof.source.url else ""
+    target = ScanTarget(SourceKind(reader.kind), reader.path, None, f"the source of {profile}")
+    report = ScanReport()
+    with _DelayedProgress(stderr) as bar:
+        report.stores = [scan_reader(reader, target, bar.callback(target), source=source)]
+    return _finish(report, None, json_output)
+
+
+def _finish(report: ScanReport, kind: SourceKind | None, json_output: bool) -> int:
     if json_output:
-        print(json.dumps(to_jsonable(report), indent=2, ensure_ascii=False, default=_json_default))
+        print_json(report)
     else:
         _render(report, kind)
     for w in report.warnings:
         warning(w)
     for s in report.stores:
         if s.error is not None:
-            warning(f"{s.path} was not scanned: {s.error}")
+            warning(f"{s.source} was not scanned: {s.error}")
     return ExitStatus.INCOMPLETE if report.failed else ExitStatus.OK
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # --- text ---------------------------------------------------------------------------
@@ -161,7 +192,7 @@ def _render(report: ScanReport, kind: SourceKind | None) -> None:
 
 def _render_store(store: ScannedStore) -> None:
     what = KIND_DESCRIPTIONS.get(store.kind, store.kind.value)
-    title = f"[bold]{escape(str(store.path))}[/]: {escape(what)}"
+    title = f"[bold]{escape(store.source)}[/]: {escape(what)}"
     if store.client:
         reason = store.reason or ""
         found = reason if store.client.split("/")[0] in reason else f"{store.client}: {reason}"

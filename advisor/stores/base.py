@@ -99,10 +99,16 @@ class StoreReader(ABC):
 
     kind: ClassVar[str]
     """The profile's [source] kind this reader serves ("mbox", "maildir", ...)."""
+    metadata_notes: ClassVar[tuple[str, ...]] = ()
+    """What this kind of store keeps or loses (flags, dates, exact bytes), for reports."""
 
     def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
         self.path = path
         self.options = options or ReaderOptions()
+        self.notes: list[str] = []
+        """What the last :meth:`messages` run noticed that is not a message's problem (a
+        stale index, files that are not mail and were not read...), for the report.
+        Complete once the messages have all been read."""
 
     @classmethod
     @abstractmethod
@@ -116,3 +122,8 @@ class StoreReader(ABC):
     @abstractmethod
     def messages(self) -> Iterator[SourceMessage]:
         """Every message of every folder, one at a time, folder by folder."""
+
+    def close(self) -> None:
+        """Release what the reader keeps between calls (a PST's extraction made for
+        :meth:`folders`); reading again afterwards still works. Most keep nothing."""
+        return None

@@ -876,6 +876,10 @@ _MBOX_SUFFIXES = (".mbox", ".mbx")
 _SKIP_SUFFIXES = (".msf", ".ev-summary", ".ev-summary-meta", ".cmeta", ".ibex.index", ".lock")
 
 
+_FolderFile = tuple[tuple[str, ...], Path, OSError | None]
+"""(folder, its mbox file, the error that keeps it from being read)."""
+
+
 def folder_name_for(path: Path) -> str:
     """A folder's name from its mbox file name (``inbox.mbox`` -> ``inbox``)."""
     name = path.name
@@ -890,6 +894,20 @@ def looks_like_mbox(path: Path) -> bool:
     try:
         with open(path, "rb") as stream:
             return stream.read(5) == FROM_
+    except OSError:
+        return False
+
+
+def _is_maildir(path: Path) -> bool:
+    try:
+        return (path / "cur").is_dir()
+    except OSError:  # a directory that cannot be entered is not known to be one
+        return False
+
+
+def _empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
     except OSError:
         return False
 
@@ -946,35 +964,60 @@ class MboxReader(StoreReader):
                 return False
         return False
 
-    def _files(self) -> Iterator[tuple[tuple[str, ...], Path]]:
+    def _files(self, skipped: list[str] | None = None) -> Iterator[_FolderFile]:
         if not self.path.is_dir():
-            yield (folder_name_for(self.path),), self.path
+            yield (folder_name_for(self.path),), self.path, None
             return
-        yield from self._walk(self.path, ())
+        yield from self._walk(self.path, (), skipped if skipped is not None else [])
 
     def _walk(
-        self, directory: Path, parent: tuple[str, ...]
-    ) -> Iterator[tuple[tuple[str, ...], Path]]:
-        for entry in sorted(directory.iterdir(), key=lambda p: p.name):
+        self, directory: Path, parent: tuple[str, ...], skipped: list[str]
+    ) -> Iterator[_FolderFile]:
+        """Folder files below ``directory``; what is not read goes to ``skipped`` with
+        the reason (hidden files and known summary files only when they hold mail). A
+        directory that cannot be listed comes with its error, to be reported unreadable."""
+        try:
+            entries = sorted(directory.iterdir(), key=lambda p: p.name)
+        except OSError as exc:
+            yield parent or (directory.name,), directory, exc
+            return
+        for entry in entries:
             name = entry.name
             if name.startswith(".") or name.lower().endswith(_SKIP_SUFFIXES):
+                if entry.is_file() and looks_like_mbox(entry):
+                    skipped.append(f"{entry}: a hidden or summary file holding mail, not read")
                 continue
-            # A file that cannot be opened is listed, so that it is reported, not lost.
-            if entry.is_file() and (looks_like_mbox(entry) or _unreadable(entry)):
-                yield (*parent, folder_name_for(entry)), entry
-            elif entry.is_dir() and not (entry / "cur").is_dir():  # a Maildir is not ours
+            if entry.is_file():
+                # A file that cannot be opened is listed, so that it is reported, not lost;
+                # an empty file is an empty folder.
+                if looks_like_mbox(entry) or _unreadable(entry) or _empty(entry):
+                    yield (*parent, folder_name_for(entry)), entry, None
+                else:
+                    skipped.append(f"{entry}: not an mbox (it does not start with 'From ')")
+            elif entry.is_dir():
+                if _is_maildir(entry):
+                    skipped.append(f"{entry}: a Maildir, not read here (--kind maildir)")
+                    continue
                 child = name[:-4] if name.endswith(".sbd") else name
-                yield from self._walk(entry, (*parent, child))
+                yield from self._walk(entry, (*parent, child), skipped)
+            else:
+                skipped.append(f"{entry}: not a regular file, not read")
 
     def folders(self) -> Iterator[SourceFolder]:
-        for folder, path in self._files():
+        for folder, path, _ in self._files():
             yield SourceFolder(folder, path)
 
     def messages(self) -> Iterator[SourceMessage]:
+        self.notes = []
+        skipped: list[str] = []
         root = self.path if self.path.is_dir() else self.path.parent
-        for folder, path in self._files():
+        for folder, path, error in self._files(skipped):
             where = path.relative_to(root).as_posix()
-            yield from read_mbox_folder(path, folder, where, self.unquote)
+            if error is not None:
+                yield unreadable_message(folder, where, error)
+            else:
+                yield from read_mbox_folder(path, folder, where, self.unquote)
+        self.notes.extend(skipped)
 
 
 def read_mbox_folder(
@@ -1000,7 +1043,7 @@ def unreadable_message(folder: tuple[str, ...], source_id: str, exc: OSError) ->
         flags=frozenset(),
         received=None,
         source_id=source_id,
-        problems=(Problem("unreadable", f"{source_id}: cannot read the file: {reason}"),),
+        problems=(Problem("unreadable", f"{source_id}: cannot be read: {reason}"),),
     )
 
 

@@ -17,6 +17,7 @@ The received date is the topmost Received: header's, else Date:, else the file's
 from __future__ import annotations
 
 import bisect
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -128,11 +129,14 @@ class MhReader(StoreReader):
     def detect(cls, path: Path) -> bool:
         if not path.is_dir() or (path / "cur").is_dir() or (path / "new").is_dir():
             return False
-        if _looks_like_mh(path):
+        entries = sorted_dir(path)
+        if _holds_mbox_folders(entries):
+            return False
+        if _looks_like_mh(path, entries):
             return True
         return any(
             is_dir(entry) and _looks_like_mh(Path(entry.path))
-            for entry in sorted_dir(path)[:500]
+            for entry in entries[:500]
             if not entry.name.startswith(".")
         )
 
@@ -222,11 +226,40 @@ class MhReader(StoreReader):
             )
 
 
-def _looks_like_mh(directory: Path) -> bool:
-    """An MH folder: it has .mh_sequences, or its first files include numbered ones."""
-    if (directory / SEQUENCES_FILE).is_file():
+def _looks_like_mh(directory: Path, entries: list[os.DirEntry[str]] | None = None) -> bool:
+    """An MH folder: it has .mh_sequences, or its first files include numbered ones, and
+    it is not a tree of mbox folders (see :func:`_holds_mbox_folders`)."""
+    if entries is None:
+        entries = sorted_dir(directory)
+    if _holds_mbox_folders(entries):
+        return False
+    if any(e.name == SEQUENCES_FILE for e in entries):
         return True
-    entries = sorted_dir(directory)
     if any(e.name.endswith((".eml", ".emlx")) for e in entries[:200]):
         return False
     return any(e.name.isascii() and e.name.isdigit() and is_file(e) for e in entries[:2000])
+
+
+_MBOX_PROBES = 20
+"""How many numbered files detection opens to see whether they are mbox files."""
+
+
+def _holds_mbox_folders(entries: list[os.DirEntry[str]]) -> bool:
+    """A Thunderbird or Evolution folder tree, not MH: it nests through ``Name.sbd``
+    directories, or its numbered files are mbox files (a Thunderbird folder named
+    "2019" starts with a From_ line; an MH message never does)."""
+    if any(e.name.endswith(".sbd") and is_dir(e) for e in entries):
+        return True
+    probed = 0
+    for entry in entries:
+        if probed >= _MBOX_PROBES:
+            break
+        if entry.name.isascii() and entry.name.isdigit() and is_file(entry):
+            probed += 1
+            try:
+                with open(entry.path, "rb") as stream:
+                    if stream.read(5) == b"From ":
+                        return True
+            except OSError:
+                continue
+    return False

@@ -29,6 +29,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -37,6 +38,7 @@ from advisor.errors import UsageError
 from advisor.stores.base import (
     SEEN,
     Problem,
+    ReaderOptions,
     SourceFolder,
     SourceMessage,
     StoreReader,
@@ -111,17 +113,27 @@ class PstReader(StoreReader):
         except OSError:
             return False
 
+    def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
+        super().__init__(path, options)
+        self._extraction: _Extraction | None = None
+
     def folders(self) -> Iterator[SourceFolder]:
-        """Mail folders, listed from a readpst run (a PST cannot be listed more cheaply)."""
-        with self._extracted() as (top, _):
-            seen: set[tuple[str, ...]] = set()
-            for folder, _, _ in self._walk(top):
-                if folder not in seen:
-                    seen.add(folder)
-                    yield SourceFolder(folder, self.path)
+        """Mail folders, listed from a readpst run (a PST cannot be listed more cheaply).
+        The extraction is kept for :meth:`messages`, so a scan runs readpst once."""
+        top, _ = self._extracted().result()
+        seen: set[tuple[str, ...]] = set()
+        for folder, _, _ in self._walk(top):
+            if folder not in seen:
+                seen.add(folder)
+                yield SourceFolder(folder, self.path)
 
     def messages(self) -> Iterator[SourceMessage]:
-        with self._extracted() as (top, failure):
+        """Every message, from the extraction :meth:`folders` made (or a new one); the
+        extraction is removed once read, also when the caller stops early."""
+        extraction = self._extracted()
+        self._extraction = None  # this run owns it now; a next run extracts again
+        try:
+            top, failure = extraction.result()
             for folder, relative, directory in self._walk(top):
                 for name in _message_names(directory):
                     path = directory / name
@@ -134,9 +146,19 @@ class PstReader(StoreReader):
             if failure:
                 # Everything readpst managed to write has been yielded; say what is missing.
                 raise UsageError(failure)
+        finally:
+            extraction.remove()
+
+    def close(self) -> None:
+        """Remove an extraction :meth:`folders` made and :meth:`messages` did not read."""
+        if self._extraction is not None:
+            self._extraction.remove()
+            self._extraction = None
 
     def _extracted(self) -> _Extraction:
-        return _Extraction(self.path, self.options.extra.get("tmp_dir"))
+        if self._extraction is None:
+            self._extraction = _Extraction(self.path, self.options.extra.get("tmp_dir"))
+        return self._extraction
 
     @staticmethod
     def _walk(top: Path | None) -> Iterator[tuple[tuple[str, ...], tuple[str, ...], Path]]:
@@ -178,29 +200,35 @@ def _message(
 
 
 class _Extraction:
-    """Runs readpst into a private temporary directory, removed on exit whatever happens.
-
-    Yields (store root directory or None when there is no mail, failure message or "").
-    """
+    """readpst's output in a private temporary directory: made on first :meth:`result`,
+    removed by :meth:`remove`, or when the object is collected or the program exits."""
 
     def __init__(self, source: Path, tmp_dir: str | None) -> None:
         self.source = source
         self.tmp_dir = tmp_dir
-        self.directory: Path | None = None
+        self._result: tuple[Path | None, str] | None = None
+        self._cleanup: weakref.finalize[[str], _Extraction] | None = None
 
-    def __enter__(self) -> tuple[Path | None, str]:
+    def result(self) -> tuple[Path | None, str]:
+        """(store root directory or None when there is no mail, failure message or "")."""
+        if self._result is None:
+            self._result = self._run()
+        return self._result
+
+    def _run(self) -> tuple[Path | None, str]:
         readpst = shutil.which(READPST)
         if readpst is None:
             raise UsageError(INSTALL_HINT)
         if not self.source.is_file():
             raise UsageError(f"{self.source} is not a file")
-        self.directory = Path(tempfile.mkdtemp(prefix="mailadvisor-pst-", dir=self.tmp_dir))
+        directory = Path(tempfile.mkdtemp(prefix="mailadvisor-pst-", dir=self.tmp_dir))
+        self._cleanup = weakref.finalize(self, _remove_tree, str(directory))
         try:
-            out = self.directory / "out"
+            out = directory / "out"
             out.mkdir()
             result = subprocess.run(
                 [readpst, *READPST_ARGS, "-o", str(out), str(self.source.resolve())],
-                cwd=self.directory,
+                cwd=directory,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
                 check=False,
@@ -216,13 +244,14 @@ class _Extraction:
                 failure = f"readpst could not read all of {self.source}: {said}"
             return top, failure
         except BaseException:
-            self._remove()
+            self.remove()
             raise
 
-    def __exit__(self, *exc: object) -> None:
-        self._remove()
+    def remove(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()  # runs once; later calls and the collector do nothing
+        self._result = None
 
-    def _remove(self) -> None:
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory = None
+
+def _remove_tree(directory: str) -> None:
+    shutil.rmtree(directory, ignore_errors=True)

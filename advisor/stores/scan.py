@@ -34,6 +34,7 @@ __all__ = [
     "ScanTarget",
     "ScannedStore",
     "StoreScan",
+    "scan_reader",
     "scan_store",
     "scan_stores",
 ]
@@ -247,6 +248,8 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
     except OSError as exc:
         where = exc.filename or reader.path
         raise UsageError(f"{where}: cannot be read: {exc.strerror or exc}") from exc
+    finally:
+        reader.close()
 
     for a in tree.accs.values():
         a.finish()
@@ -276,8 +279,8 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
         totals=totals,
         folders=sum(1 for n in nodes if n.listed or n.messages),
         problem_examples=examples,
-        notes=tuple(getattr(reader, "notes", ())),
-        metadata_notes=tuple(getattr(type(reader), "metadata_notes", ())),
+        notes=tuple(reader.notes),
+        metadata_notes=reader.metadata_notes,
         seconds=time.monotonic() - started,
     )
 
@@ -342,6 +345,12 @@ class ScannedStore:
     error: str | None = None
     also: list[SourceKind] = field(default_factory=list)
     """Other kinds of store found at the same path, which this scan did not read."""
+    source: str = ""
+    """The store as the user knows it: its path, or a POP3 account's ``pop3s://user@host``."""
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            self.source = str(self.path)
 
 
 @dataclass
@@ -356,6 +365,23 @@ class ScanReport:
     @property
     def failed(self) -> int:
         return sum(1 for s in self.stores if s.error is not None)
+
+
+def scan_reader(
+    reader: StoreReader,
+    target: ScanTarget,
+    progress: ProgressCallback | None = None,
+    *,
+    source: str = "",
+) -> ScannedStore:
+    """Scan one reader that is already open (a profile's source, a live POP3 account).
+    Errors propagate: a refused login, an unreachable server, a locked profile."""
+    scan = scan_store(reader, progress)
+    kind = SourceKind(reader.kind)
+    also = [] if kind is SourceKind.POP3 else other_kinds(reader.path, kind)
+    return ScannedStore(
+        kind, reader.path, target.client, target.reason, scan, None, also, source=source
+    )
 
 
 def scan_stores(

@@ -537,7 +537,8 @@ def _timestamp(seconds: int | None) -> datetime | None:
 
 # -- folders -------------------------------------------------------------------------------
 
-_SKIP_NAMES = frozenset(
+# Thunderbird's own bookkeeping files in an account directory: known, never mail.
+_BOOKKEEPING_NAMES = frozenset(
     {
         "popstate.dat",
         "msgfilterrules.dat",
@@ -551,11 +552,22 @@ _SKIP_NAMES = frozenset(
         "feeditems.rdf",
         "folders.json",
         "foldertree.json",
+        "folders.rdf",
+        "panacea.dat",
+        ".ds_store",
+        "thumbs.db",
+        "desktop.ini",
     }
 )
-_SKIP_SUFFIXES = (".msf", ".compact-temp", ".mozmsgs", ".sbd", ".tmp", ".bak", ".html", ".dat")
+# Summaries (read with their folder), Spotlight / Windows Search copies of messages
+# (duplicates of mail stored in the folders), Evolution 2 summaries.
+_BOOKKEEPING_SUFFIXES = (".msf", ".mozmsgs", ".ev-summary", ".ev-summary-meta", ".cmeta")
+# Files that are not folders but may hold copies of mail: skipped, and said so.
+_LEFTOVER_SUFFIXES = (".compact-temp", ".tmp", ".bak", ".html", ".dat")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _HEADER_START = re.compile(rb"[\x21-\x39\x3b-\x7e]+:")
+
+NOT_MAIL = "not a mail folder (no .msf, does not start like mail)"
 
 
 @dataclass(frozen=True)
@@ -567,7 +579,18 @@ class ThunderbirdFolder:
     """The mbox file, or the folder's maildir directory, or its .sbd (container only)."""
     msf: Path | None
     store: str
-    """"mbox", "maildir" or "none" (a folder that only holds sub-folders)."""
+    """"mbox", "maildir", "none" (a folder that only holds sub-folders), or "unreadable"
+    (a directory that cannot be listed: its mail is reported as unreadable)."""
+    error: str = ""
+    """Why an "unreadable" folder cannot be read ("" for the others)."""
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """A file or directory in an account's mail directory that was not read, and why."""
+
+    path: Path
+    reason: str
 
 
 def folder_display_name(file_name: str, index_name: str | None) -> str:
@@ -602,13 +625,16 @@ def _folder_name_from_msf(msf: Path) -> str | None:
     return None
 
 
-def _looks_like_mail(path: Path) -> bool:
+def _looks_like_mail(path: Path) -> bool | None:
+    """Does the file start like mail (a From_ line or a header field)? None when it
+    cannot be opened (it is then read as a folder, so that it is reported unreadable);
+    an empty file is an empty folder, which is mail-like too."""
     try:
         with open(path, "rb") as stream:
             head = stream.read(256)
     except OSError:
-        return False
-    return head.startswith(b"From ") or _HEADER_START.match(head) is not None
+        return None
+    return not head or head.startswith(b"From ") or _HEADER_START.match(head) is not None
 
 
 NameFromIndex = Callable[[Path, Path, str], "str | None"]
@@ -620,62 +646,113 @@ def _name_from_msf(msf: Path, location: Path, store: str) -> str | None:
     return _folder_name_from_msf(msf)
 
 
+def _skip_reason(name: str, is_dir: bool) -> str | None:
+    """Why an entry is not a folder by its name alone; "" for Thunderbird's own files
+    (never mail, not worth a note); None when its name does not decide."""
+    lower = name.lower()
+    if lower in _BOOKKEEPING_NAMES or lower.endswith(_BOOKKEEPING_SUFFIXES):
+        return ""
+    if lower.startswith("nstmp") or lower.endswith(".compact-temp"):
+        return "left over from an interrupted compaction (a partial copy of a folder)"
+    if name.startswith("."):
+        return "a hidden " + ("directory" if is_dir else "file") + " (Thunderbird makes none)"
+    if lower.endswith(_LEFTOVER_SUFFIXES):
+        return "a temporary, backup or log file, not a folder"
+    return None
+
+
 def walk_mail_root(
     directory: Path,
     parent: tuple[str, ...] = (),
-    skipped: list[Path] | None = None,
+    skipped: list[SkippedEntry] | None = None,
     name_of: NameFromIndex = _name_from_msf,
 ) -> Iterator[ThunderbirdFolder]:
     """Every folder under an account directory, parents before children.
 
-    Files that are neither an mbox nor a summarised folder (no .msf, first bytes not
-    mail) are left out and appended to ``skipped``. ``name_of`` reads a folder's
-    recorded name from its .msf (the reader passes one that keeps the whole index,
-    so that each summary is parsed once).
+    Nothing is left out without a word: every entry that is not read as a folder and is
+    not one of Thunderbird's own bookkeeping files (summaries, popstate.dat, filter
+    rules...) is appended to ``skipped`` with the reason. A folder file is read when it
+    has a ``.msf``, starts like mail, is empty (Thunderbird creates parent folders
+    empty), has sub-folders (``Name.sbd``) or cannot be opened (it is then reported
+    unreadable); every ``Name.sbd`` is walked, whatever became of ``Name``. A directory
+    that cannot be listed is yielded as an "unreadable" folder. ``name_of`` reads a
+    folder's recorded name from its .msf (the reader passes one that keeps the whole
+    index, so that each summary is parsed once).
     """
     try:
         entries = sorted(directory.iterdir(), key=lambda p: p.name)
-    except OSError:
+    except OSError as exc:
+        reason = f"the directory cannot be listed: {exc.strerror or exc}"
+        yield ThunderbirdFolder(parent, directory, None, "unreadable", reason)
         return
+
+    def note(entry: Path, reason: str) -> None:
+        if skipped is not None and reason:
+            skipped.append(SkippedEntry(entry, reason))
+
     names = {entry.name for entry in entries}
+    walked: set[str] = set()
     for entry in entries:
         name = entry.name
-        lower = name.lower()
-        if name.startswith(".") or lower in _SKIP_NAMES or lower.endswith(_SKIP_SUFFIXES):
+        if name.endswith(".sbd") and len(name) > 4:
+            if not _is_dir(entry):
+                note(entry, "a file named like a sub-folder directory (.sbd)")
+            continue  # walked with its folder, or below
+        try:
+            store, reason = _classify(entry, names)
+        except OSError as exc:  # it cannot even be examined: it may hold mail
+            store, reason = "unreadable", f"it cannot be examined: {exc.strerror or exc}"
+        if store is None:
+            note(entry, reason)
             continue
-        if lower.startswith("nstmp"):  # compaction leftovers
-            continue
-        msf = entry.with_name(name + ".msf")
-        has_msf = name + ".msf" in names
-        if entry.is_dir():
-            if not ((entry / "cur").is_dir() or (entry / "new").is_dir()):
-                continue  # Thunderbird only nests through Name.sbd
-            store = "maildir"
-        elif entry.is_file():
-            if not (has_msf or _looks_like_mail(entry)):
-                if skipped is not None:
-                    skipped.append(entry)
-                continue
-            store = "mbox"
-        else:
-            continue
-        summary = msf if has_msf else None
-        recorded = name_of(summary, entry, store) if summary else None
+        summary = entry.with_name(name + ".msf") if name + ".msf" in names else None
+        recorded = name_of(summary, entry, store) if summary and store != "unreadable" else None
         path = (*parent, folder_display_name(name, recorded))
-        yield ThunderbirdFolder(path, entry, summary, store)
+        yield ThunderbirdFolder(path, entry, summary, store, reason)
         children = entry.with_name(name + ".sbd")
-        if name + ".sbd" in names and children.is_dir():
+        if name + ".sbd" in names and _is_dir(children):
+            walked.add(children.name)
             yield from walk_mail_root(children, path, skipped, name_of)
-    # A Name.sbd without a Name folder still holds sub-folders.
+    # Every other Name.sbd: its Name is missing, or is no folder; its sub-folders count.
     for entry in entries:
         name = entry.name
-        if name.endswith(".sbd") and entry.is_dir() and name[:-4] not in names:
+        if name.endswith(".sbd") and len(name) > 4 and name not in walked and _is_dir(entry):
             base = name[:-4]
             summary = entry.with_name(base + ".msf") if base + ".msf" in names else None
             recorded = name_of(summary, entry, "none") if summary else None
             path = (*parent, folder_display_name(base, recorded))
             yield ThunderbirdFolder(path, entry, summary, "none")
             yield from walk_mail_root(entry, path, skipped, name_of)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _classify(entry: Path, names: set[str]) -> tuple[str | None, str]:
+    """(store, "") for an entry of an account directory that is a folder: "mbox" or
+    "maildir"; (None, why) for one that is not (why is "" for Thunderbird's own files)."""
+    name = entry.name
+    is_dir = entry.is_dir()
+    reason = _skip_reason(name, is_dir)
+    if reason is not None:
+        return None, reason
+    if is_dir:
+        if (entry / "cur").is_dir() or (entry / "new").is_dir():
+            return "maildir", ""
+        return None, (
+            "a directory that is not a folder (Thunderbird nests folders only in "
+            "Name.sbd, and a maildir folder has cur/ and new/)"
+        )
+    if entry.is_file():
+        summarised = name + ".msf" in names or name + ".sbd" in names
+        if summarised or _looks_like_mail(entry) is not False:
+            return "mbox", ""
+        return None, NOT_MAIL
+    return None, "not a regular file (a broken link, a pipe or a device)"
 
 
 # -- the reader ------------------------------------------------------------------------------
@@ -696,14 +773,53 @@ class _Layout:
     choices: tuple[ThunderbirdProfile, ...] = ()
 
 
+_ACCOUNT_MARKS = ("popstate.dat", "msgFilterRules.dat")
+_EVOLUTION_MARKS = (".ev-summary", ".ev-summary-meta", ".cmeta")
+_MOZILLA_PROBES = 20
+"""How many mbox files detection opens looking for X-Mozilla-Status."""
+
+
 def _is_account_dir(path: Path) -> bool:
+    """One account's mail directory (Local Folders, a POP account): it has .msf summaries
+    or Thunderbird's POP files; or, without them (a profile copied without summaries),
+    it nests folders as ``Name`` + ``Name.sbd``, or its mbox files carry X-Mozilla-Status.
+    Evolution 2 nests the same way, but leaves its own summaries: that is an mbox tree."""
     try:
-        return any(
-            child.name.endswith(".msf") or child.name in ("popstate.dat", "msgFilterRules.dat")
-            for child in path.iterdir()
-        )
+        children = sorted(path.iterdir(), key=lambda p: p.name)
     except OSError:
         return False
+    names = {child.name for child in children}
+    if any(name.endswith(".msf") or name in _ACCOUNT_MARKS for name in names):
+        return True
+    if any(name.endswith(_EVOLUTION_MARKS) for name in names):
+        return False
+    if any(
+        name.endswith(".sbd") and name[:-4] in names and _is_dir(path / name) for name in names
+    ):
+        return True
+    probed = 0
+    for child in children:
+        if probed >= _MOZILLA_PROBES:
+            break
+        if child.name.startswith(".") or not child.is_file():
+            continue
+        probed += 1
+        if _has_mozilla_status(child):
+            return True
+    return False
+
+
+def _has_mozilla_status(path: Path) -> bool:
+    """An mbox file whose first message's header carries X-Mozilla-Status."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    if not head.startswith(b"From "):
+        return False
+    end = head.find(b"\n\n")
+    return b"\nX-Mozilla-Status:" in (head if end < 0 else head[:end])
 
 
 def _profile_layout(profile: Path) -> _Layout:
@@ -768,10 +884,9 @@ class ThunderbirdReader(StoreReader):
     def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
         super().__init__(path, options)
         self.unquote = quoting_option(self.options)
-        self.notes: list[str] = []
-        """Things the report should mention (stale indexes, skipped files)."""
-        self.skipped: list[Path] = []
-        """Files inside account directories that were not mail."""
+        self.skipped: list[SkippedEntry] = []
+        """Entries of account directories that were not read, with the reason (also in
+        ``notes`` after reading)."""
         self._index: tuple[Path, FolderIndex] | None = None
 
     @classmethod
@@ -814,6 +929,10 @@ class ThunderbirdReader(StoreReader):
             msf = mbox.with_name(mbox.name + ".msf")
             name = folder_display_name(mbox.name, name_of(msf, mbox, "mbox"))
             yield ThunderbirdFolder((name,), mbox, msf, "mbox")
+            children = mbox.with_name(mbox.name + ".sbd")
+            if children.is_dir():
+                reason = "its sub-folders are not part of this read (give the account directory)"
+                self.skipped = [SkippedEntry(children, reason)]
             return
         self.skipped = []
         for root in layout.roots:
@@ -857,8 +976,10 @@ class ThunderbirdReader(StoreReader):
                 yield from self._mbox_folder(folder, where)
             elif folder.store == "maildir":
                 yield from self._maildir_folder(folder, where)
-        for path in self.skipped:
-            self.notes.append(f"{path}: not a mail folder (no .msf, does not start like mail)")
+            elif folder.store == "unreadable":
+                yield _unreadable(folder.path or (folder.location.name,), where, folder.error)
+        for skipped in self.skipped:
+            self.notes.append(f"{skipped.path}: {skipped.reason}")
 
     # -- mbox store --------------------------------------------------------------------------
     def _mbox_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
@@ -966,12 +1087,22 @@ class ThunderbirdReader(StoreReader):
         for sub in ("cur", "new"):  # tmp/ holds half-written files
             directory = folder.location / sub
             try:
-                names = sorted(p.name for p in directory.iterdir() if p.is_file())
-            except OSError:
+                entries = sorted(directory.iterdir(), key=lambda p: p.name)
+            except FileNotFoundError:
+                continue  # a maildir folder may lack one of them
+            except OSError as exc:
+                reason = f"the directory cannot be listed: {exc.strerror or exc}"
+                yield _unreadable(folder.path, f"{where}/{sub}", reason)
                 continue
+            names = []
+            for entry in entries:
+                if entry.name.startswith("."):
+                    self.notes.append(f"{entry}: a hidden file, not a message")
+                elif entry.is_file():
+                    names.append(entry.name)
+                else:
+                    self.notes.append(f"{entry}: not a regular file, not read")
             for name in names:
-                if name.startswith("."):
-                    continue
                 source_id = f"{where}/{sub}/{name}"
                 try:
                     with open(directory / name, "rb") as stream:
@@ -1024,6 +1155,18 @@ class ThunderbirdReader(StoreReader):
         )
 
 
+def _unreadable(folder: tuple[str, ...], source_id: str, reason: str) -> SourceMessage:
+    """A stand-in for mail in a directory that cannot be listed, so the report counts it."""
+    return SourceMessage(
+        folder=folder,
+        data=b"",
+        flags=frozenset(),
+        received=None,
+        source_id=source_id,
+        problems=(Problem("unreadable", f"{source_id}: {reason}"),),
+    )
+
+
 def _misplaced_offset(mbox: Path, index: FolderIndex, samples: int = 64) -> int | None:
     """An offset the index gives for a message where the mbox has no ``From `` line
     (checked for a sample spread over the folder), or None. An index whose offsets do
@@ -1055,6 +1198,7 @@ __all__ = [
     "FolderIndex",
     "MailRoot",
     "ProfileLock",
+    "SkippedEntry",
     "ThunderbirdFolder",
     "ThunderbirdProfile",
     "ThunderbirdReader",
