@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import imapclient
 
@@ -27,6 +27,10 @@ class AccountAccess:
     oauth: OAuthConfig | None = None
     """The provider's OAuth2 settings, for method = "oauth2"."""
     _secret: str | None = field(default=None, repr=False)
+
+    def with_secret(self, secret: str) -> AccountAccess:
+        """The same access, signing in with a secret the user typed (kept in memory only)."""
+        return replace(self, _secret=secret)
 
     def secret(self) -> str:
         """The password or access token, resolved once (from env, command or keyring)."""

@@ -126,24 +126,6 @@ class WizardResult:
     """Where the profile was saved, if it was."""
 
 
-class _TypedPasswordAccess(AccountAccess):
-    """An :class:`AccountAccess` signed in with the password typed into the wizard.
-
-    The password stays in memory: it is never written, logged or put into a message.
-    (``AccountAccess`` resolves its secret from the profile's [auth] table, which the
-    wizard fills in only when saving; this is the adapter for the run itself.)
-    """
-
-    def __init__(self, base: AccountAccess, password: str) -> None:
-        super().__init__(
-            base.email, base.provider, base.target, base.username, base.profile, base.oauth
-        )
-        self._typed_password = password
-
-    def secret(self) -> str:
-        return self._typed_password
-
-
 class _BarProgress:
     """The migration's progress, as a bar of messages on the console."""
 
@@ -764,7 +746,7 @@ class Wizard:
 
     def _access(self) -> AccountAccess:
         assert self._password is not None
-        return _TypedPasswordAccess(resolve_account(self.profile, self.plugins), self._password)
+        return resolve_account(self.profile, self.plugins).with_secret(self._password)
 
     def _weigh_quota(self, advice: Advice) -> Protocol:
         """Measure the server's storage limit, weigh it, and let the user reconsider."""
