@@ -9,7 +9,9 @@ escape ``target_prefix`` or reach the wire unquoted:
 
 - the server's delimiter inside a name becomes a look-alike character
   (``/`` -> U+2215 division slash, ``.`` -> U+2024 one dot leader,
-  ``\\`` -> U+29F5 reverse solidus operator, any other delimiter -> ``_``);
+  ``\\`` -> U+29F5 reverse solidus operator, any other delimiter -> ``_``); ``/``
+  becomes its look-alike on every server, since many refuse it even when their
+  delimiter is ``.``;
 - control characters (CR, LF, NUL, ...) become ``_``;
 - leading and trailing spaces are removed (Gmail refuses them), an empty name
   becomes ``_``, and ``.`` / ``..`` become ``_.`` / ``_..``;
@@ -136,6 +138,9 @@ class FolderMapper:
         delim = self.layout.delimiter
         if delim:
             name = name.replace(delim, DELIMITER_LOOKALIKES.get(delim, "_"))
+        # "/" is refused by many servers even where it is not the delimiter (Dovecot's
+        # Maildir++ among them): it always becomes its look-alike.
+        name = name.replace("/", DELIMITER_LOOKALIKES["/"])
         name = _CONTROL.sub("_", name).strip()
         if name in ("", ".", ".."):
             name = "_" + name

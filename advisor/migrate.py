@@ -36,7 +36,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor.account import AccountAccess
-from advisor.errors import ConnectError, MailadvisorError
+from advisor.errors import ConnectError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
@@ -53,6 +53,7 @@ BATCH_MESSAGES = 200
 MAX_RESTARTS = 5
 BATCH_BYTES = 4 * 1024 * 1024
 FETCH_CHUNK = 1000
+CONTENT_CHUNK_BYTES = 4 * 1024 * 1024
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
@@ -224,6 +225,8 @@ class Migration:
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
         self._outstanding: dict[str, UploadJob] = {}
+        self._refused: dict[str, str] = {}
+        """Server folders that could not be created, and the server's reason."""
         """Jobs handed to the uploaders and not yet answered: none may be forgotten."""
         self.report = MigrationReport(
             account=access.email,
@@ -356,9 +359,11 @@ class Migration:
                 control.create_folder(target.name)
         except imapclient.exceptions.IMAPClientError as exc:
             if "ALREADYEXISTS" not in str(exc).upper():
-                raise MailadvisorError(
+                # Its messages are reported as not migrated; the rest of the run goes on.
+                self._refused[target.name] = (
                     f"the server refused to create folder {target.name!r}: {exc}"
-                ) from None
+                )
+                return
         try:
             control.subscribe_folder(target.name)
         except imapclient.exceptions.IMAPClientError:
@@ -382,6 +387,9 @@ class Migration:
             folder.skipped_deleted += 1
             return
         target = self._target(msg.folder, deleted=msg.deleted)
+        if target.name in self._refused:
+            self._fail(folder, msg, None, self._refused[target.name])
+            return
         key = f"{self.source_name}:{msg.source_id}"
         status = self.journal.status(key)
         if status in Status.DONE:
@@ -502,11 +510,20 @@ class Migration:
         assert control is not None
         if self._selected != folder:
             self._select(folder)
-        uids = [uid for group in index.no_id_uids.values() for uid in group]
         hashes: Counter[str] = Counter()
-        for start in range(0, len(uids), 50):  # full bodies: small chunks
-            for data in control.fetch(uids[start : start + 50], ["BODY.PEEK[]"]).values():
-                hashes[hashlib.sha256(data[b"BODY[]"]).hexdigest()] += 1
+        chunk: list[int] = []
+        chunk_bytes = 0
+        groups = sorted(index.no_id_uids.items())
+        for n, (size, uids) in enumerate(groups):
+            for i, uid in enumerate(uids):
+                chunk.append(uid)
+                chunk_bytes += size
+                last = n == len(groups) - 1 and i == len(uids) - 1
+                # Full bodies: a few MB per FETCH keeps memory small whatever the sizes.
+                if chunk_bytes >= CONTENT_CHUNK_BYTES or len(chunk) >= 50 or last:
+                    for data in control.fetch(chunk, ["BODY.PEEK[]"]).values():
+                        hashes[hashlib.sha256(data[b"BODY[]"]).hexdigest()] += 1
+                    chunk, chunk_bytes = [], 0
         return hashes
 
     # --- uploading ---------------------------------------------------------------

@@ -110,6 +110,8 @@ class StarttlsMitm:
                 client.close()
                 continue
             server.settimeout(None)
+            for s in (client, server):  # line-by-line relaying must not wait for Nagle
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.connections += 1
                 self._sockets += [client, server]

@@ -360,3 +360,29 @@ def test_untrusted_discovered_server_is_not_sent_a_password(tmp_path: Path) -> N
     )
     with pytest.raises(UsageError, match="not trusted yet"):
         resolve_account(load_profile(path), plugins)
+
+
+def test_a_folder_the_server_refuses_fails_alone(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dovecot refuses names starting with "~": those messages are reported, the rest go."""
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(
+        root, list(generate(9, [("INBOX",), ("~old",), ("Work",)], seed=8, sizes="small"))
+    )
+    account = dovecot.add_user()
+    profile, _ = write_profile(tmp_path, dovecot, account, root)
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 1
+    assert report["uploaded"] == 6 and report["failed"] == 3
+    assert all("refused to create folder '~old'" in f["reason"] for f in report["failures"])
+    on_server = server_messages(dovecot, account)
+    assert len(on_server["INBOX"]) == len(on_server["Work"]) == 3
+    # The user renames it in the profile and runs again: only those three go up.
+    text = profile.read_text().replace(
+        "[migration]\n", '[migration]\nfolder_map = { "~old" = "old" }\n'
+    )
+    profile.write_text(text)
+    status, again = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
+    assert status == 0 and again["uploaded"] == 3 and again["already_done"] == 6
+    assert len(msgs) == 9
