@@ -695,7 +695,8 @@ def advise(
     elif _other(preferred) in excluded:
         constraint = excluded[_other(preferred)]
         confidence = 1.0
-    confidence = min(1.0, max(0.0, confidence))
+    # Rounded first, so the word always matches the number the user sees.
+    confidence = round(min(1.0, max(0.0, confidence)), 3)
     word = next(w for low, w in CONFIDENCE_LEVELS if confidence >= low)
 
     ctx = _context(answers)
@@ -708,7 +709,7 @@ def advise(
     factors.sort(key=lambda f: (f.direction is not Push.CONSTRAINT, -f.weight))
     return Advice(
         recommendation=recommendation,
-        confidence=round(confidence, 3),
+        confidence=confidence,
         confidence_word=word,
         summary=_summary(recommendation, preferred, word, factors, constraint),
         preferred=preferred,

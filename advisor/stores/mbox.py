@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from advisor.errors import UsageError
+from advisor.stores.fromsearch import MEMMEM, FeedBroken, HitFeed, address_of
 from advisor.stores.base import (
     ANSWERED,
     DRAFT,
@@ -200,38 +201,6 @@ def _zone(zone: bytes) -> timezone | None:
     return None
 
 
-def _load_memmem() -> Callable[[int, int, bytes, int], int | None] | None:
-    """libc's memmem, when the C library has one (glibc, musl, macOS; not Windows).
-
-    Looking for ``From `` is most of the work of reading an mbox. CPython's
-    ``bytes.find`` skips ahead by the needle's last byte, which in mail (a space) is
-    everywhere, and reaches about 1.8 GB/s; glibc's memmem hashes byte pairs and reaches
-    4-5 GB/s. The search releases the GIL, too.
-    """
-    if os.name != "posix":
-        return None
-    try:
-        import ctypes
-
-        function = ctypes.CDLL(None).memmem  # the running program's C library
-    except (ImportError, OSError, AttributeError):
-        return None
-    function.restype = ctypes.c_void_p
-    function.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
-    found: Callable[[int, int, bytes, int], int | None] = function
-    return found
-
-
-def _address(buffer: bytearray) -> int:
-    """Where ``buffer``'s bytes are, valid until it is resized."""
-    import ctypes
-
-    return ctypes.addressof(ctypes.c_char.from_buffer(buffer))
-
-
-_MEMMEM = _load_memmem()
-
-
 class _Scanner:
     """Splits an open binary file into :class:`MboxEntry` objects, block by block.
 
@@ -272,6 +241,8 @@ class _Scanner:
         (found by the separator search); None when one could not be placed."""
         self.addr = 0
         """Where ``buf``'s bytes are in memory, for memmem (kept up to date on resize)."""
+        self.feed: HitFeed | None = None
+        """Offsets of ``From `` found by a helper process, for large files."""
         self.sep_date: tuple[int, datetime | None] = (-1, None)
         """The envelope date of the last separator accepted, and where it is."""
 
@@ -303,8 +274,8 @@ class _Scanner:
         want = min(self.block_size, max(4096, self.size - self._end()))
         if self.hi + want > len(self.buf):
             self.buf.extend(bytes(self.hi + want - len(self.buf)))
-            if _MEMMEM is not None:
-                self.addr = _address(self.buf)
+            if MEMMEM is not None:
+                self.addr = address_of(self.buf)
         with memoryview(self.buf) as view, view[self.hi : self.hi + want] as room:
             count = self.stream.readinto(room)
         if not count:
@@ -315,12 +286,23 @@ class _Scanner:
 
     def _find_from(self, start: int, end: int) -> int:
         """The next ``From `` in [start, end) of the window (file offsets), or -1."""
-        low, high = start - self.base, end - self.base
-        if _MEMMEM is None or high - low < 64:
+        base = self.base
+        if self.feed is not None:
+            try:
+                hit = self.feed.find(start, end)
+            except FeedBroken:
+                self.feed = None
+            else:
+                if hit < 0 or self.buf.startswith(FROM_, hit - base):
+                    return hit
+                self.feed.close()  # the file changed under us: trust only our own bytes
+                self.feed = None
+        low, high = start - base, end - base
+        if MEMMEM is None or high - low < 64:
             hit = self.buf.find(FROM_, low, high)
-            return -1 if hit < 0 else hit + self.base
-        address = _MEMMEM(self.addr + low, high - low, FROM_, 5)
-        return -1 if not address else address - self.addr + self.base
+            return -1 if hit < 0 else hit + base
+        address = MEMMEM(self.addr + low, high - low, FROM_, 5)
+        return -1 if not address else address - self.addr + base
 
     def _find(self, pattern: bytes, start: int, end: int | None = None) -> int:
         stop = self.hi if end is None else min(end - self.base, self.hi)
@@ -729,6 +711,7 @@ def iter_mbox(
     block_size: int = BLOCK_SIZE,
     window: int = WINDOW,
     strip_mozilla: bool = False,
+    parallel: bool = True,
 ) -> Iterator[MboxEntry]:
     """Every message of the mbox file at ``path``, one at a time, in file order.
 
@@ -736,12 +719,18 @@ def iter_mbox(
     than half of ``window`` is read a second time, in one piece). A zero-byte
     file yields nothing. ``strip_mozilla`` cuts Thunderbird's bookkeeping fields
     out while the message is copied (see :attr:`MboxEntry.removed`), which saves
-    copying every message a second time.
+    copying every message a second time. With ``parallel``, a large file is searched
+    for separators by a helper process meanwhile (see :mod:`advisor.stores.fromsearch`).
     """
     with open(path, "rb", buffering=0) as stream:
         size = os.fstat(stream.fileno()).st_size
         scanner = _Scanner(stream, size, unquote, block_size, window, strip_mozilla)
-        yield from scanner.entries()
+        scanner.feed = HitFeed.start(stream.fileno(), size) if parallel else None
+        try:
+            yield from scanner.entries()
+        finally:
+            if scanner.feed is not None:
+                scanner.feed.close()
 
 
 # -- header interpretation shared by the mbox and Thunderbird readers ---------------------
