@@ -42,7 +42,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import ClassVar
 
 from advisor.errors import UsageError
-from advisor.stores.fromsearch import MEMMEM, FeedBroken, HitFeed, address_of
 from advisor.stores.base import (
     ANSWERED,
     DRAFT,
@@ -63,6 +62,7 @@ from advisor.stores.base import (
     SourceMessage,
     StoreReader,
 )
+from advisor.stores.fromsearch import MEMMEM, FeedBroken, HitFeed, address_of
 
 FROM_ = b"From "
 BLOCK_SIZE = 512 << 10
