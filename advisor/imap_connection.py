@@ -37,7 +37,12 @@ import imapclient.tls
 from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
 from advisor.provider import Security
-from advisor.tls import certificate_error, ensure_nothing_pending, tls_context
+from advisor.tls import (
+    certificate_error,
+    describe_network_error,
+    ensure_nothing_pending,
+    tls_context,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -203,7 +208,7 @@ def connect(target: ImapTarget) -> imapclient.IMAPClient:
             'is this an implicit-TLS port? Port 993 is, 143 needs security = "starttls"'
         ) from None
     except (socket.gaierror, ConnectionError, TimeoutError, OSError) as exc:
-        raise ConnectError(f"cannot connect to {where}: {_describe(exc)}") from None
+        raise ConnectError(f"cannot connect to {where}: {describe_network_error(exc)}") from None
     except imapclient.exceptions.IMAPClientError as exc:
         if target.security is Security.TLS:
             raise ConnectError(f"{where} did not answer like an IMAP server: {exc}") from None
@@ -265,7 +270,7 @@ def _starttls(client: imapclient.IMAPClient, ctx: ssl.SSLContext, where: str) ->
         raise certificate_error(where, exc) from None
     except (ssl.SSLError, OSError) as exc:
         _abandon(client)
-        raise TLSError(f"STARTTLS with {where} failed: {_describe(exc)}") from None
+        raise TLSError(f"STARTTLS with {where} failed: {describe_network_error(exc)}") from None
     except imapclient.exceptions.IMAPClientError:
         _abandon(client)
         raise TLSError(f"STARTTLS with {where} failed: no usable answer to CAPABILITY") from None
@@ -287,7 +292,9 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
             "(for Gmail and Microsoft, an app password or OAuth2 is needed)"
         ) from None
     except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-        raise ConnectError(f"the connection broke during login: {_describe(exc)}") from None
+        raise ConnectError(
+            f"the connection broke during login: {describe_network_error(exc)}"
+        ) from None
 
 
 def oauth2_login(
@@ -310,7 +317,9 @@ def oauth2_login(
     try:
         caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
     except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-        raise ConnectError(f"the connection broke before sign-in: {_describe(exc)}") from None
+        raise ConnectError(
+            f"the connection broke before sign-in: {describe_network_error(exc)}"
+        ) from None
     offered = sorted(c[5:] for c in caps if c.startswith("AUTH="))
     usable = [m.upper() for m in wanted if f"AUTH={m.upper()}" in caps]
     if not usable:
@@ -336,9 +345,8 @@ def oauth2_login(
             f"Server said: {said[:200]}"
         ) from None
     except (OSError, imapclient.exceptions.IMAPClientError) as exc:
-        raise ConnectError(
-            f"the connection broke during sign-in: {_redact(_describe(exc), access_token)}"
-        ) from None
+        why = _redact(describe_network_error(exc), access_token)
+        raise ConnectError(f"the connection broke during sign-in: {why}") from None
     finally:
         exchange.forget()
     try:
@@ -393,13 +401,3 @@ def _close(client: imapclient.IMAPClient) -> None:
     except Exception:
         with suppress(Exception):
             client.shutdown()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, socket.gaierror):
-        return "the host name does not resolve (check the spelling and your network)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (wrong port, or the server is down)"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "no answer in time (a firewall, or a wrong host)"
-    return str(exc) or type(exc).__name__

@@ -189,3 +189,14 @@ def smtp_starttls(smtp: smtplib.SMTP, context: ssl.SSLContext, where: str) -> No
 def _close_pop3(pop: poplib.POP3) -> None:
     with suppress(Exception):  # already broken; the original error matters
         pop.close()
+
+
+def describe_network_error(exc: BaseException) -> str:
+    """A failed connection in plain words, for IMAP, POP3 and SMTP alike."""
+    if isinstance(exc, socket.gaierror):
+        return "the host name does not resolve (check the spelling and your network)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (wrong port, or the server is down)"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer in time (a firewall, or a wrong host)"
+    return str(exc) or type(exc).__name__

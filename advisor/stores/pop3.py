@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import poplib
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import suppress
@@ -43,7 +42,7 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.message_files import INBOX, header_date
-from advisor.tls import pop3_stls
+from advisor.tls import describe_network_error, pop3_stls
 
 DEFAULT_TIMEOUT = 60.0
 # Longest line accepted from the server: real mail has lines far over RFC 5322's 998.
@@ -272,13 +271,7 @@ def _close(client: poplib.POP3) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, socket.gaierror):
-        return "the host name does not resolve (check the spelling and your network)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (wrong port, or the server is down)"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "no answer in time (a firewall, or a wrong host)"
     if isinstance(exc, poplib.error_proto) and exc.args:
         arg = exc.args[0]
         return arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-    return str(exc) or type(exc).__name__
+    return describe_network_error(exc)
