@@ -105,7 +105,8 @@ def mailadvisor_upload_rules(provider: str) -> UploadRules | None:
     """Say how messages must be uploaded beyond a plain APPEND.
 
     Called once when a migration starts. Returns the rules (e.g. flags to set
-    again with STORE after APPEND, because the server drops them), or None when
+    again with STORE after APPEND, because the server drops them; labels instead
+    of second copies on a server with labels), or None when
     ``provider`` is not this plugin's. First result wins.
     """
 

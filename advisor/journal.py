@@ -31,8 +31,13 @@ class Status:
     """Already on the server (uploaded by an interrupted run or another tool)."""
     FAILED = "failed"
     """The server refused it; it is retried on the next run."""
+    LABELLED = "labelled"
+    """Not uploaded: an identical message was already stored (in another folder, or
+    earlier in the same one), and this folder became a label on it (Gmail)."""
 
-    DONE = (UPLOADED, FOUND)
+    STORED = (UPLOADED, FOUND)
+    """A copy of its own on the server."""
+    DONE = (UPLOADED, FOUND, LABELLED)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class MigrationJournal:
                 updated REAL NOT NULL
             );
             CREATE INDEX IF NOT EXISTS messages_folder ON messages (folder, status);
+            CREATE INDEX IF NOT EXISTS messages_sha256 ON messages (sha256);
             """
         )
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -143,21 +149,57 @@ class MigrationJournal:
 
     def done_keys(self, folder: str) -> Counter[tuple[str | None, int]]:
         """(Message-ID, size) of every message recorded as on the server in ``folder``."""
-        self.flush()
-        rows = self._db.execute(
-            "SELECT message_id, size FROM messages WHERE folder = ? AND status IN (?, ?)",
-            (folder, *Status.DONE),
-        )
-        return Counter((mid, size) for mid, size in rows)
+        return Counter((mid, size) for mid, size, _ in self._in_folder(folder))
 
     def done_hashes(self, folder: str) -> Counter[str]:
         """Content hashes of messages recorded as on the server in ``folder``."""
+        return Counter(digest for _, _, digest in self._in_folder(folder))
+
+    def _in_folder(self, folder: str) -> list[tuple[str | None, int, str]]:
+        """The messages ``folder`` holds by the journal: (Message-ID, size, sha256) each.
+
+        Each stored copy counts; labelled ones count once per content, and not at all
+        where a stored copy of the same content is in the folder: the server keeps one
+        message per content in a label (Gmail drops an identical upload too).
+        """
         self.flush()
         rows = self._db.execute(
-            "SELECT sha256 FROM messages WHERE folder = ? AND status IN (?, ?)",
+            "SELECT message_id, size, sha256, status FROM messages "
+            f"WHERE folder = ? AND status IN ({', '.join('?' * len(Status.DONE))}) "
+            "ORDER BY rowid",
             (folder, *Status.DONE),
+        ).fetchall()
+        out = [(mid, size, digest) for mid, size, digest, status in rows if status in Status.STORED]
+        counted = {digest for _, _, digest in out}
+        for mid, size, digest, status in rows:
+            if status == Status.LABELLED and digest not in counted:
+                counted.add(digest)
+                out.append((mid, size, digest))
+        return out
+
+    def entry(self, source_key: str) -> Entry | None:
+        """A message's recorded outcome in full, or None if it was never tried."""
+        self.flush()
+        row = self._db.execute(
+            "SELECT source_key, folder, message_id, size, sha256, status, uidvalidity, uid, "
+            "detail FROM messages WHERE source_key = ?",
+            (source_key,),
+        ).fetchone()
+        return None if row is None else Entry(*row)
+
+    def done_with_hash(self, sha256: str) -> list[Entry]:
+        """Messages with this content recorded as on the server, in any folder, oldest first.
+
+        Reads what is committed (earlier runs, and this run's flushed writes) without
+        flushing, so it stays cheap enough to ask for every message.
+        """
+        rows = self._db.execute(
+            "SELECT source_key, folder, message_id, size, sha256, status, uidvalidity, uid, "
+            f"detail FROM messages WHERE sha256 = ? AND status IN "
+            f"({', '.join('?' * len(Status.DONE))}) ORDER BY rowid",
+            (sha256, *Status.DONE),
         )
-        return Counter(h for (h,) in rows)
+        return [Entry(*row) for row in rows]
 
     def entries(self) -> Iterator[Entry]:
         self.flush()

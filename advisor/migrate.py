@@ -15,7 +15,14 @@ How exactly-once holds:
 4. At the end every folder is verified: each message the journal counts as on
    the server must be found there.
 
-Nothing is ever deleted or changed on the server; the source is only read.
+Where the provider keeps one message under several labels (Gmail, rule
+``labels_for_copies``), a message whose exact bytes are in several local folders
+is uploaded once, into the first folder met; each other folder becomes a label on
+it (``UID STORE +X-GM-LABELS``), also when the first copy went up in an earlier
+run. Identical copies within one folder are stored once, as Gmail keeps only one.
+
+Nothing is ever deleted on the server (labels and flags are only added); the
+source is only read.
 """
 
 from __future__ import annotations
@@ -30,11 +37,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import imapclient
 import imapclient.exceptions
 
+from advisor import gmail_labels
 from advisor.account import AccountAccess
 from advisor.errors import ConnectError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
@@ -42,7 +50,14 @@ from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.stores.base import SourceMessage, StoreReader
-from advisor.upload import Batch, ByteBudget, UploadJob, UploadResult, UploadWorker
+from advisor.upload import (
+    Batch,
+    ByteBudget,
+    UploadJob,
+    UploadResult,
+    UploadWorker,
+    valid_flags,
+)
 
 DEFAULT_CONNECTIONS = 4
 DEFAULT_WINDOW = 4
@@ -54,6 +69,13 @@ MAX_RESTARTS = 5
 BATCH_BYTES = 4 * 1024 * 1024
 FETCH_CHUNK = 1000
 CONTENT_CHUNK_BYTES = 4 * 1024 * 1024
+HOLD_BYTES = 64 * 1024 * 1024
+"""Labels instead of copies: bytes of messages kept while the upload of their identical
+copy is unanswered, to upload them after all if it fails. Beyond this none are kept
+(such a message is then retried by the next run)."""
+LABEL_FAILED = "label-failed: "
+"""Journal detail of a message whose label could not be set on the copy an earlier run
+stored: the next run does not rely on that copy again."""
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
@@ -105,6 +127,11 @@ class FolderReport:
     failed: int = 0
     to_upload: int = 0
     """Dry run: what a real run would upload."""
+    labelled: int = 0
+    """Not uploaded: an identical message is stored in another folder (or earlier in
+    this one), and this folder became a label on it (Gmail)."""
+    to_label: int = 0
+    """Dry run: what a real run would add as labels instead of uploading."""
     created: bool = False
 
 
@@ -119,6 +146,8 @@ class MigrationReport:
     uploaded_bytes: int = 0
     already_done: int = 0
     found_on_server: int = 0
+    labelled: int = 0
+    """Messages stored once and given each further folder as a label (Gmail)."""
     skipped_deleted: int = 0
     failed: int = 0
     elapsed_seconds: float = 0.0
@@ -186,6 +215,44 @@ def date_header_of(data: bytes) -> datetime | None:
         return None
 
 
+_CopyState = Literal["pending", "stored", "found", "gone"]
+
+
+@dataclass(slots=True)
+class _Copy:
+    """A message of this content on the server (or on its way), for labels instead of copies."""
+
+    folder: str
+    shareable: bool
+    """Its folder's label may be one of several (not Trash or Spam)."""
+    state: _CopyState = "pending"
+    """pending: APPEND unanswered; stored: the server took it; found: it was there
+    already; gone: refused or lost."""
+    uid: int | None = None
+    uidvalidity: int | None = None
+
+
+@dataclass
+class _LabelTask:
+    """A message not uploaded because an identical one is stored: its folder becomes a label."""
+
+    source_key: str
+    source_id: str
+    folder: str
+    """Its own server folder."""
+    message_id: str | None
+    size: int
+    sha256: str
+    flags: tuple[str, ...]
+    report: FolderReport
+    stored: _Copy
+    label: str | None
+    """The label to add to the stored message; None when that is in this folder already."""
+    job: UploadJob | None = None
+    """The message itself, kept while the stored copy's APPEND is unanswered: if that
+    copy does not make it, this one is uploaded after all."""
+
+
 class _ServerIndex:
     """Messages in one server folder that the journal cannot account for."""
 
@@ -228,6 +295,16 @@ class Migration:
         self._refused: dict[str, str] = {}
         """Server folders that could not be created, and the server's reason."""
         """Jobs handed to the uploaders and not yet answered: none may be forgotten."""
+        self.share_labels = False
+        """Labels instead of copies (the provider's rule, and the server offers it)."""
+        self._copies: dict[str, list[_Copy]] = {}
+        """Labels instead of copies: what this run stored or found, by content hash."""
+        self._copy_of: dict[str, _Copy] = {}
+        """The same, by source key, while the APPEND is unanswered."""
+        self._label_tasks: list[_LabelTask] = []
+        self._held_bytes = 0
+        self._uidvalidities: dict[str, int | None] = {}
+        self._attributes: dict[str, frozenset[str]] = {}
         self.report = MigrationReport(
             account=access.email,
             server=f"{access.target.host}:{access.target.port}",
@@ -250,6 +327,7 @@ class Migration:
                     self.report.estimated_days = self.report.planned_bytes / self.daily_limit
             else:
                 self._upload_all()
+                self._apply_labels()
                 self._restore_flags()
                 if self.options.verify:
                     self._verify()
@@ -267,6 +345,7 @@ class Migration:
         for f in r.folders:
             r.already_done += f.already_done
             r.found_on_server += f.found_on_server
+            r.labelled += f.labelled
             r.skipped_deleted += f.skipped_deleted
         r.failed = len(r.failures)
         return r
@@ -302,6 +381,13 @@ class Migration:
         )
         self.layout = layout
         self.rules = self.plugins.upload_rules(self.access.provider)
+        self._attributes = {f.name: f.flags for f in folders}
+        self.share_labels = self.rules.labels_for_copies and gmail_labels.CAPABILITY in caps
+        if self.rules.labels_for_copies and not self.share_labels:
+            self.report.notes.append(
+                f"the server does not offer {gmail_labels.CAPABILITY} (Gmail's labels): a "
+                "message kept in several folders is uploaded once into each"
+            )
         self._store_after: dict[tuple[str, str], list[int]] = {}
         limits = self.plugins.limits(self.access.provider)
         self.max_size = limits.max_message_bytes
@@ -395,6 +481,13 @@ class Migration:
         if status in Status.DONE:
             folder.already_done += 1
             return
+        # A label that could not be set on an earlier run's copy: do not rely on that again.
+        trust_earlier = not (
+            self.share_labels
+            and status == Status.FAILED
+            and (entry := self.journal.entry(key)) is not None
+            and entry.detail.startswith(LABEL_FAILED)
+        )
         data = to_crlf(msg.data)
         message_id = message_id_of(data)
         if self.max_size is not None and len(data) > self.max_size:
@@ -411,9 +504,17 @@ class Migration:
             self.journal.record(
                 Entry(key, target.name, message_id, len(data), digest, Status.FOUND)
             )
+            if self.share_labels:
+                self._remember(digest, target.name, "found")
             return
         if msg.partial:
             folder.partial += 1
+        job = None
+        if self.share_labels:
+            job = self._job(msg, key, target.name, data, message_id, digest)
+            if self._as_label(folder, job, msg.source_id, trust_earlier):
+                return
+            self._remember(digest, target.name, "pending", key)
         if submit is None:
             folder.to_upload += 1
             self.report.planned_bytes += len(data)
@@ -426,16 +527,264 @@ class Migration:
                     "(nothing is uploaded twice)"
                 )
             self._day_left -= len(data)
+        submit(job or self._job(msg, key, target.name, data, message_id, digest))
+
+    def _job(
+        self,
+        msg: SourceMessage,
+        key: str,
+        folder: str,
+        data: bytes,
+        message_id: str | None,
+        digest: str,
+    ) -> UploadJob:
         received = msg.received or date_header_of(data)
         after = tuple(sorted(self.rules.flags_after_append.intersection(msg.flags)))
         flags = tuple(sorted(msg.flags.difference(after)))
-        submit(UploadJob(key, target.name, data, flags, received, message_id, digest, after))
+        return UploadJob(key, folder, data, flags, received, message_id, digest, after)
 
     def _fail(
         self, folder: FolderReport, msg: SourceMessage, message_id: str | None, why: str
     ) -> None:
         folder.failed += 1
         self.report.failures.append(Failure(folder.source, msg.source_id, message_id, why))
+
+    # --- labels instead of copies (Gmail) ----------------------------------------------
+    def _label_of(self, folder: str) -> str | None:
+        return gmail_labels.label_for(folder, self._attributes.get(folder, ()))
+
+    def _remember(self, digest: str, folder: str, state: _CopyState, key: str = "") -> None:
+        """Note a message of this content going to (or found in) ``folder``."""
+        shareable = gmail_labels.shareable(self._label_of(folder))
+        copy = _Copy(folder, shareable, state)
+        self._copies.setdefault(digest, []).append(copy)
+        if key:
+            self._copy_of[key] = copy
+
+    def _as_label(self, folder: FolderReport, job: UploadJob, source_id: str, trust: bool) -> bool:
+        """Leave the message out if an identical one is stored; True if it is so handled.
+
+        Same folder: nothing to do on the server. Another folder: its label goes on the
+        stored message in the label pass. ``trust``: an earlier run's copy may be used.
+        """
+        target, digest = job.folder, job.sha256
+        copies = self._copies.setdefault(digest, [])
+        label = self._label_of(target)
+        add: str | None = None
+        stored = next((c for c in copies if c.folder == target and c.state != "gone"), None)
+        if stored is None:
+            earlier = self.journal.done_with_hash(digest)
+            if any(e.folder == target for e in earlier):
+                stored = _Copy(target, gmail_labels.shareable(label), "found")
+                copies.append(stored)
+            elif gmail_labels.shareable(label):
+                stored = self._shareable_copy(copies, earlier if trust else [])
+                add = label
+        if stored is None:
+            return False
+        if self.options.dry_run:
+            folder.to_label += 1
+            return True
+        task = _LabelTask(
+            job.source_key,
+            source_id,
+            target,
+            job.message_id,
+            job.size,
+            digest,
+            job.flags + job.flags_after,
+            folder,
+            stored,
+            add,
+        )
+        if add is None and stored.state in ("stored", "found"):
+            self._labelled(task)
+            return True
+        if stored.state == "pending" and self._held_bytes + job.size <= HOLD_BYTES:
+            task.job = job
+            self._held_bytes += job.size
+        self._label_tasks.append(task)
+        return True
+
+    def _shareable_copy(self, copies: list[_Copy], earlier: list[Entry]) -> _Copy | None:
+        """A stored message of this content that another label can go on, if any."""
+        for copy in copies:
+            if copy.shareable and copy.state == "stored" and copy.uid is not None:
+                return copy
+        for copy in copies:
+            if copy.shareable and copy.state == "pending":
+                return copy
+        for e in earlier:
+            # An earlier run's upload, if its folder still has the UIDs it had then.
+            if (
+                e.status == Status.UPLOADED
+                and e.uid is not None
+                and e.uidvalidity is not None
+                and gmail_labels.shareable(self._label_of(e.folder))
+                and self._current_uidvalidity(e.folder) == e.uidvalidity
+            ):
+                copy = _Copy(e.folder, True, "stored", e.uid, e.uidvalidity)
+                copies.append(copy)
+                return copy
+        return None
+
+    def _current_uidvalidity(self, folder: str) -> int | None:
+        if folder not in self._uidvalidities:
+            control = self._control
+            assert control is not None
+            try:
+                info = control.select_folder(folder, readonly=True)
+            except imapclient.exceptions.IMAPClientAbortError:
+                raise
+            except imapclient.exceptions.IMAPClientError:
+                info = {}  # the folder is gone
+            self._selected = folder
+            value = info.get(b"UIDVALIDITY")
+            self._uidvalidities[folder] = int(value) if value is not None else None
+        return self._uidvalidities[folder]
+
+    def _apply_labels(self) -> None:
+        """The label pass: each left-out message's folder becomes a label on its stored twin."""
+        tasks, self._label_tasks = self._label_tasks, []
+        by_folder: dict[str, list[_LabelTask]] = {}
+        fallback: list[_LabelTask] = []
+        for task in tasks:
+            stored = task.stored
+            if task.label is None and stored.state in ("stored", "found"):
+                self._labelled(task)  # an identical message made it into this folder
+            elif task.label is not None and stored.state == "stored" and stored.uid is not None:
+                by_folder.setdefault(stored.folder, []).append(task)
+            else:
+                fallback.append(task)
+        for folder, group in sorted(by_folder.items()):
+            fallback.extend(self._label_in(folder, group))
+        if fallback:
+            self._fallback(fallback)
+        self._held_bytes = 0
+
+    def _label_in(self, folder: str, tasks: list[_LabelTask]) -> list[_LabelTask]:
+        """Add the labels (and the copies' flags) to messages of ``folder``; the misses."""
+        control = self._control
+        assert control is not None
+        try:
+            info = control.select_folder(folder)  # read-write: STORE needs it
+        except imapclient.exceptions.IMAPClientAbortError:
+            raise
+        except imapclient.exceptions.IMAPClientError:
+            info = {}  # the folder is gone: so are the messages in it
+        self._selected = folder
+        current = info.get(b"UIDVALIDITY")
+        ready = [t for t in tasks if current is not None and t.stored.uidvalidity == int(current)]
+        missed = [t for t in tasks if current is None or t.stored.uidvalidity != int(current)]
+        by_label: dict[str, set[int]] = {}
+        by_flag: dict[str, set[int]] = {}
+        for t in ready:
+            assert t.label is not None and t.stored.uid is not None
+            by_label.setdefault(t.label, set()).add(t.stored.uid)
+            # Gmail keeps flags per message, not per label: read anywhere is read.
+            for flag in valid_flags(t.flags, self.keywords_allowed)[0]:
+                by_flag.setdefault(flag, set()).add(t.stored.uid)
+        for label, uids in sorted(by_label.items()):
+            self._store(uids, b"+X-GM-LABELS.SILENT", gmail_labels.wire(label), f"label {label!r}")
+        for flag, uids in sorted(by_flag.items()):
+            self._store(uids, b"+FLAGS.SILENT", flag.encode("ascii"), f"flag {flag}")
+        # Confirm: a label the server refused, or a message deleted since, shows here.
+        have: dict[int, set[str]] = {}
+        targets = sorted({t.stored.uid for t in ready if t.stored.uid is not None})
+        for start in range(0, len(targets), FETCH_CHUNK):
+            chunk = targets[start : start + FETCH_CHUNK]
+            for uid, data in control.fetch(chunk, ["X-GM-LABELS"]).items():
+                have[uid] = {gmail_labels.parse(x) for x in data.get(b"X-GM-LABELS", ())}
+        for t in ready:
+            if t.stored.uid in have and t.label in have[t.stored.uid]:
+                self._labelled(t)
+            else:
+                missed.append(t)
+        return missed
+
+    def _store(self, uids: set[int], item: bytes, value: bytes, what: str) -> None:
+        control = self._control
+        assert control is not None
+        ordered = sorted(uids)
+        for start in range(0, len(ordered), FETCH_CHUNK):
+            chunk = b",".join(b"%d" % uid for uid in ordered[start : start + FETCH_CHUNK])
+            try:
+                control._command_and_check("store", chunk, item, b"(" + value + b")", uid=True)
+            except imapclient.exceptions.IMAPClientAbortError:
+                raise
+            except imapclient.exceptions.IMAPClientError as exc:
+                self.report.notes.append(f"the server refused to set {what}: {exc}")
+                return
+
+    def _fallback(self, tasks: list[_LabelTask]) -> None:
+        """Messages whose stored twin did not make it, or did not take the label."""
+        groups: dict[tuple[str, str], list[_LabelTask]] = {}
+        for task in tasks:
+            groups.setdefault((task.sha256, task.folder), []).append(task)
+        jobs: list[UploadJob] = []
+        riders: dict[str, list[_LabelTask]] = {}
+        for group in groups.values():
+            carrier = next((t for t in group if t.job is not None), None)
+            if carrier is None or carrier.job is None:
+                for t in group:
+                    self._label_failed(
+                        t,
+                        f"its identical message in {t.stored.folder!r} is not on the server "
+                        "as recorded, so the label could not be added",
+                    )
+                continue
+            # One upload per folder and content: the others are the same message there.
+            jobs.append(carrier.job)
+            riders[carrier.source_key] = [t for t in group if t is not carrier]
+        if not jobs:
+            return
+        ok, unknown, error = self._upload_directly(jobs)
+        for job in unknown:
+            self._report_unknown(job, error)
+        for key, rest in riders.items():
+            for t in rest:
+                if key in ok:
+                    t.label = None
+                    self._labelled(t)
+                else:
+                    self._label_failed(t, "its identical message could not be uploaded")
+
+    def _labelled(self, task: _LabelTask) -> None:
+        where = "this folder" if task.label is None else repr(task.stored.folder)
+        self.journal.record(
+            Entry(
+                task.source_key,
+                task.folder,
+                task.message_id,
+                task.size,
+                task.sha256,
+                Status.LABELLED,
+                detail=f"the identical message in {where} carries this folder's label"[:500],
+            )
+        )
+        task.report.labelled += 1
+
+    def _label_failed(self, task: _LabelTask, why: str) -> None:
+        self.journal.record(
+            Entry(
+                task.source_key,
+                task.folder,
+                task.message_id,
+                task.size,
+                task.sha256,
+                Status.FAILED,
+                detail=(LABEL_FAILED + why)[:500],
+            )
+        )
+        task.report.failed += 1
+        self.report.failures.append(
+            Failure(
+                task.report.source,
+                task.source_id,
+                task.message_id,
+                f"{why}; the next run uploads it",
+            )
+        )
 
     # --- the server-side duplicate check -----------------------------------------
     def _select(self, name: str) -> int:
@@ -649,6 +998,11 @@ class Migration:
         job = result.job
         self._outstanding.pop(job.source_key, None)
         folder = self._report_for_target(job.folder)
+        copy = self._copy_of.get(job.source_key)
+        if copy is not None and not result.unknown:  # an unknown one is settled later
+            del self._copy_of[job.source_key]
+            copy.state = "stored" if result.ok else "gone"
+            copy.uid, copy.uidvalidity = result.uid, result.uidvalidity
         if result.ok:
             self.journal.record(
                 Entry(
@@ -706,6 +1060,8 @@ class Migration:
         resend: list[UploadJob] = []
         for job in unknown:
             if self._on_server(job.folder, job.message_id, job.size, job.sha256):
+                if (copy := self._copy_of.pop(job.source_key, None)) is not None:
+                    copy.state = "found"
                 self.journal.record(
                     Entry(
                         job.source_key,
@@ -723,10 +1079,24 @@ class Migration:
                 resend.append(job)
         if not resend:
             return
+        _ok, still_unknown, error = self._upload_directly(resend)
+        for job in still_unknown:
+            self._report_unknown(job, error)
+        if error and still_unknown:
+            raise ConnectError(f"lost the connection to the server: {error}")
+
+    def _upload_directly(
+        self, jobs: list[UploadJob]
+    ) -> tuple[set[str], list[UploadJob], str | None]:
+        """Upload over one new connection, one message at a time, in this thread.
+
+        Results are recorded; returns the source keys stored, the jobs whose answer was
+        lost, and the connection's error if any.
+        """
         batches: queue.Queue[Batch | None] = queue.Queue()
         results: queue.Queue[UploadResult] = queue.Queue()
         budget = ByteBudget(self.options.budget_bytes)
-        for job in resend:
+        for job in jobs:
             budget.acquire(job.size)  # each is released when its answer comes
             batches.put(Batch(job.folder, [job]))
         batches.put(None)
@@ -740,23 +1110,33 @@ class Migration:
             threading.Event(),
             self.keywords_allowed,
         )
-        worker.run()  # in this thread: one connection, one message at a time
+        worker.run()
+        ok: set[str] = set()
         still_unknown: list[UploadJob] = []
-        self._drain(results, still_unknown)
-        for job in still_unknown:
-            folder = self._report_for_target(job.folder)
-            if folder is not None:
-                folder.failed += 1
-            self.report.failures.append(
-                Failure(
-                    job.folder,
-                    job.source_key.rsplit(":", 1)[-1],
-                    job.message_id,
-                    f"not uploaded: {worker.stats.error or 'connection lost'}",
-                )
+        while True:
+            try:
+                result = results.get_nowait()
+            except queue.Empty:
+                break
+            if result.ok:
+                ok.add(result.job.source_key)
+            self._record(result, still_unknown)
+        return ok, still_unknown, worker.stats.error
+
+    def _report_unknown(self, job: UploadJob, error: str | None) -> None:
+        if (copy := self._copy_of.pop(job.source_key, None)) is not None:
+            copy.state = "gone"
+        folder = self._report_for_target(job.folder)
+        if folder is not None:
+            folder.failed += 1
+        self.report.failures.append(
+            Failure(
+                job.folder,
+                job.source_key.rsplit(":", 1)[-1],
+                job.message_id,
+                f"not uploaded: {error or 'connection lost'}",
             )
-        if worker.stats.error and still_unknown:
-            raise ConnectError(f"lost the connection to the server: {worker.stats.error}")
+        )
 
     def _classify(self, response: str) -> Any:
         return self.plugins.classify_response(self.access.provider, response)

@@ -155,11 +155,18 @@ class ProviderLimits:
 
 @dataclass(frozen=True)
 class UploadRules:
-    """How a provider wants messages uploaded, beyond plain APPEND."""
+    """How a provider wants messages uploaded, beyond plain APPEND: flags to set again
+    after it, and labels instead of second copies where the server has labels."""
 
     flags_after_append: frozenset[str] = frozenset()
     """Flags the server may drop when given with APPEND; they are set again with
     STORE once the message is stored (Outlook loses \\Flagged)."""
+    labels_for_copies: bool = False
+    """The server keeps one message under several labels (Gmail): a message whose exact
+    bytes are in several local folders is uploaded once, into the first folder met, and
+    each other folder becomes an extra label on it (``UID STORE +X-GM-LABELS``) instead
+    of a second copy; identical copies within one folder are stored once. Only used
+    when the server offers X-GM-EXT-1; Trash and Spam never share a message."""
 
 
 class Severity(StrEnum):

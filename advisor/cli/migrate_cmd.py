@@ -160,12 +160,14 @@ def render_report(report: MigrationReport) -> None:
             )
             if n
         ]
+        labels = f.to_label if report.dry_run else f.labelled
         table.add_row(
             escape(f.source),
             escape(f.target) + (" (new)" if f.created else ""),
             f"{f.messages:,}",
             _size(f.bytes),
-            f"{f.to_upload if report.dry_run else f.uploaded:,}",
+            f"{f.to_upload if report.dry_run else f.uploaded:,}"
+            + (f" + {labels:,} as label" if labels else ""),
             escape(", ".join(left_out)) or "-",
         )
     stdout.print(table)
@@ -180,6 +182,16 @@ def render_report(report: MigrationReport) -> None:
             f"The provider accepts only so much a day: uploading {_size(report.planned_bytes)} "
             f"takes about {report.estimated_days:.1f} days. Each run stops when the day's "
             "share is used; run it again the next day and it continues."
+        )
+    planned_labels = sum(f.to_label for f in report.folders)
+    if report.labelled or planned_labels:
+        stdout.print(
+            f"{report.labelled or planned_labels:,} messages "
+            + ("would not be" if report.dry_run else "were not")
+            + " uploaded again: the identical message was already stored in another folder "
+            "(or earlier in the same one), and this folder "
+            + ("would become" if report.dry_run else "became")
+            + " an extra label on it."
         )
     if report.already_done or report.found_on_server:
         stdout.print(

@@ -27,6 +27,7 @@ from advisor.provider import (
     ServerSettings,
     Severity,
     ThrottleAdvice,
+    UploadRules,
 )
 
 # OAuth2 sign-in lives in its own module; importing the hook here registers it.
@@ -44,6 +45,8 @@ LIMITS = ProviderLimits(
     max_connections=15,
 )
 ALL_MAIL_ROLE = "\\All"
+# Folders are labels: a message kept in several folders is stored once, with one label each.
+UPLOAD_RULES = UploadRules(labels_for_copies=True)
 
 
 @hookimpl
@@ -97,6 +100,11 @@ def mailadvisor_folder_policy(
     # so no role is filled by name here; All Mail is never a target unless the user asks.
     never = frozenset(f.name for f in server_folders if ALL_MAIL_ROLE in f.flags)
     return FolderPolicy(roles={}, never_upload=never)
+
+
+@hookimpl
+def mailadvisor_upload_rules(provider: str) -> UploadRules | None:
+    return UPLOAD_RULES if provider == NAME else None
 
 
 @hookimpl
