@@ -151,6 +151,20 @@ class MigrationJournal:
         """(Message-ID, size) of every message recorded as on the server in ``folder``."""
         return Counter((mid, size) for mid, size, _ in self._in_folder(folder))
 
+    def forget_done(self, folder: str, message_id: str | None, size: int, count: int) -> int:
+        """Stop counting ``count`` messages with this key as on the server (they are not).
+
+        A later run then uploads them again. Returns how many entries were forgotten.
+        """
+        self.flush()
+        rows = self._db.execute(
+            "SELECT source_key FROM messages WHERE folder = ? AND message_id IS ? AND size = ? "
+            f"AND status IN ({', '.join('?' * len(Status.DONE))}) ORDER BY rowid DESC LIMIT ?",
+            (folder, message_id, size, *Status.DONE, count),
+        ).fetchall()
+        self.forget(key for (key,) in rows)
+        return len(rows)
+
     def done_hashes(self, folder: str) -> Counter[str]:
         """Content hashes of messages recorded as on the server in ``folder``."""
         return Counter(digest for _, _, digest in self._in_folder(folder))

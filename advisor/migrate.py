@@ -1163,7 +1163,10 @@ class Migration:
                 continue
             self._select(target)
             keys, _ = self._fetch_keys()
-            missing += sum((expected - keys).values())
+            for (message_id, size), n in (expected - keys).items():
+                # Gone from the server (deleted there since?): no longer counted as done,
+                # so the next run uploads them again instead of trusting the journal.
+                missing += self.journal.forget_done(target, message_id, size, n)
         self.report.verified = missing == 0
         self.report.missing_after_verify = missing
 

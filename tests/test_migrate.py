@@ -386,3 +386,23 @@ def test_a_folder_the_server_refuses_fails_alone(
     status, again = migrate(profile, tmp_path / "j.sqlite", capsys=capsys)
     assert status == 0 and again["uploaded"] == 3 and again["already_done"] == 6
     assert len(msgs) == 9
+
+
+def test_a_message_deleted_on_the_server_is_uploaded_again_after_verification(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "Maildir"
+    write_maildir(root, list(generate(5, [("INBOX",)], seed=30, sizes="small")))
+    account = dovecot.add_user()
+    profile, _ = write_profile(tmp_path, dovecot, account, root)
+    journal = tmp_path / "j.sqlite"
+    assert migrate(profile, journal, capsys=capsys)[0] == 0
+    with connect(dovecot, account) as client:
+        client.select_folder("INBOX")
+        client.delete_messages(client.search("ALL")[:1])
+        client.expunge()
+    status, report = migrate(profile, journal, capsys=capsys)
+    assert status == 1 and report["verified"] is False and report["missing_after_verify"] == 1
+    status, report = migrate(profile, journal, capsys=capsys)
+    assert status == 0 and report["uploaded"] == 1 and report["verified"] is True
+    assert sum(body_counts(dovecot, account).values()) == 5
