@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -788,3 +789,59 @@ def test_scan_profile_of_a_store_on_disk(
     assert store["scan"]["totals"]["messages"] == len(msgs) + 1  # and the zero-byte file
     assert run(["scan", str(root), "--profile", str(profile)]) == ExitStatus.USAGE
     assert "not both" in capsys.readouterr().err
+
+
+# --- folders that cannot be listed --------------------------------------------------------
+
+
+def test_a_folder_that_cannot_be_listed_is_counted_by_every_reader() -> None:
+    """A sub-folder nobody may open may hold mail: each reader reports it as unreadable
+    (and the scan counts it) instead of passing it over in silence."""
+    from advisor.stores.eml import EmlReader
+    from advisor.stores.emlx import EmlxReader
+    from advisor.stores.maildir import MaildirReader
+    from advisor.stores.mh import MhReader
+    from tests.store_checks import unprivileged
+
+    body = message("hidden", utc(2021, 5, 6))
+    with tempfile.TemporaryDirectory() as tmp:  # not pytest's 0700 tmp_path: "nobody" reads
+        root = Path(tmp)
+        root.chmod(0o755)
+        mh = root / "mh"
+        (mh / "sub").mkdir(parents=True)
+        for folder in (mh, mh / "sub"):
+            (folder / "1").write_bytes(body)
+        eml = root / "eml"
+        (eml / "sub").mkdir(parents=True)
+        for folder in (eml, eml / "sub"):
+            (folder / "a.eml").write_bytes(body)
+        maildir = write_maildir(
+            root / "maildir",
+            [MaildirMessage(folder, body, utc(2021, 5, 6), "S") for folder in ((), ("Sub",))],
+        )
+        apple = root / "Mail" / "V10"
+        for box in ("INBOX.mbox", "Sub.mbox"):
+            (apple / box / "Messages").mkdir(parents=True)
+            (apple / box / "Messages" / "1.emlx").write_bytes(emlx_bytes(body))
+        closed = [mh / "sub", eml / "sub", maildir / ".Sub", apple / "Sub.mbox" / "Messages"]
+        for path in closed:
+            path.chmod(0)
+        try:
+            with unprivileged():
+                results = {
+                    kind: scan_store(reader(path))
+                    for kind, reader, path in (
+                        ("mh", MhReader, mh),
+                        ("eml", EmlReader, eml),
+                        ("maildir", MaildirReader, maildir),
+                        ("emlx", EmlxReader, root / "Mail"),
+                    )
+                }
+        finally:
+            for path in closed:
+                path.chmod(0o755)
+    for kind, result in results.items():
+        assert (result.totals.messages, result.totals.unreadable) == (2, 1), kind
+        (example,) = [e for e in result.problem_examples if e.code == "unreadable"]
+        assert "cannot be listed" in example.message, (kind, example)
+        assert example.folder[-1].lower() == "sub", (kind, example)

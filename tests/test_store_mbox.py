@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.errors import UsageError
+from advisor.stores import fromsearch
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, FORWARDED, SEEN, ReaderOptions
 from advisor.stores.mbox import (
     MboxEntry,
@@ -694,3 +695,114 @@ def test_memory_stays_bounded(tmp_path: Path) -> None:
     assert count == 50 * 100 + 1
     assert largest == 3_000_015
     assert peak < 5_000_000 + largest, peak
+
+
+# -- the separator search of large files, in a helper process ---------------------------------
+
+
+@pytest.fixture
+def helper_for_small_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the helper search files of a few KB (it normally starts at 64 MB), and leave
+    the first 4 KB to the reader, as it leaves the first 32 MB."""
+    monkeypatch.setattr(fromsearch, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(fromsearch, "HEAD", 4096)
+    monkeypatch.setattr(fromsearch, "_cores", lambda: 2)
+
+
+def _tricky_mbox() -> bytes:
+    """Separators on both sides of the helper's starting point, quoted lines, a large
+    message the reader skips over, Thunderbird bookkeeping, a Content-Length."""
+    big = b"Subject: big\n\n" + b"0123456789abcdef\n" * 2000 + b">From inside big\n"
+    thunderbird = b"X-Mozilla-Status: 0001\nSubject: tb\n\n>>From twice\nFrom once\n"
+    counted = b"Subject: cl\nContent-Length: 9\n\nFrom x\nx\n"
+    plain = [
+        b"Subject: %d\n\nbody %d\nFrom the middle of a line? no: From \n" % (i, i)
+        for i in range(60)
+    ]
+    return mboxrd([*plain[:30], big, thunderbird, counted, *plain[30:]])
+
+
+@pytest.mark.usefixtures("helper_for_small_files")
+@pytest.mark.parametrize(("block", "window"), [(1 << 19, 1 << 22), (512, 4096), (7, 64)])
+def test_helper_search_gives_the_same_messages(tmp_path: Path, block: int, window: int) -> None:
+    path = write(tmp_path, _tricky_mbox())
+    started = []
+    real_start = fromsearch.HitFeed.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls: type[fromsearch.HitFeed], fd: int, size: int) -> fromsearch.HitFeed | None:
+        feed = real_start(cls, fd, size)
+        started.append(feed)
+        return feed
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fromsearch.HitFeed, "start", classmethod(start))
+        found = entries(path, block_size=block, window=window, strip_mozilla=True)
+    alone = entries(path, block_size=block, window=window, strip_mozilla=True, parallel=False)
+    assert started and started[0] is not None and started[0].proc is None  # ran, was reaped
+    assert found == alone
+    assert len(found) == 63 and found[30].data.endswith(b"From inside big\n")
+
+
+@pytest.mark.usefixtures("helper_for_small_files")
+@pytest.mark.parametrize(
+    "child",
+    [
+        "import sys; sys.stdout.buffer.write(b'not the helper at all, just text')",
+        "import sys; sys.exit(3)",
+        # The right greeting, the first true offset, then it dies before it is done.
+        "import sys; from array import array; "
+        "sys.stdout.buffer.write(MAGIC + array('q', [FIRST]).tobytes())",
+        # Offsets that go backwards: not to be trusted.
+        "import sys; from array import array; "
+        "sys.stdout.buffer.write(MAGIC + array('q', [9000, 5000, -1 - 6000]).tobytes())",
+    ],
+    ids=["garbage", "exits", "dies", "disorder"],
+)
+def test_a_helper_that_fails_is_replaced_by_our_own_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str
+) -> None:
+    data = _tricky_mbox()
+    path = write(tmp_path, data)
+    child = child.replace("FIRST", str(data.index(b"From ", 4096)))
+    monkeypatch.setattr(fromsearch, "_CHILD", f"MAGIC = {fromsearch.MAGIC!r}\n{child}\n")
+    assert entries(path, strip_mozilla=True) == entries(path, strip_mozilla=True, parallel=False)
+
+
+@pytest.mark.usefixtures("helper_for_small_files")
+def test_stopping_early_stops_the_helper(tmp_path: Path) -> None:
+    path = write(tmp_path, _tricky_mbox() * 20)
+    reading = iter_mbox(path)
+    next(reading)
+    reading.close()  # the helper is killed and reaped: no ResourceWarning, no zombie
+    assert len(list(iter_mbox(path))) == 63 * 20
+
+
+def test_a_large_message_with_bookkeeping_mid_header_is_not_copied_twice(
+    tmp_path: Path,
+) -> None:
+    """Cutting X-Mozilla lines out of the middle of a 30 MB message's header builds the
+    result in place: memory holds the message once, not the stored copy and the result."""
+    header = (
+        b"Received: from a by b; Tue, 2 Jan 2024 13:45:00 +0000\nFrom: a@b\n"
+        b"X-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\nSubject: video\n\n"
+    )
+    body = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\n" * (
+        30_000_000 // 73
+    )
+    path = tmp_path / "big.mbox"
+    with open(path, "wb") as out:
+        out.write(b"From - Tue Jan 02 13:45:00 2024\n" + header)
+        out.write(body)
+        out.write(b"\nFrom - Tue Jan 02 13:46:00 2024\n" + A)
+    del body
+    tracemalloc.start()
+    try:
+        first, second = MboxReader(path).messages()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = len(first.data)
+    assert size == os.path.getsize(path) - 32 - 50 - 1 - 33 - len(A)
+    assert first.data.startswith(b"Received: from a by b") and b"X-Mozilla" not in first.data
+    assert first.flags == {SEEN} and second.data == A
+    assert peak < size + 5_000_000, peak

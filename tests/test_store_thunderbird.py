@@ -809,3 +809,15 @@ def test_every_entry_not_read_is_reported_with_its_reason() -> None:
     assert "backup" in reasons["Inbox.bak"] and reasons["notes.txt"] == NOT_MAIL
     assert "not a regular file" in reasons["a-pipe"] and "not a folder" in reasons["Stray"]
     assert sorted(reader.notes) == sorted(f"{e.path}: {e.reason}" for e in reader.skipped)
+
+
+def test_a_single_folder_names_the_sub_folders_it_leaves_out(tmp_path: Path) -> None:
+    data = mboxrd([msg(1)])
+    (tmp_path / "Archives").write_bytes(data)
+    (tmp_path / "Archives.msf").write_bytes(msf([Row(0)], folder_size=len(data)))
+    (tmp_path / "Archives.sbd").mkdir()
+    (tmp_path / "Archives.sbd" / "2019").write_bytes(mboxrd([msg(2)]))
+    reader = ThunderbirdReader(tmp_path / "Archives")
+    assert [m.data for m in reader.messages()] == [msg(1)]
+    (note,) = reader.notes
+    assert note.startswith(str(tmp_path / "Archives.sbd")) and "sub-folders" in note

@@ -79,8 +79,9 @@ def scan(
         Path | None,
         typer.Option(
             "--profile",
-            help="Scan the source a profile file names ([source]): a store on disk, or a "
-            "live POP3 account (downloaded only, never deleted; its password comes from [auth]).",
+            help="Scan the source a profile file names (\\[source]): a store on disk, or a "
+            "live POP3 account (downloaded only, never deleted; its password comes from "
+            "\\[auth]).",
             show_default=False,
         ),
     ] = None,
@@ -102,9 +103,9 @@ def scan(
     Thunderbird, Evolution, KMail, Apple Mail, Outlook (.pst files),
     Claws Mail, Sylpheed, mutt, and the system mailbox in /var/mail.
 
-    With --profile, it scans what the profile's [source] names, which can also be a live
-    POP3 account (path = "pop3s://user@host"): every message is downloaded and counted,
-    none is deleted.
+    With --profile, it scans what the profile's \\[source] names: a store
+    on disk, or a live POP3 account (path = "pop3s://user@host"), whose
+    messages are downloaded and counted, never deleted.
 
     Examples:
       mailadvisor scan
@@ -112,8 +113,9 @@ def scan(
       mailadvisor scan --json ~/.thunderbird/abcd1234.default-release
       mailadvisor scan --profile my-move.toml
 
-    Exit status: 0 all scanned; 1 a store found could not be read; 2 bad PATH or profile;
-    3 the POP3 server refused the login; 4 it cannot be reached.
+    Exit status: 0 all scanned; 1 a store found could not be read;
+    2 bad PATH or profile; 3 the POP3 server refused the login;
+    4 the POP3 server cannot be reached.
     """
     options = ReaderOptions(ignore_lock=ignore_lock)
     if profile is not None:

@@ -20,13 +20,16 @@ from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
+    folder_key,
     is_dir,
     is_file,
+    list_directory,
     natural_key,
     read_message_file,
     received_or_mtime,
     sorted_dir,
     source_id,
+    unlisted_folder,
 )
 
 SUFFIX = ".eml"
@@ -56,13 +59,15 @@ class EmlReader(StoreReader):
 
     def folders(self) -> Iterator[SourceFolder]:
         seen: set[tuple[str, ...]] = set()
-        for folder, directory, _, _ in self._walk():
+        for folder, directory, _, _, _ in self._walk():
             if folder not in seen:  # several directories can make one folder
                 seen.add(folder)
                 yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
-        for folder, directory, names, relative in self._walk():
+        for folder, directory, names, relative, error in self._walk():
+            if error is not None:
+                yield unlisted_folder(folder, folder_key(relative) or ".", error)
             for name in names:
                 path = directory / name
                 data, problems = read_message_file(path)
@@ -77,10 +82,13 @@ class EmlReader(StoreReader):
                     problems=(*problems, *date_problems),
                 )
 
-    def _walk(self) -> Iterator[tuple[tuple[str, ...], Path, list[str], tuple[str, ...]]]:
-        """(folder, directory, .eml names, relative path) for directories holding .eml files."""
+    def _walk(
+        self,
+    ) -> Iterator[tuple[tuple[str, ...], Path, list[str], tuple[str, ...], str | None]]:
+        """(folder, directory, .eml names, relative path, why it cannot be listed) for
+        directories holding .eml files, or that cannot be listed (they might)."""
         if self.path.is_file():
-            yield (INBOX,), self.path.parent, [self.path.name], ()
+            yield (INBOX,), self.path.parent, [self.path.name], (), None
             return
         guard = LoopGuard()
         stack: list[tuple[Path, tuple[str, ...], int]] = [(self.path, (), 0)]
@@ -90,16 +98,17 @@ class EmlReader(StoreReader):
                 continue
             names: list[str] = []
             children: list[tuple[Path, tuple[str, ...], int]] = []
-            for entry in sorted_dir(directory):
+            entries, error = list_directory(directory)
+            for entry in entries:
                 if entry.name.startswith("."):
                     continue
                 if is_dir(entry):
                     children.append((Path(entry.path), (*parent, entry.name), depth + 1))
                 elif is_eml(entry.name):  # a broken link or odd file is reported when read
                     names.append(entry.name)
-            if names:
+            if names or error:
                 names.sort(key=natural_key)
-                yield (parent or (INBOX,)), directory, names, parent
+                yield (parent or (INBOX,)), directory, names, parent, error
             stack.extend(reversed(children))
 
 

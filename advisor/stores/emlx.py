@@ -54,10 +54,12 @@ from advisor.stores.message_files import (
     header_date,
     is_dir,
     is_file,
+    list_directory,
     natural_key,
     read_bytes,
     sorted_dir,
     timestamp_date,
+    unlisted_folder,
 )
 
 SUFFIX = ".emlx"
@@ -323,20 +325,24 @@ class EmlxReader(StoreReader):
 
     def folders(self) -> Iterator[SourceFolder]:
         seen: set[tuple[str, ...]] = set()
-        for folder, directory, _ in self._walk():
+        for folder, directory, _, _ in self._walk():
             if folder not in seen:  # several directories can make one folder
                 seen.add(folder)
                 yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
-        for folder, directory, names in self._walk():
+        for folder, directory, names, error in self._walk():
+            if error is not None:
+                ident = directory.relative_to(self.path).as_posix()
+                yield unlisted_folder(folder, ident, error)
             for name in names:
                 yield self._message(folder, directory / name)
 
-    def _walk(self) -> Iterator[tuple[tuple[str, ...], Path, list[str]]]:
-        """(folder, directory, .emlx names) for every directory holding .emlx files."""
+    def _walk(self) -> Iterator[tuple[tuple[str, ...], Path, list[str], str | None]]:
+        """(folder, directory, .emlx names, why it cannot be listed) for every directory
+        holding .emlx files, or that cannot be listed (it might)."""
         if self.path.is_file():
-            yield (INBOX,), self.path.parent, [self.path.name]
+            yield (INBOX,), self.path.parent, [self.path.name], None
             return
         root = (_mailbox_name(self.path.name),) if self.path.name.endswith(MAILBOX_SUFFIXES) else ()
         guard = LoopGuard()
@@ -347,7 +353,8 @@ class EmlxReader(StoreReader):
                 continue
             names: list[str] = []
             children: list[tuple[Path, tuple[str, ...], int]] = []
-            for entry in sorted_dir(directory):
+            entries, error = list_directory(directory)
+            for entry in entries:
                 name = entry.name
                 if name.startswith(".") or name == ATTACHMENTS:
                     continue
@@ -360,8 +367,8 @@ class EmlxReader(StoreReader):
                     children.append((Path(entry.path), inner, depth + 1))
                 elif name.endswith(SUFFIX):  # a broken link or odd file is reported when read
                     names.append(name)
-            if names:
-                yield (mailbox or (INBOX,)), directory, _without_superseded(names)
+            if names or error:
+                yield (mailbox or (INBOX,)), directory, _without_superseded(names), error
             stack.extend(reversed(children))
 
     def _message(self, folder: tuple[str, ...], path: Path) -> SourceMessage:

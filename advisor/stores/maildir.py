@@ -54,12 +54,14 @@ from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
     is_dir,
+    list_directory,
     read_bytes,
     read_message_file,
     received_or_mtime,
     sorted_dir,
     source_id,
     timestamp_date,
+    unlisted_folder,
 )
 
 FLAG_LETTERS: dict[str, str] = {
@@ -155,7 +157,15 @@ def _parent_first(entry: os.DirEntry[str]) -> tuple[str, int]:
 
 
 def is_maildir(directory: Path) -> bool:
-    return (directory / "cur").is_dir() or (directory / "new").is_dir()
+    return _maildir_state(directory) is True
+
+
+def _maildir_state(directory: Path) -> bool | None:
+    """Whether ``directory`` is a maildir; None when it cannot be looked into."""
+    try:
+        return (directory / "cur").is_dir() or (directory / "new").is_dir()
+    except OSError:
+        return None
 
 
 class MaildirReader(StoreReader):
@@ -172,6 +182,8 @@ class MaildirReader(StoreReader):
         super().__init__(path, options)
         self.ignored_files = 0
         """Files passed over by the last :meth:`messages` run: tmp/ and non-message entries."""
+        self._unlisted: list[tuple[tuple[str, ...], Path, str]] = []
+        """Directories that could not be listed: (folder, directory, reason)."""
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -195,8 +207,23 @@ class MaildirReader(StoreReader):
 
     def messages(self) -> Iterator[SourceMessage]:
         self.ignored_files = 0
+        self._unlisted = []
         for folder, directory in self._walk(self.path, (), LoopGuard(), 0):
+            yield from self._unlisted_folders()
             yield from self._folder_messages(folder, directory)
+            yield from self._unlisted_folders()
+        yield from self._unlisted_folders()
+
+    def _unlisted_folders(self) -> Iterator[SourceMessage]:
+        """Stand-ins for directories that could not be listed: their mail is not lost
+        without a word."""
+        for folder, directory, reason in self._unlisted:
+            try:
+                ident = directory.relative_to(self.path).as_posix()
+            except ValueError:
+                ident = str(directory)
+            yield unlisted_folder(folder, ident, reason)
+        self._unlisted = []
 
     # -- folders ---------------------------------------------------------------------
 
@@ -208,7 +235,10 @@ class MaildirReader(StoreReader):
         here_is_maildir = is_maildir(directory)
         if here_is_maildir:
             yield (parent or (INBOX,)), directory
-        for entry in sorted(sorted_dir(directory), key=_parent_first):
+        entries, error = list_directory(directory)
+        if error is not None:
+            self._unlisted.append((parent or (INBOX,), directory, error))
+        for entry in sorted(entries, key=_parent_first):
             name = entry.name
             if name in _MAILDIR_SUBDIRS or not is_dir(entry):
                 continue
@@ -218,8 +248,9 @@ class MaildirReader(StoreReader):
                     # KMail: the children of folder "Name" live in ".Name.directory/".
                     kmail_parent = (*parent, decode_folder_name(name[1 : -len(_KMAIL_SUFFIX)]))
                     yield from self._walk(child, kmail_parent, guard, depth + 1)
-                elif here_is_maildir and len(name) > 1 and is_maildir(child):
+                elif here_is_maildir and len(name) > 1 and _maildir_state(child) is not False:
                     # Maildir++: ".Sub.Folder" is Sub/Folder; its own children are siblings.
+                    # One that cannot be looked into is read all the same: it is reported.
                     parts = tuple(decode_folder_name(p) for p in name[1:].split("."))
                     if all(parts) and guard.first_visit(child):
                         yield parent + parts, child
@@ -232,8 +263,16 @@ class MaildirReader(StoreReader):
     def _folder_messages(self, folder: tuple[str, ...], directory: Path) -> Iterator[SourceMessage]:
         # new/ is listed before cur/: a message a running client moves from new/ to cur/
         # meanwhile then shows up in cur/'s listing (or is found again, see _relocate).
-        new_names = self._list_files(directory / "new")
-        cur_names = self._list_files(directory / "cur")
+        try:
+            os.stat(directory / "cur")
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # the folder itself cannot be entered: say so once
+            reason = f"{directory}: the folder cannot be listed: {exc.strerror or exc}"
+            self._unlisted.append((folder, directory, reason))
+            return
+        new_names = self._list_files(directory / "new", folder)
+        cur_names = self._list_files(directory / "cur", folder)
         self.ignored_files += sum(1 for e in sorted_dir(directory / "tmp") if e.name[:1] != ".")
         keywords: dict[int, str] | None = None
         keywords_loaded = False
@@ -251,9 +290,12 @@ class MaildirReader(StoreReader):
                 seen.add(unique)
                 yield self._message(folder, directory, sub, name, keywords)
 
-    def _list_files(self, directory: Path) -> list[str]:
+    def _list_files(self, directory: Path, folder: tuple[str, ...]) -> list[str]:
         names: list[str] = []
-        for entry in sorted_dir(directory):
+        entries, error = list_directory(directory)
+        if error is not None:
+            self._unlisted.append((folder, directory, error))
+        for entry in entries:
             # Broken links and other odd entries are kept: reading them reports the problem.
             if entry.name.startswith(".") or is_dir(entry):
                 self.ignored_files += 1

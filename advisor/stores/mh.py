@@ -35,13 +35,16 @@ from advisor.stores.base import (
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
+    folder_key,
     is_dir,
     is_file,
+    list_directory,
     read_bytes,
     read_message_file,
     received_or_mtime,
     sorted_dir,
     source_id,
+    unlisted_folder,
 )
 
 SEQUENCES_FILE = ".mh_sequences"
@@ -114,6 +117,9 @@ def message_number(name: str) -> tuple[int, bool] | None:
     return None
 
 
+_Folder = tuple[tuple[str, ...], Path, list[tuple[int, bool, str]], tuple[str, ...], str | None]
+
+
 class MhReader(StoreReader):
     """Reads a tree of MH folders."""
 
@@ -142,19 +148,20 @@ class MhReader(StoreReader):
 
     def folders(self) -> Iterator[SourceFolder]:
         seen: set[tuple[str, ...]] = set()
-        for folder, directory, _, _ in self._walk():
+        for folder, directory, _, _, _ in self._walk():
             if folder not in seen:  # several directories can make one folder
                 seen.add(folder)
                 yield SourceFolder(folder, directory)
 
     def messages(self) -> Iterator[SourceMessage]:
-        for folder, directory, files, relative in self._walk():
+        for folder, directory, files, relative, error in self._walk():
+            if error is not None:
+                yield unlisted_folder(folder, folder_key(relative) or ".", error)
             yield from self._folder_messages(folder, directory, files, relative)
 
-    def _walk(
-        self,
-    ) -> Iterator[tuple[tuple[str, ...], Path, list[tuple[int, bool, str]], tuple[str, ...]]]:
-        """(folder, directory, numbered files, relative path) depth first, in name order."""
+    def _walk(self) -> Iterator[_Folder]:
+        """(folder, directory, numbered files, relative path, why it cannot be listed)
+        depth first, in name order."""
         guard = LoopGuard()
         stack: list[tuple[Path, tuple[str, ...], int]] = [(self.path, (), 0)]
         while stack:
@@ -164,7 +171,8 @@ class MhReader(StoreReader):
             files: list[tuple[int, bool, str]] = []
             children: list[tuple[Path, tuple[str, ...], int]] = []
             has_sequences = False
-            for entry in sorted_dir(directory):
+            entries, error = list_directory(directory)
+            for entry in entries:
                 name = entry.name
                 if name == SEQUENCES_FILE:
                     has_sequences = True
@@ -177,9 +185,9 @@ class MhReader(StoreReader):
                 if number is not None:  # a broken link or odd file is reported when read
                     files.append((number[0], number[1], name))
             if parent:
-                yield parent, directory, files, parent
-            elif files or has_sequences:
-                yield (INBOX,), directory, files, parent
+                yield parent, directory, files, parent, error
+            elif files or has_sequences or error:
+                yield (INBOX,), directory, files, parent, error
             stack.extend(reversed(children))
 
     def _folder_messages(

@@ -793,9 +793,7 @@ def _is_account_dir(path: Path) -> bool:
         return True
     if any(name.endswith(_EVOLUTION_MARKS) for name in names):
         return False
-    if any(
-        name.endswith(".sbd") and name[:-4] in names and _is_dir(path / name) for name in names
-    ):
+    if any(name.endswith(".sbd") and name[:-4] in names and _is_dir(path / name) for name in names):
         return True
     probed = 0
     for child in children:
