@@ -339,6 +339,9 @@ class Migration:
                 control.shutdown()
             self._control = None
         r = self.report
+        # What the reader left out or could not trust (files that are not mail...).
+        r.notes.extend(self.reader.notes)
+        self.reader.close()
         r.elapsed_seconds = time.monotonic() - started
         r.messages_per_second = r.uploaded / r.elapsed_seconds if r.elapsed_seconds else 0.0
         r.folders = list(self._folders.values())
