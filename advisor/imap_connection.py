@@ -287,6 +287,14 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
     try:
         client.login(username, password)
     except imapclient.exceptions.LoginError:
+        bye = getattr(client._imap, "untagged_responses", {}).get("BYE")
+        if bye:
+            # Not a refusal of the credentials: the server hung up ("Too many simultaneous
+            # connections"); its words let the provider plugin say what to do.
+            words = bye[-1].decode("utf-8", "replace")
+            if password:
+                words = words.replace(password, "***")
+            raise ConnectError(f"the server closed the connection during login: {words}") from None
         raise AuthenticationError(
             f"the server refused the login for {username!r}: check the user name and password "
             "(for Gmail and Microsoft, an app password or OAuth2 is needed)"

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import imapclient
@@ -49,8 +50,10 @@ from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
+from advisor.rejects import NotMigratedMbox, subject_of
 from advisor.stores.base import SourceMessage, StoreReader
 from advisor.upload import (
+    MAX_WAIT,
     Batch,
     ByteBudget,
     UploadJob,
@@ -98,6 +101,9 @@ class MigrationOptions:
     """Message bytes in flight across all connections, at least: the budget grows to
     four times the largest message seen, so memory stays a small multiple of it."""
     verify: bool = True
+    not_migrated_path: Path | None = None
+    """Where the bytes of messages that were not migrated are saved (an mbox, written
+    only when something fails; never on a dry run)."""
 
 
 @dataclass
@@ -108,6 +114,13 @@ class Failure:
     source_id: str
     message_id: str | None
     reason: str
+    """The server's words, or why it was not sent."""
+    subject: str = ""
+    """Decoded and shortened, to let the user recognise it."""
+    size: int = 0
+    """Bytes as they would be uploaded (CRLF line endings); 0 when unreadable."""
+    saved: bool = False
+    """Its exact bytes are in the report's not-migrated mbox."""
 
 
 @dataclass
@@ -157,11 +170,15 @@ class MigrationReport:
     missing_after_verify: int = 0
     journal: str = ""
     stopped_early: str | None = None
+    deferred: int = 0
+    """Messages left for the next run because the server asked to stop (daily quota)."""
     notes: list[str] = field(default_factory=list)
     planned_bytes: int = 0
     """Dry run: bytes a real run would upload."""
     estimated_days: float | None = None
     """Dry run: days the upload takes under the provider's daily upload limit, if any."""
+    not_migrated_mbox: str | None = None
+    """The mbox holding the messages that were not migrated (those whose bytes were read)."""
 
     @property
     def complete(self) -> bool:
@@ -285,6 +302,12 @@ class Migration:
         self.journal = journal
         self.options = options or MigrationOptions()
         self.progress = progress or _NoProgress()
+        # Optional: a display that shows the folder being read has a folder(name) method.
+        self._show_folder: Callable[[str], None] | None = getattr(progress, "folder", None)
+        self._shown_folder: tuple[str, ...] | None = None
+        path = self.options.not_migrated_path
+        self._rejects = NotMigratedMbox(path) if path and not self.options.dry_run else None
+        self._rejects_broken = False
         self.source_name = source_name or _source_name(reader)
         self._control: imapclient.IMAPClient | None = None
         self._targets: dict[tuple[tuple[str, ...], bool], FolderTarget] = {}
@@ -333,6 +356,10 @@ class Migration:
                     self._verify()
         finally:
             self.journal.flush()
+            if self._rejects is not None:
+                self._rejects.close()
+                if self._rejects.count:
+                    self.report.not_migrated_mbox = str(self._rejects.path)
             try:
                 control.logout()
             except Exception:  # the report matters more than a clean goodbye
@@ -354,33 +381,11 @@ class Migration:
         return r
 
     def _prepare(self, control: imapclient.IMAPClient) -> None:
-        caps = frozenset(c.decode("ascii", "replace").upper() for c in control.capabilities())
-        prefix, delimiter = "", "/"
-        if "NAMESPACE" in caps:
-            personal = control.namespace().personal
-            if personal:
-                prefix, delim = personal[0]
-                delimiter = delim or delimiter
-        folders = []
-        for flags, delim, name in control.list_folders():
-            if delim:
-                delimiter = delim.decode() if isinstance(delim, bytes) else delim
-            folders.append(
-                ServerFolder(
-                    name=name,
-                    delimiter=delimiter,
-                    flags=frozenset(f.decode() if isinstance(f, bytes) else f for f in flags),
-                )
-            )
-        layout = ServerLayout(
-            delimiter=delimiter, prefix=prefix or "", folders=folders, capabilities=caps
-        )
-        policy = self.plugins.folder_policy(self.access.provider, folders)
+        layout = read_layout(control)
+        caps, folders = layout.capabilities, layout.folders
         paths = [f.path for f in self.reader.folders()]
-        # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
-        account_level = self.reader.kind == "thunderbird" and all(len(p) > 1 for p in paths)
-        self.mapper = FolderMapper(
-            layout, policy, self.options.target_prefix, self.options.folder_map, account_level
+        self.mapper = folder_mapper(
+            self.reader.kind, paths, layout, self.plugins, self.access, self.options
         )
         self.layout = layout
         self.rules = self.plugins.upload_rules(self.access.provider)
@@ -466,10 +471,13 @@ class Migration:
         folder = self._folder_report(msg.folder)
         folder.messages += 1
         folder.bytes += msg.size
+        if self._show_folder is not None and msg.folder != self._shown_folder:
+            self._shown_folder = msg.folder
+            self._show_folder(folder.source)
         self.progress.advance(1, msg.size)
         if not msg.readable:
             self._fail(
-                folder, msg, None, "; ".join(p.message for p in msg.problems) or "unreadable"
+                folder, msg, None, "; ".join(p.message for p in msg.problems) or "unreadable", b""
             )
             return
         if msg.deleted and self.options.skip_deleted:
@@ -477,7 +485,8 @@ class Migration:
             return
         target = self._target(msg.folder, deleted=msg.deleted)
         if target.name in self._refused:
-            self._fail(folder, msg, None, self._refused[target.name])
+            data = to_crlf(msg.data)
+            self._fail(folder, msg, message_id_of(data), self._refused[target.name], data)
             return
         key = f"{self.source_name}:{msg.source_id}"
         status = self.journal.status(key)
@@ -499,6 +508,7 @@ class Migration:
                 msg,
                 message_id,
                 f"too large for this server ({len(data):,} bytes, limit {self.max_size:,})",
+                data,
             )
             return
         digest = hashlib.sha256(data).hexdigest()
@@ -547,10 +557,43 @@ class Migration:
         return UploadJob(key, folder, data, flags, received, message_id, digest, after)
 
     def _fail(
-        self, folder: FolderReport, msg: SourceMessage, message_id: str | None, why: str
+        self,
+        folder: FolderReport,
+        msg: SourceMessage,
+        message_id: str | None,
+        why: str,
+        data: bytes,
     ) -> None:
+        """A message not sent at all; ``data``: its CRLF bytes (empty when unreadable)."""
         folder.failed += 1
-        self.report.failures.append(Failure(folder.source, msg.source_id, message_id, why))
+        received = msg.received or date_header_of(data) if data else None
+        self._failure(folder.source, msg.source_id, message_id, why, data, received)
+
+    def _failure(
+        self,
+        folder: str,
+        source_id: str,
+        message_id: str | None,
+        why: str,
+        data: bytes | None,
+        date: datetime | None,
+    ) -> None:
+        """Report a message that was not migrated; save its bytes, if known, right away
+        (appended to the not-migrated mbox, so failed messages are never held in memory)."""
+        failure = Failure(folder, source_id, message_id, why)
+        if data:
+            failure.subject, failure.size = subject_of(data), len(data)
+            if self._rejects is not None and not self._rejects_broken:
+                try:
+                    self._rejects.add(data, date)
+                    failure.saved = True
+                except OSError as exc:  # a full disk must not end the migration
+                    self._rejects_broken = True
+                    self.report.notes.append(
+                        "could not save the messages that were not migrated into "
+                        f"{self._rejects.path}: {exc.strerror or exc}"
+                    )
+        self.report.failures.append(failure)
 
     # --- labels instead of copies (Gmail) ----------------------------------------------
     def _label_of(self, folder: str) -> str | None:
@@ -780,14 +823,17 @@ class Migration:
             )
         )
         task.report.failed += 1
-        self.report.failures.append(
-            Failure(
-                task.report.source,
-                task.source_id,
-                task.message_id,
-                f"{why}; the next run uploads it",
-            )
+        # Its bytes are known only while it was held for a fallback upload.
+        self._failure(
+            task.report.source,
+            task.source_id,
+            task.message_id,
+            f"{why}; the next run uploads it",
+            task.job.data if task.job is not None else None,
+            task.job.internal_date if task.job is not None else None,
         )
+        if task.job is None:
+            self.report.failures[-1].size = task.size
 
     # --- the server-side duplicate check -----------------------------------------
     def _select(self, name: str) -> int:
@@ -885,7 +931,12 @@ class Migration:
         budget = ByteBudget(self.options.budget_bytes)
         cancelled = threading.Event()
         workers: list[UploadWorker] = []
-        restarts = [0]
+        """The connections in use (alive, or ended and not yet looked at)."""
+        ended: list[UploadWorker] = []
+        planned = self.connections
+        restarts = 0
+        next_start = 0.0
+        uploaded_at_restart = 0
 
         def start_workers() -> None:
             """(Re)connect: a dropped connection costs a reconnect, not the run."""
@@ -904,6 +955,42 @@ class Migration:
                 worker.start()
                 alive.append(worker)
             workers[:] = alive
+
+        def tend_workers(restart: bool = True) -> None:
+            """Replace ended connections after the wait the server asked for (else a
+            growing backoff); one fewer each time the server turns a new one away."""
+            nonlocal restarts, next_start, uploaded_at_restart
+            now = time.monotonic()
+            for worker in [w for w in workers if not w.is_alive()]:
+                workers.remove(worker)
+                ended.append(worker)
+                if worker.stats.refused and self.connections > 1:
+                    # "Too many simultaneous connections": never more than it accepted.
+                    self.connections -= 1
+                    self.progress.note(
+                        f"the server turned a connection away ({worker.stats.error}); "
+                        f"using {self.connections}"
+                    )
+                wait = worker.stats.retry_after
+                if wait is None:
+                    wait = min(2.0**restarts, 30.0)
+                next_start = max(next_start, now + min(wait, MAX_WAIT))
+            if not restart or len(workers) >= self.connections or cancelled.is_set():
+                return
+            if self.report.uploaded > uploaded_at_restart:
+                restarts = 0  # the last reconnect worked for a while
+            if workers and now < next_start:
+                return  # the other connections carry on meanwhile
+            if not workers:
+                if restarts >= MAX_RESTARTS:
+                    raise _Stop(self._worker_error(ended[::-1]) or "the connections kept failing")
+                self.progress.note(
+                    f"connection lost ({self._worker_error(ended[::-1])}); reconnecting"
+                )
+                time.sleep(max(0.0, next_start - now))
+            restarts += 1
+            uploaded_at_restart = self.report.uploaded
+            start_workers()
 
         start_workers()
         unknown: list[UploadJob] = []
@@ -925,13 +1012,7 @@ class Migration:
                 or budget.used + job.size > budget.limit  # never wait while holding a batch
             ):
                 flush()
-            if not any(w.is_alive() for w in workers):
-                if restarts[0] >= MAX_RESTARTS:
-                    raise _Stop(self._worker_error(workers) or "the connections kept failing")
-                restarts[0] += 1
-                self.progress.note(f"connection lost ({self._worker_error(workers)}); reconnecting")
-                time.sleep(min(2 ** restarts[0], 30))
-                start_workers()
+            tend_workers()
             if not budget.acquire(job.size, cancelled):
                 raise _Stop("the upload was stopped")
             self._outstanding[job.source_key] = job
@@ -955,6 +1036,7 @@ class Migration:
                     batches.put(None)
                 while any(w.is_alive() for w in workers):
                     self._drain(results, unknown, timeout=0.1)
+                tend_workers(restart=False)
                 self._drain(results, unknown)
         except BaseException:
             cancelled.set()
@@ -974,9 +1056,23 @@ class Migration:
         known = {job.source_key for job in unknown}
         unknown.extend(j for k, j in self._outstanding.items() if k not in known)
         self._outstanding.clear()
+        everyone = [*ended, *workers]
+        quota_stop = next((w.stats.stop for w in everyone if w.stats.stop), None)
         if unknown:
-            self._settle_unknown(unknown)
-        if cancelled.is_set() and self.report.stopped_early is None:
+            # After a stop, only look: what is not on the server waits for the next run.
+            self._settle_unknown(unknown, resend=quota_stop is None)
+        if self.connections < planned:
+            said = next((w.stats.error for w in everyone if w.stats.refused), None)
+            self.report.notes.append(
+                f"the server accepted only {self.connections} upload connection(s) at once "
+                f"({said}); planned were {planned}"
+            )
+        self.report.connections = self.connections
+        if quota_stop is not None:
+            self.report.stopped_early = (
+                quota_stop.message or "the server asked to stop for now (daily quota)"
+            )
+        elif cancelled.is_set() and self.report.stopped_early is None:
             self.report.stopped_early = "the server asked to stop for now (quota or throttling)"
 
     def _worker_error(self, workers: list[UploadWorker]) -> str | None:
@@ -1028,6 +1124,9 @@ class Migration:
                 folder.uploaded += 1
         elif result.unknown:
             unknown.append(job)
+        elif result.stop:
+            # Not refused: the provider's allowance is spent; the next run sends it.
+            self.report.deferred += 1
         else:
             reason = f"the server refused it: {result.response}"
             self.journal.record(
@@ -1044,11 +1143,14 @@ class Migration:
             if folder is not None:
                 folder.failed += 1
             source_id = job.source_key.rsplit(":", 1)[-1]
-            self.report.failures.append(
-                Failure(folder.source if folder else job.folder, source_id, job.message_id, reason)
+            self._failure(
+                folder.source if folder else job.folder,
+                source_id,
+                job.message_id,
+                reason,
+                job.data,
+                job.internal_date,
             )
-            if result.stop:
-                self.report.stopped_early = result.response
 
     def _report_for_target(self, target: str) -> FolderReport | None:
         for (path, _deleted), t in self._targets.items():
@@ -1056,11 +1158,12 @@ class Migration:
                 return self._folders.get(path)
         return None
 
-    def _settle_unknown(self, unknown: list[UploadJob]) -> None:
-        """Messages whose answer was lost: look on the server, send only what is missing."""
+    def _settle_unknown(self, unknown: list[UploadJob], resend: bool = True) -> None:
+        """Messages whose answer was lost: look on the server, send only what is missing
+        (or, when ``resend`` is False, leave it for the next run)."""
         self.journal.flush()
         self._indexes.clear()
-        resend: list[UploadJob] = []
+        missing: list[UploadJob] = []
         for job in unknown:
             if self._on_server(job.folder, job.message_id, job.size, job.sha256):
                 if (copy := self._copy_of.pop(job.source_key, None)) is not None:
@@ -1078,11 +1181,13 @@ class Migration:
                 folder = self._report_for_target(job.folder)
                 if folder is not None:
                     folder.found_on_server += 1
+            elif resend:
+                missing.append(job)
             else:
-                resend.append(job)
-        if not resend:
+                self.report.deferred += 1
+        if not missing:
             return
-        _ok, still_unknown, error = self._upload_directly(resend)
+        _ok, still_unknown, error = self._upload_directly(missing)
         for job in still_unknown:
             self._report_unknown(job, error)
         if error and still_unknown:
@@ -1132,13 +1237,13 @@ class Migration:
         folder = self._report_for_target(job.folder)
         if folder is not None:
             folder.failed += 1
-        self.report.failures.append(
-            Failure(
-                job.folder,
-                job.source_key.rsplit(":", 1)[-1],
-                job.message_id,
-                f"not uploaded: {error or 'connection lost'}",
-            )
+        self._failure(
+            job.folder,
+            job.source_key.rsplit(":", 1)[-1],
+            job.message_id,
+            f"not uploaded: {error or 'connection lost'}",
+            job.data,
+            job.internal_date,
         )
 
     def _classify(self, response: str) -> Any:
@@ -1172,6 +1277,46 @@ class Migration:
                 missing += self.journal.forget_done(target, message_id, size, n)
         self.report.verified = missing == 0
         self.report.missing_after_verify = missing
+
+
+def read_layout(control: imapclient.IMAPClient) -> ServerLayout:
+    """The server's delimiter, personal prefix, folders and capabilities (never assumed)."""
+    caps = frozenset(c.decode("ascii", "replace").upper() for c in control.capabilities())
+    prefix, delimiter = "", "/"
+    if "NAMESPACE" in caps:
+        personal = control.namespace().personal
+        if personal:
+            prefix, delim = personal[0]
+            delimiter = delim or delimiter
+    folders = []
+    for flags, delim, name in control.list_folders():
+        if delim:
+            delimiter = delim.decode() if isinstance(delim, bytes) else delim
+        folders.append(
+            ServerFolder(
+                name=name,
+                delimiter=delimiter,
+                flags=frozenset(f.decode() if isinstance(f, bytes) else f for f in flags),
+            )
+        )
+    return ServerLayout(
+        delimiter=delimiter, prefix=prefix or "", folders=folders, capabilities=caps
+    )
+
+
+def folder_mapper(
+    kind: str,
+    paths: list[tuple[str, ...]],
+    layout: ServerLayout,
+    plugins: PluginHost,
+    access: AccountAccess,
+    options: MigrationOptions,
+) -> FolderMapper:
+    """Where each local folder goes: the same mapping for a migration and a verification."""
+    policy = plugins.folder_policy(access.provider, layout.folders)
+    # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
+    account_level = kind == "thunderbird" and all(len(p) > 1 for p in paths)
+    return FolderMapper(layout, policy, options.target_prefix, options.folder_map, account_level)
 
 
 class _Stop(Exception):

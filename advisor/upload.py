@@ -42,6 +42,8 @@ MAX_UNTAGGED = 10_000
 """Untagged lines tolerated while waiting for one answer."""
 MAX_DISCARDED_LITERAL = 1024 * 1024
 MAX_RETRIES = 5
+MAX_WAIT = 300.0
+"""Longest wait a server's throttling advice can impose at once."""
 
 _TAGGED = re.compile(rb"^(MA\d+) (OK|NO|BAD)(?: (.*))?$", re.S)
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) ([\d:,]+)\]", re.I)
@@ -52,6 +54,10 @@ SYSTEM_FLAGS = frozenset({"\\Seen", "\\Answered", "\\Flagged", "\\Draft", "\\Del
 
 class ConnectionLost(Exception):
     """The connection broke; the outcome of messages in flight is unknown."""
+
+
+class _Reconnect(ConnectionLost):
+    """The server asked for a new connection after a wait, and the wait is over."""
 
 
 class ProtocolViolation(ConnectionLost):
@@ -302,6 +308,15 @@ class WorkerStats:
     error: str | None = None
     retried: int = 0
     waits: list[float] = field(default_factory=list)
+    connected: bool = False
+    refused: bool = False
+    """The server turned the connection away with throttling advice before any upload
+    (e.g. Gmail's "Too many simultaneous connections"): use fewer connections."""
+    retry_after: float | None = None
+    """When the connection ended: seconds to wait before replacing it, as the server
+    advised (0 when this worker has waited already); None means no advice."""
+    stop: ThrottleAdvice | None = None
+    """The server asked to stop for now (daily quota): its advice."""
 
 
 class UploadWorker(threading.Thread):
@@ -352,6 +367,7 @@ class UploadWorker(threading.Thread):
         appender: PipelinedAppender | None = None
         try:
             appender = PipelinedAppender(self._connect(), self._keywords)
+            self.stats.connected = True
             while True:
                 if len(inflight) < self._window and not self._cancelled.is_set():
                     batch = retry.pop(0) if retry else self._next_batch(block=not inflight)
@@ -370,6 +386,11 @@ class UploadWorker(threading.Thread):
             # Broken connection, hostile server, or a bug: messages in flight have an
             # unknown outcome; the caller checks the server before sending them again.
             self.stats.error = str(exc) or type(exc).__name__
+            if not isinstance(exc, _Reconnect):
+                advice = self._classify(self.stats.error)
+                if advice is not None and advice.retry_after_seconds is not None:
+                    self.stats.retry_after = advice.retry_after_seconds
+                    self.stats.refused = not self.stats.connected
             for batch in [*sending, *inflight.values(), *retry]:
                 for job in batch.jobs:
                     self._finish(
@@ -409,6 +430,7 @@ class UploadWorker(threading.Thread):
             return
         advice = self._classify(f"{status.decode()} {text}")
         if advice is not None and advice.retry_after_seconds is None:
+            self.stats.stop = self.stats.stop or advice
             for job in batch.jobs:
                 self._finish(job, UploadResult(job, ok=False, response=text, stop=True))
             self._cancelled.set()
@@ -418,10 +440,14 @@ class UploadWorker(threading.Thread):
             for job in batch.jobs:
                 job.attempts += 1
             self.stats.retried += 1
-            wait = float(advice.retry_after_seconds or 1.0)
+            wait = float(advice.retry_after_seconds or 0.0)
             self.stats.waits.append(wait)
-            time.sleep(min(wait, 300.0))
+            time.sleep(min(wait, MAX_WAIT))
             retry.append(batch)
+            if advice.reconnect:
+                # Microsoft hangs up after its throttling answer: start afresh, having waited.
+                self.stats.retry_after = 0.0
+                raise _Reconnect(f"reconnecting as the server asked: {status.decode()} {text}")
             return
         if len(batch.jobs) > 1:
             # All-or-nothing: find the message the server refuses by sending them one by one.

@@ -643,6 +643,10 @@ local {PLAIN_HOST} {{
             tmp.chmod(0o644)
             tmp.rename(self.passwd_dir / name)
             self._users.add(name)
+        # Open every mailbox once now, as a real provider's account already has them:
+        # Dovecot 2.3 creates "auto" mailboxes on first access, and several connections
+        # doing that at once can deadlock on its file locks and drop a connection.
+        self.doveadm("mailbox", "status", "-u", name, "messages", "*")
         email = name if "@" in name else f"{name}@{EMAIL_DOMAIN}"
         return Account(username=name, password=password, email=email)
 

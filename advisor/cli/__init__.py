@@ -24,6 +24,7 @@ from advisor.cli import (
     scan_cmd,
     signin_cmd,
     test_cmd,
+    verify_cmd,
     wizard_cmd,
 )
 from advisor.cli.render import error, stderr
@@ -55,6 +56,7 @@ app.command("plugins")(plugins_cmd.plugins)
 app.command("scan")(scan_cmd.scan)
 app.command("signin")(signin_cmd.signin)
 app.command("test")(test_cmd.connection_test)
+app.command("verify")(verify_cmd.verify)
 app.add_typer(profile_cmd.app, name="profile")
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,35 +18,105 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
 
 from advisor.account import resolve_account
-from advisor.cli.render import print_json, stderr, stdout
+from advisor.cli.render import print_json, stderr, stdout, to_jsonable
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
 from advisor.source import reader_for
-from advisor.stores.base import ReaderOptions
+from advisor.stores.base import ReaderOptions, StoreReader
+
+_MAILDIR_PARTS = ("cur", "new", "Messages")
 
 
 class _RichProgress:
-    """Messages and bytes read so far, on stderr (only on a terminal)."""
+    """Messages, MB, rate, ETA and the folder being read, on stderr (only on a terminal).
 
-    def __init__(self, progress: Progress) -> None:
+    The ETA is in bytes against ``total_bytes``, the size of the store's files (an
+    estimate: it includes mbox separators and deleted messages); without it there is none.
+    """
+
+    def __init__(self, progress: Progress, total_bytes: int | None = None) -> None:
         self._progress = progress
-        self._task = progress.add_task("messages", total=None)
+        self._task = progress.add_task("messages", total=total_bytes)
+        self._total = total_bytes
         self._count = 0
+        self._done = 0
+        self._folder = ""
+        self._started = time.monotonic()
 
     def advance(self, messages: int, size: int) -> None:
         self._count += messages
-        self._progress.update(self._task, advance=size, description=f"{self._count:,} messages")
+        self._done += size
+        if self._total is not None and self._done > self._total:
+            self._total = self._done  # the estimate was low: never show more than 100%
+            self._progress.update(self._task, total=self._total)
+        self._progress.update(self._task, advance=size, description=self._description())
+
+    def folder(self, name: str) -> None:
+        self._folder = name
+        self._progress.update(self._task, description=self._description())
+
+    def _description(self) -> str:
+        elapsed = time.monotonic() - self._started
+        rate = f" ({self._count / elapsed:,.0f}/s)" if elapsed >= 1 else ""
+        folder = f" {escape(self._folder[-40:])}" if self._folder else ""
+        return f"{self._count:,} messages{rate}{folder}"
 
     def note(self, text: str) -> None:
         self._progress.console.print(escape(text))
+
+
+def estimate_source_bytes(reader: StoreReader) -> int | None:
+    """The size of the store's mail files, from ``stat`` alone (no message is read).
+
+    None when a folder has no local file (POP3) or cannot be looked at.
+    """
+    locations = set()
+    for folder in reader.folders():
+        if folder.location is None:
+            return None
+        locations.add(folder.location)
+    total = 0
+    try:
+        for location in locations:
+            if location.is_file():
+                total += location.stat().st_size
+                continue
+            for part in (location, *(location / p for p in _MAILDIR_PARTS)):
+                if part.is_dir():
+                    with os.scandir(part) as entries:
+                        total += sum(
+                            e.stat().st_size for e in entries if e.is_file(follow_symlinks=False)
+                        )
+    except OSError:
+        return None
+    return total or None
+
+
+def not_migrated_path(report_file: Path | None, journal: Path) -> Path:
+    """Where this run saves the messages it could not migrate: beside the report file,
+    else beside the journal with the run's time in the name (one file per run)."""
+    if report_file is not None:
+        return report_file.with_name(report_file.stem + ".not-migrated.mbox")
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return journal.with_name(f"{journal.stem}-not-migrated-{stamp}.mbox")
+
+
+def write_report(report: MigrationReport, path: Path) -> None:
+    """The JSON report (as ``--json`` prints it) into ``path``, private (0600)."""
+    text = json.dumps(to_jsonable(report), indent=2, ensure_ascii=False) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(fd, 0o600)
+        out.write(text)
 
 
 def migrate(
@@ -85,14 +159,25 @@ def migrate(
         ),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write the report as JSON into this file (0600); the messages that "
+            "were not migrated go into an mbox beside it (FILE's name + .not-migrated.mbox).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> int:
     """Move the mail of the profile's local store into its IMAP account.
 
     Every message goes into the right folder exactly once, with its flags and date. A run
     can be interrupted and started again: what is done is recorded in a journal, and the
     server is checked for messages an interrupted run may have left. The source is only
-    read. Exit status 1 when some messages could not be migrated (the report lists them;
-    they stay in the source and are retried on the next run).
+    read. Exit status 1 when some messages could not be migrated: the report lists them
+    (folder, subject, size, the server's words) and saves a copy of each into a
+    "not migrated" mbox any mail program opens; they stay in the source and are retried
+    on the next run.
     """
     prof = load_profile(profile)
     plugins = load_plugins()
@@ -111,6 +196,7 @@ def migrate(
     journal_path = journal or default_journal_path(
         access.email, access.target.host, access.target.port
     )
+    options.not_migrated_path = not_migrated_path(report_file, journal_path)
     show_progress = stderr.is_terminal and not json_output
     with MigrationJournal(journal_path) as jnl:
         if show_progress:
@@ -120,11 +206,16 @@ def migrate(
                 DownloadColumn(),
                 TransferSpeedColumn(),
                 TimeElapsedColumn(),
+                TimeRemainingColumn(),
             )
+            total = estimate_source_bytes(reader)
             with Progress(*columns, console=stderr, transient=True) as bar:
-                report = Migration(reader, access, plugins, jnl, options, _RichProgress(bar)).run()
+                display = _RichProgress(bar, total)
+                report = Migration(reader, access, plugins, jnl, options, display).run()
         else:
             report = Migration(reader, access, plugins, jnl, options).run()
+    if report_file is not None:
+        write_report(report, report_file)
     if json_output:
         print_json(replace(report))
     else:
@@ -211,14 +302,28 @@ def render_report(report: MigrationReport) -> None:
             "missing on the server; run again to upload them.[/]"
         )
     for failure in report.failures:
+        subject = f" {failure.subject!r}" if failure.subject else ""
+        size = f" ({_size(failure.size)})" if failure.size else ""
         stdout.print(
-            f"[red]not migrated[/] {escape(failure.folder)} {escape(failure.source_id)}: "
-            f"{escape(failure.reason)}",
+            f"[red]not migrated[/] {escape(failure.folder)} {escape(failure.source_id)}"
+            f"{escape(subject)}{size}: {escape(failure.reason)}",
             soft_wrap=True,
         )
     if report.failures:
         stdout.print(
             "Messages that were not migrated stay in the source; a later run retries them."
+        )
+    if report.not_migrated_mbox:
+        saved = sum(1 for f in report.failures if f.saved)
+        stdout.print(
+            f"A copy of {saved:,} of them is in {escape(report.not_migrated_mbox)} "
+            "(an mbox: open it in any mail program).",
+            soft_wrap=True,
+        )
+    if report.deferred:
+        stdout.print(
+            f"{report.deferred:,} messages wait for the next run: the provider asked "
+            "to stop for now. They stay in the source and are not counted as failed."
         )
     if report.stopped_early:
         stdout.print(

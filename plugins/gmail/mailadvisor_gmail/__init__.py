@@ -157,7 +157,8 @@ def mailadvisor_classify_response(provider: str, response: str) -> ThrottleAdvic
         )
     if re.search(r"simultaneous", response, re.I):
         return ThrottleAdvice(30.0, reconnect=True, message="Too many connections; using fewer.")
-    return ThrottleAdvice(60.0, reconnect=True, message="Gmail ended the session; reconnecting.")
+    # "Session expired, please login again": a new session is what Gmail asks for, not a pause.
+    return ThrottleAdvice(1.0, reconnect=True, message="Gmail ended the session; reconnecting.")
 
 
 @hookimpl
