@@ -77,6 +77,14 @@ def test_kill_9_at_any_moment_then_rerun_gives_every_message_once(
         assert max(counts.values(), default=0) == 1, "a killed run must never leave duplicates"
     assert killed_at, "the run was never killed mid-way: the test proved nothing"
 
+    # One more kill, then the journal is lost too: the server-side check alone must do.
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for leftover in tmp_path.glob("journal.sqlite*"):
+        leftover.unlink()
+
     done = subprocess.run(cmd, env=full_env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

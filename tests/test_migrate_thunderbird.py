@@ -69,6 +69,11 @@ def test_thunderbird_profile_into_imap(
     flags = {by_body[bytes(m[b"BODY[]"])]: set(m[b"FLAGS"]) for m in got["INBOX"]}
     assert b"\\Seen" in flags[1] and b"\\Seen" not in flags[2]
     assert {b"\\Seen", b"\\Flagged"} <= flags[3]
+    # INTERNALDATE is the arrival time Thunderbird kept (its .msf), not the Date: header.
+    for ms in got.values():
+        for m in ms:
+            n = by_body[bytes(m[b"BODY[]"])]
+            assert m[b"INTERNALDATE"].astimezone(UTC) == START + timedelta(hours=n)
     sent = {by_body[bytes(m[b"BODY[]"])]: set(m[b"FLAGS"]) for m in got[f"{prefix}Sent"]}
     assert b"\\Answered" in sent[6]
     # Thunderbird's bookkeeping headers never reach the server.
