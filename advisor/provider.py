@@ -90,6 +90,27 @@ class AddressMatch:
     reason: str
 
 
+def match_domains(
+    provider: str,
+    company: str,
+    domain: str,
+    mx_hosts: Sequence[str],
+    domains: Sequence[str],
+    mx_suffixes: Sequence[str] = (),
+) -> AddressMatch | None:
+    """The usual ``mailadvisor_match_address`` answer for a provider that owns ``domains``
+    and receives mail for custom domains at MX hosts ending in ``mx_suffixes``."""
+    if domain in domains:
+        return AddressMatch(provider, 1.0, f"{domain} is a {company} address")
+    for mx in mx_hosts:
+        host = mx.rstrip(".").lower()
+        if any(host == s or host.endswith("." + s) for s in mx_suffixes):
+            return AddressMatch(
+                provider, 0.8, f"mail for {domain} is handled by {company} ({host})"
+            )
+    return None
+
+
 class AuthMechanism(StrEnum):
     """Ways to sign in."""
 

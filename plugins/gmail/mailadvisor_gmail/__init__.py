@@ -28,6 +28,7 @@ from advisor.provider import (
     Severity,
     ThrottleAdvice,
     UploadRules,
+    match_domains,
 )
 
 # OAuth2 sign-in lives in its own module; importing the hook here registers it.
@@ -58,13 +59,7 @@ def mailadvisor_providers() -> Sequence[ProviderInfo]:
 def mailadvisor_match_address(
     email: str, domain: str, mx_hosts: Sequence[str]
 ) -> AddressMatch | None:
-    if domain in DOMAINS:
-        return AddressMatch(NAME, 1.0, f"{domain} is a Google address")
-    for mx in mx_hosts:
-        host = mx.rstrip(".").lower()
-        if any(host == s or host.endswith("." + s) for s in MX_SUFFIXES):
-            return AddressMatch(NAME, 0.8, f"mail for {domain} is handled by Google ({host})")
-    return None
+    return match_domains(NAME, "Google", domain, mx_hosts, DOMAINS, MX_SUFFIXES)
 
 
 @hookimpl
