@@ -45,41 +45,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
+sys.path.insert(0, str(ROOT))
 
-WORDS = [
-    "mail",
-    "meeting",
-    "project",
-    "invoice",
-    "holiday",
-    "family",
-    "photo",
-    "report",
-    "budget",
-    "garden",
-    "train",
-    "friday",
-    "coffee",
-    "thanks",
-    "question",
-    "answer",
-    "schedule",
-    "review",
-    "draft",
-    "final",
-    "update",
-    "club",
-    "weekend",
-    "dinner",
-    "school",
-    "doctor",
-    "insurance",
-    "flight",
-    "hotel",
-    "ticket",
-    "birthday",
-    "summer",
-]
+from tests.mailgen import WORDS, target_size  # noqa: E402  the same mix as the tests
+
 # Body lines an mboxrd writer had to quote (it adds one ">"); the reader removes one.
 QUOTED_LINES = (b">From the desk of the treasurer", b">>From an older quote", b">From here on")
 
@@ -130,15 +99,6 @@ class _Pools:
         return bytes(out)
 
 
-def _size(rng: random.Random) -> int:
-    roll = rng.random()
-    if roll < 0.70:
-        return rng.randint(1_000, 8_000)
-    if roll < 0.95:
-        return rng.randint(10_000, 80_000)
-    return rng.randint(100_000, 1_500_000)
-
-
 def _message(rng: random.Random, pools: _Pools, n: int, size: int, date: datetime) -> bytes:
     """One message as in tests/mailgen.py's make_message, body quoted for mboxrd."""
     head = (
@@ -180,7 +140,7 @@ def write_mbox(path: Path, size: int, seed: int = 7) -> int:
     with open(path, "wb", buffering=4 * MB) as out:
         while written < size:
             date += timedelta(minutes=rng.randint(1, 90))
-            data = _message(rng, pools, count, _size(rng), date)
+            data = _message(rng, pools, count, target_size(rng), date)
             chunk = _envelope(date) + data + b"\n"
             out.write(chunk)
             written += len(chunk)
