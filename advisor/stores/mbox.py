@@ -63,6 +63,14 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.fromsearch import MEMMEM, FeedBroken, HitFeed, address_of
+from advisor.stores.mbox_bookkeeping import (
+    PSEUDO_NOTE,
+    file_writer,
+    inbox_reason,
+    is_pseudo_message,
+    keeps_quoting,
+    strip_unix_fields,
+)
 
 FROM_ = b"From "
 BLOCK_SIZE = 512 << 10
@@ -1147,11 +1155,14 @@ class MboxReader(StoreReader):
     kind: ClassVar[str] = "mbox"
     metadata_notes: ClassVar[tuple[str, ...]] = (
         "Flags come from the Status: (R read) and X-Status: (A answered, F flagged, "
-        "T draft, D deleted) fields, or Thunderbird's X-Mozilla-Status when present.",
+        "T draft, D deleted) fields, or Thunderbird's X-Mozilla-Status when present; "
+        "keywords from X-Keywords. The fields Dovecot hides (X-IMAP, X-IMAPbase, X-UID, "
+        "X-Keywords, Status, X-Status, Content-Length) are not uploaded.",
         "The received date is the From_ line's, in the writer's local time (no zone), "
         "else the newest Received: field's, else the Date: field's.",
-        "One level of >From quoting is removed (mboxrd), as Thunderbird does; "
-        'mbox_quoting = "none" keeps lines as stored.',
+        "One level of >From quoting is removed (mboxrd), as Thunderbird does, except in "
+        'files kept by c-client or Dovecot, which never remove it; mbox_quoting = "none" '
+        "keeps lines as stored.",
     )
 
     def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
@@ -1212,8 +1223,9 @@ class MboxReader(StoreReader):
                 skipped.append(f"{entry}: not a regular file, not read")
 
     def folders(self) -> Iterator[SourceFolder]:
+        single = not self.path.is_dir()  # a lone file may be a spool or a fetcher's target
         for folder, path, _ in self._files():
-            yield SourceFolder(folder, path)
+            yield SourceFolder(folder, path, inbox_reason(path) if single else None)
 
     def messages(self) -> Iterator[SourceMessage]:
         self.notes = []
@@ -1224,19 +1236,26 @@ class MboxReader(StoreReader):
             if error is not None:
                 yield unreadable_message(folder, where, error)
             else:
-                yield from read_mbox_folder(path, folder, where, self.unquote)
+                yield from read_mbox_folder(path, folder, where, self.unquote, skipped)
+        self.folder_data = sum(note.endswith(PSEUDO_NOTE) for note in skipped)
         self.notes.extend(skipped)
 
 
 def read_mbox_folder(
-    path: Path, folder: tuple[str, ...], where: str, unquote: bool
+    path: Path, folder: tuple[str, ...], where: str, unquote: bool, notes: list[str]
 ) -> Iterator[SourceMessage]:
     """The messages of one mbox file; a file that cannot be read becomes one
-    unreadable entry (empty data, problem "unreadable") instead of an exception."""
+    unreadable entry (empty data, problem "unreadable") instead of an exception.
+    c-client's folder-data record is left out, with a note (see mbox_bookkeeping)."""
     position = 0
     try:
-        for entry in iter_mbox(path, unquote=unquote, strip_mozilla=True):
+        writer = file_writer(path)
+        unquote = unquote and not keeps_quoting(writer)
+        for n, entry in enumerate(iter_mbox(path, unquote=unquote, strip_mozilla=True)):
             position = entry.offset
+            if not n and writer and is_pseudo_message(entry.envelope, entry_header_block(entry)):
+                notes.append(f"{where}:{entry.offset}: {PSEUDO_NOTE}")
+                continue
             yield message_from_entry(entry, folder, f"{where}:{entry.offset}")
     except OSError as exc:
         yield unreadable_message(folder, f"{where}:{position}", exc)
@@ -1260,17 +1279,19 @@ def message_from_entry(
     folder: tuple[str, ...],
     source_id: str,
 ) -> SourceMessage:
-    """A :class:`SourceMessage` from an mbox entry, trusting only its own headers."""
+    """A :class:`SourceMessage` from an mbox entry, trusting only its own headers,
+    without the bookkeeping fields Dovecot hides (see mbox_bookkeeping)."""
     data, size = entry.data, entry.header_size
     block = header_block(data) if size is None else data[:size]
     facts = interpret_headers(data, entry.envelope_date, block, entry.removed)
-    problems = [*entry.problems, *facts.problems]
+    unix = strip_unix_fields(facts.data, block if facts.data is data else header_block(facts.data))
+    problems = [*entry.problems, *facts.problems, *unix.problems]
     if facts.partial:
         problems.append(PARTIAL_PROBLEM)
     return SourceMessage(
         folder=folder,
-        data=facts.data,
-        flags=facts.flags,
+        data=unix.data,
+        flags=facts.flags | unix.keywords,
         received=facts.received,
         source_id=source_id,
         deleted=facts.deleted,
