@@ -52,8 +52,9 @@ _UNIX_FIELD_NL = re.compile(
     rb"([^\n]*(?:\n[ \t][^\n]*)*)",
     re.I,
 )
-_QUICK = (b"ength", b"ENGTH", b"tatus", b"TATUS", b"-IMAP", b"-imap", b"-UID", b"-uid")
-_QUICK += (b"-Imap", b"-Uid", b"eywords", b"EYWORDS")
+# Cheap tests first: most messages have none of the fields.
+_QUICK = (b"ength", b"ENGTH", b"tatus", b"TATUS", b"-IMAP", b"-imap", b"-Imap", b"-UID")
+_QUICK_MORE = (b"-uid", b"-Uid", b"eywords", b"EYWORDS")
 _KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z^_`a-z|~]+\Z")
 _FOLD = re.compile(rb"\r?\n[ \t]")
 _PSEUDO_SUBJECT = re.compile(rb"\nsubject:[^\n]*folder internal data", re.I)
@@ -69,7 +70,7 @@ _FETCHER_TRACES = (
 
 PSEUDO_NOTE = (
     "c-client's folder-data record (From MAILER-DAEMON, \"DON'T DELETE THIS MESSAGE -- "
-    "FOLDER INTERNAL DATA\") is not mail: counted as folder data, not migrated"
+    'FOLDER INTERNAL DATA") is not mail: counted as folder data, not migrated'
 )
 
 CCLIENT = "c-client/Dovecot"
@@ -92,7 +93,7 @@ def strip_unix_fields(data: bytes, block: bytes) -> UnixFields:
     """``data`` without the seven fields Dovecot hides (with their folded lines), found
     in its header block ``block`` (a prefix of ``data``, bare CRs as LF); every other byte
     is kept. ``X-Keywords`` (space-separated) become IMAP keywords."""
-    if not any(word in block for word in _QUICK):
+    if not any(w in block for w in _QUICK) and not any(w in block for w in _QUICK_MORE):
         return UnixFields(data, _NONE)
     pieces: list[bytes] = []
     keywords: set[str] = set()
