@@ -17,10 +17,10 @@ import pytest
 
 from advisor.cli import run
 from advisor.stores.mbox import MboxReader
-from tests.dovecot import Account, DovecotFactory, DovecotServer
+from tests.dovecot import MBOX_LOCATION, Account, DovecotFactory, DovecotServer
 from tests.migrate_helpers import connect, server_messages, write_profile
 from tests.store_checks import assert_untouched, tree_state
-from tests.unix_writers import MBOX_STORAGE, cclient_copy, dovecot_view, movemail, normalised
+from tests.unix_writers import cclient_copy, dovecot_view, movemail, normalised
 
 START = datetime(2021, 3, 1, 8, 0, tzinfo=UTC)
 BOOKKEEPING = (b"X-IMAP", b"X-UID:", b"X-Keywords:", b"Status:", b"X-Status:", b"Content-Length")
@@ -50,11 +50,13 @@ FEED = {
 @pytest.fixture(scope="module")
 def mbox_server(dovecot_factory: DovecotFactory) -> DovecotServer:
     """A Dovecot keeping its users' mail in mbox files (~/mail, INBOX ~/mail/inbox)."""
-    return dovecot_factory(extra_config=MBOX_STORAGE)
+    return dovecot_factory(mail_location=MBOX_LOCATION)
 
 
-def feed(server: DovecotServer, account: Account) -> None:
-    """APPEND every message of :data:`FEED` with its flags and an arrival time."""
+def feed(server: DovecotServer, account: Account, *, emptied: bool = False) -> None:
+    """APPEND every message of :data:`FEED` with its flags and an arrival time; with
+    ``emptied``, also a folder whose only message is expunged (Dovecot then writes
+    c-client's folder-data record into it)."""
     with connect(server, account) as client:
         n = 0
         for folder, messages in FEED.items():
@@ -63,6 +65,12 @@ def feed(server: DovecotServer, account: Account) -> None:
             for data, flags in messages:
                 n += 1
                 client.append(folder, data, flags=flags, msg_time=START + timedelta(hours=n))
+        if emptied:
+            client.create_folder("Emptied")
+            client.append("Emptied", message(99), flags=[b"projectx"])
+            client.select_folder("Emptied")
+            client.delete_messages(client.search("ALL"))
+            client.expunge()
 
 
 def run_migrate(
@@ -104,10 +112,10 @@ def test_dovecot_mbox_store_migrates_as_dovecot_shows_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     owner = mbox_server.add_user()
-    feed(mbox_server, owner)
+    feed(mbox_server, owner, emptied=True)
     shown = {}
     with connect(mbox_server, owner) as client:
-        for folder in FEED:
+        for folder in [*FEED, "Emptied"]:
             client.select_folder(folder, readonly=True)
             fetched = client.fetch(client.search("ALL"), ["FLAGS", "INTERNALDATE", "BODY.PEEK[]"])
             shown[folder] = [m for _, m in sorted(fetched.items())]
@@ -116,18 +124,22 @@ def test_dovecot_mbox_store_migrates_as_dovecot_shows_it(
     shutil.copytree(mbox_server.home_of(owner) / "mail", source)
     inbox = (source / "inbox").read_bytes()
     assert b"X-IMAPbase:" in inbox and b"X-Keywords: projectx $Forwarded" in inbox
+    assert b"FOLDER INTERNAL DATA" in (source / "Emptied").read_bytes()
+    assert shown["Emptied"] == []
     before = tree_state(source)
 
     status = run(["scan", str(source)])
     text = capsys.readouterr().out
     assert status == 0
     assert "a folder tree of mbox files (Dovecot's mbox layout" in text
+    assert "1 folder-data record(s) of c-client" in text
 
     target = dovecot.add_user()
     first, second = run_migrate(tmp_path, dovecot, target, source, capsys)
     assert first["uploaded"] == 6 and second["uploaded"] == 0
+    assert [n for n in first["notes"] if "FOLDER INTERNAL DATA" in n][0].startswith("Emptied:0")
     migrated = server_messages(dovecot, target)
-    assert sum(len(m) for m in migrated.values()) == 6
+    assert sum(len(m) for m in migrated.values()) == 6 and migrated["Emptied"] == []
     assert_same_as_dovecot(
         migrated, shown, {"INBOX": "INBOX", "Work": "Work", "Lists/Python": "Lists/Python"}
     )

@@ -3,7 +3,7 @@
 - c-client (Alpine's and Pine's library) through Debian's uw-mailutils ``mailutil copy``;
 - GNU mailutils' ``movemail --preserve pop://...`` against the suite's Dovecot POP3;
 - Dovecot's own mbox driver: a suite server with ``mail_location = mbox:...``
-  (:data:`MBOX_STORAGE`), fed over IMAP; :func:`dovecot_view` reads any mbox file
+  (``tests.dovecot.MBOX_LOCATION``), fed over IMAP; :func:`dovecot_view` reads any mbox file
   through it, which is what an IMAP client of that file would see.
 """
 
@@ -21,10 +21,6 @@ from pathlib import Path
 
 from tests.dovecot import DovecotServer
 from tests.migrate_helpers import connect
-
-MBOX_STORAGE = "mail_location = mbox:~/mail:INBOX=~/mail/inbox\n"
-"""``extra_config`` of a Dovecot variant that keeps mail in mbox files, as many Unix
-systems do (Dovecot's own example layout)."""
 
 MAILUTIL = "mailutil"
 MOVEMAIL = "movemail.mailutils"

@@ -10,7 +10,8 @@ we upload are the bytes Dovecot's mbox driver shows: the message as delivered.
 c-client also puts a pseudo-message first in every mbox it creates (``From
 MAILER-DAEMON``, ``Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA``, an
 ``X-IMAP:`` field holding the UID validity and the keyword list); Dovecot writes the same
-one when a folder is emptied. It is folder data, never mail: Dovecot hides it too.
+one (``From MAILER_DAEMON``) when a folder is emptied. It is folder data, never mail:
+Dovecot hides it too.
 
 Quoting: c-client and Dovecot never take a ``>`` off ``>From `` lines when they read
 (Dovecot relies on Content-Length, c-client shows the line as stored), so a file they
@@ -126,7 +127,9 @@ def is_pseudo_message(envelope: bytes | None, block: bytes) -> bool:
     head = b"\n" + block
     if _X_IMAP.search(head) is None:
         return False
-    mailer_daemon = envelope is not None and envelope.startswith(b"From MAILER-DAEMON ")
+    # Dovecot writes the same record as "From MAILER_DAEMON" when it empties a folder.
+    daemons = (b"From MAILER-DAEMON ", b"From MAILER_DAEMON ")
+    mailer_daemon = envelope is not None and envelope.startswith(daemons)
     return mailer_daemon or _PSEUDO_SUBJECT.search(head) is not None
 
 
