@@ -54,7 +54,7 @@ def test_a_first_message_with_x_imap_that_is_mail_is_kept(tmp_path: Path) -> Non
     path.write_bytes(mail + b"\n" + PSEUDO)
     reader = MboxReader(path)
     got = list(reader.messages())
-    assert [m.data for m in got][0] == b"Subject: hi\n\nx\n"
+    assert got[0].data == b"Subject: hi\n\nx\n"
     assert len(got) == 2 and reader.folder_data == 0  # the record is not first: mail
 
 

@@ -137,7 +137,7 @@ def test_dovecot_mbox_store_migrates_as_dovecot_shows_it(
     target = dovecot.add_user()
     first, second = run_migrate(tmp_path, dovecot, target, source, capsys)
     assert first["uploaded"] == 6 and second["uploaded"] == 0
-    assert [n for n in first["notes"] if "FOLDER INTERNAL DATA" in n][0].startswith("Emptied:0")
+    assert any(n.startswith("Emptied:0: c-client's folder-data") for n in first["notes"])
     migrated = server_messages(dovecot, target)
     assert sum(len(m) for m in migrated.values()) == 6 and migrated["Emptied"] == []
     assert_same_as_dovecot(

@@ -53,9 +53,6 @@ _UNIX_FIELD_NL = re.compile(
     rb"([^\n]*(?:\n[ \t][^\n]*)*)",
     re.I,
 )
-# Cheap tests first: most messages have none of the fields.
-_QUICK = (b"ength", b"ENGTH", b"tatus", b"TATUS", b"-IMAP", b"-imap", b"-Imap", b"-UID")
-_QUICK_MORE = (b"-uid", b"-Uid", b"eywords", b"EYWORDS")
 _KEYWORD = re.compile(r"[!#$&'+,\-./0-9:;<=>?@A-Z^_`a-z|~]+\Z")
 _FOLD = re.compile(rb"\r?\n[ \t]")
 _PSEUDO_SUBJECT = re.compile(rb"\nsubject:[^\n]*folder internal data", re.I)
@@ -94,18 +91,14 @@ def strip_unix_fields(data: bytes, block: bytes) -> UnixFields:
     """``data`` without the seven fields Dovecot hides (with their folded lines), found
     in its header block ``block`` (a prefix of ``data``, bare CRs as LF); every other byte
     is kept. ``X-Keywords`` (space-separated) become IMAP keywords."""
-    if not any(w in block for w in _QUICK) and not any(w in block for w in _QUICK_MORE):
-        return UnixFields(data, _NONE)
-    pieces: list[bytes] = []
+    spans: list[tuple[int, int]] = []
     keywords: set[str] = set()
     problems: list[Problem] = []
-    last = 0
     for match in _UNIX_FIELD_NL.finditer(b"\n" + block):
         # In block, the field starts where the match's "\n" is in "\n" + block.
         start, end = match.start(), match.end() - 1
         end += block[end : end + 1] == b"\n"
-        pieces.append(data[last:start])
-        last = end
+        spans.append((start, end))
         if match.group(1).lower() == b"x-keywords":
             value = _FOLD.sub(b" ", match.group(2)).decode("utf-8", "replace")
             for word in value.split():
@@ -115,10 +108,25 @@ def strip_unix_fields(data: bytes, block: bytes) -> UnixFields:
                     problems.append(
                         Problem("bad-flags", f"keyword {word!r} is not a valid IMAP keyword")
                     )
-    if not pieces:
+    if not spans:
         return UnixFields(data, _NONE)
-    pieces.append(data[last:])
-    return UnixFields(b"".join(pieces), frozenset(keywords), tuple(problems))
+    return UnixFields(_without(data, spans), frozenset(keywords), tuple(problems))
+
+
+def _without(data: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """``data`` without the ``spans``, copied once (slices of a memoryview copy nothing)."""
+    with memoryview(data) as view:
+        pieces = []
+        last = 0
+        for start, end in spans:
+            pieces.append(view[last:start])
+            last = end
+        pieces.append(view[last:])
+        try:
+            return b"".join(pieces)
+        finally:
+            for piece in pieces:
+                piece.release()
 
 
 def is_pseudo_message(envelope: bytes | None, block: bytes) -> bool:
