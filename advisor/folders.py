@@ -128,6 +128,10 @@ class FolderMapper:
     """The first level of source paths is a mail account (Thunderbird's "Local Folders",
     "pop.example.com"), not a folder: it is left out, so every account's Inbox goes to
     the server's INBOX. ``folder_map`` keys still use the full path."""
+    inboxes: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+    """Source folders that are the user's inbox under another name (a mail spool such as
+    /var/mail/bob, a fetcher's target file), with the reason: they go to INBOX unless
+    ``folder_map`` or ``target_prefix`` says otherwise."""
 
     def __post_init__(self) -> None:
         self._special = self.layout.special_folders()
@@ -173,6 +177,8 @@ class FolderMapper:
             return self._finish(self.join([*self._prefix_levels, *source]), None, "target_prefix")
         if role is FolderRole.INBOX:
             return self._finish(INBOX, role, "the inbox")
+        if tuple(source) in self.inboxes:
+            return self._finish(INBOX, FolderRole.INBOX, self.inboxes[tuple(source)])
         if role is not None:
             if role in self._special:
                 return self._finish(

@@ -34,7 +34,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -52,7 +52,7 @@ from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
-from advisor.stores.base import SourceMessage, StoreReader
+from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
     Batch,
@@ -408,9 +408,10 @@ class Migration:
     def _prepare(self, control: imapclient.IMAPClient) -> None:
         layout = read_layout(control)
         caps, folders = layout.capabilities, layout.folders
-        paths = [f.path for f in self.reader.folders()]
+        listed = list(self.reader.folders())
+        paths = [f.path for f in listed]
         self.mapper = folder_mapper(
-            self.reader.kind, paths, layout, self.plugins, self.access, self.options
+            self.reader.kind, paths, layout, self.plugins, self.access, self.options, listed
         )
         self.layout = layout
         self.rules = self.plugins.upload_rules(self.access.provider)
@@ -1430,12 +1431,17 @@ def folder_mapper(
     plugins: PluginHost,
     access: AccountAccess,
     options: MigrationOptions,
+    listed: Sequence[SourceFolder] = (),
 ) -> FolderMapper:
-    """Where each local folder goes: the same mapping for a migration and a verification."""
+    """Where each local folder goes: the same mapping for a migration and a verification.
+    ``listed``: the reader's folders, which may say that one is the inbox (a spool)."""
     policy = plugins.folder_policy(access.provider, layout.folders)
     # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
     account_level = kind == "thunderbird" and all(len(p) > 1 for p in paths)
-    return FolderMapper(layout, policy, options.target_prefix, options.folder_map, account_level)
+    inboxes = {f.path: f.inbox_reason for f in listed if f.inbox_reason}
+    return FolderMapper(
+        layout, policy, options.target_prefix, options.folder_map, account_level, inboxes
+    )
 
 
 class _Stop(Exception):

@@ -133,9 +133,10 @@ class Verification:
         control = self.access.open()
         try:
             layout = read_layout(control)
-            paths = [f.path for f in self.reader.folders()]
+            listed = list(self.reader.folders())
+            paths = [f.path for f in listed]
             mapper = folder_mapper(
-                self.reader.kind, paths, layout, self.plugins, self.access, self.options
+                self.reader.kind, paths, layout, self.plugins, self.access, self.options, listed
             )
             # Gmail keeps identical messages once per label: one copy per folder is right.
             once = (

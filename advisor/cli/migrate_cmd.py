@@ -282,6 +282,9 @@ def render_report(report: MigrationReport) -> None:
             escape(", ".join(left_out)) or "-",
         )
     stdout.print(table)
+    for f in report.folders:
+        if f.target == "INBOX" and f.reason != "the inbox":  # say why a folder is the inbox
+            stdout.print(f"{escape(f.source)} goes to INBOX: {escape(f.reason)}", soft_wrap=True)
     if not report.dry_run:
         stdout.print(
             f"Uploaded {report.uploaded:,} messages ({_size(report.uploaded_bytes)}) in "
