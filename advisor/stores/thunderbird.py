@@ -1023,11 +1023,12 @@ class ThunderbirdReader(StoreReader):
         starts: list[int],
     ) -> SourceMessage:
         source_id = f"{where}:{entry.offset}"
-        facts = interpret_headers(
-            entry.data, entry.envelope_date, entry_header_block(entry), entry.removed
-        )
+        # Without the index's date, Thunderbird shows the topmost Received:, else Date:;
+        # its From_ line is when it wrote the message (a copy, a compaction), last resort.
+        facts = interpret_headers(entry.data, None, entry_header_block(entry), entry.removed)
         problems = list(entry.problems) + list(facts.problems)
-        flags, deleted, received = facts.flags, facts.deleted, facts.received
+        flags, deleted = facts.flags, facts.deleted
+        received = facts.received or entry.envelope_date
         partial = facts.partial
         if index is not None and index.usable:
             row = index.live.get(entry.offset)
