@@ -202,7 +202,8 @@ def test_old_summary_flags_come_from_the_index(tmp_path: Path) -> None:
     assert not message.deleted and not message.problems
     # This old .msf records no dateReceived: the topmost Received:, not the From_ line
     # (Tue Oct 02 00:26:47 2007, when Thunderbird wrote the message).
-    assert message.received == datetime(2008, 5, 7, 15, 55, 21, tzinfo=timezone(-timedelta(hours=6)))
+    mdt = timezone(-timedelta(hours=6))
+    assert message.received == datetime(2008, 5, 7, 15, 55, 21, tzinfo=mdt)
     assert b"X-Mozilla" not in message.data
     assert len(message.data) == len(raw) - 32 - 1 - 23 - 28 - 97
 
