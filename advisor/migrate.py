@@ -48,6 +48,7 @@ from advisor.account import AccountAccess
 from advisor.errors import ConnectError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
+from advisor.partial import PartialMessage, PartialSources
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
@@ -104,6 +105,10 @@ class MigrationOptions:
     not_migrated_path: Path | None = None
     """Where the bytes of messages that were not migrated are saved (an mbox, written
     only when something fails; never on a dry run)."""
+    include_partial: bool = False
+    """Upload headers-only stubs as they are (else they are left out and reported)."""
+    partial_sources: PartialSources | None = None
+    """Where stubs came from; with a POP3 password, where their full copies are taken."""
 
 
 @dataclass
@@ -179,6 +184,8 @@ class MigrationReport:
     """Dry run: days the upload takes under the provider's daily upload limit, if any."""
     not_migrated_mbox: str | None = None
     """The mbox holding the messages that were not migrated (those whose bytes were read)."""
+    partial_messages: list[PartialMessage] = field(default_factory=list)
+    """Headers-only stubs: left out (unless include_partial) or replaced by the full copy."""
 
     @property
     def complete(self) -> bool:
@@ -483,6 +490,12 @@ class Migration:
         if msg.deleted and self.options.skip_deleted:
             folder.skipped_deleted += 1
             return
+        if msg.partial:
+            folder.partial += 1
+            full = self._partial(folder, msg)
+            if full is None:
+                return
+            msg = full
         target = self._target(msg.folder, deleted=msg.deleted)
         if target.name in self._refused:
             data = to_crlf(msg.data)
@@ -520,8 +533,6 @@ class Migration:
             if self.share_labels:
                 self._remember(digest, target.name, "found")
             return
-        if msg.partial:
-            folder.partial += 1
         job = None
         if self.share_labels:
             job = self._job(msg, key, target.name, data, message_id, digest)
@@ -541,6 +552,23 @@ class Migration:
                 )
             self._day_left -= len(data)
         submit(job or self._job(msg, key, target.name, data, message_id, digest))
+
+    def _partial(self, folder: FolderReport, msg: SourceMessage) -> SourceMessage | None:
+        """A headers-only stub: its full copy from the POP3 account when the user set
+        that up, the stub itself when asked for, else None (left out, reported)."""
+        sources = self.options.partial_sources or PartialSources({})
+        why = ""
+        if sources.can_recover and not self.options.dry_run:
+            full, why = sources.full(msg)
+            if full is not None:
+                entry = sources.describe(msg, folder.source)
+                entry.recovered = True
+                self.report.partial_messages.append(entry)
+                return full
+        if self.options.include_partial:
+            return msg
+        self.report.partial_messages.append(sources.describe(msg, folder.source, why))
+        return None
 
     def _job(
         self,

@@ -86,12 +86,34 @@ class Tb115Message:
     body: bytes = b"The whole message body.\n"
     wrote: datetime = datetime(2025, 6, 1, 12, 0)
     """When Thunderbird wrote it (the From_ line; a copy or compaction time)."""
+    raw: bytes | None = None
+    """The message as the POP3 server sent it (else one is made up from the fields)."""
+
+    def _account_lines(self) -> bytes:
+        if self.partial_uidl is None:
+            return b""
+        return f"X-Account-Key: account2\nX-UIDL: {self.partial_uidl}\n".encode()
+
+    def stored(self) -> bytes:
+        """The message as Thunderbird stores it: a POP3 download starts with its account
+        and UIDL, then the status fields, then the message (as bugmail-1 in the corpus)."""
+        status = self.status | (0x0400 if self.partial_uidl else 0)
+        head = f"X-Mozilla-Status: {status:04x}\nX-Mozilla-Status2: 00000000\n".encode()
+        head += b"X-Mozilla-Keys: " + b" " * 80 + b"\n"
+        return self._account_lines() + head + self._content()
 
     def message(self) -> bytes:
-        """The message as the user should get it back (no X-Mozilla headers)."""
+        """The message as a reader returns it (without the X-Mozilla fields)."""
+        return self._account_lines() + self._content()
+
+    def _content(self) -> bytes:
+        if self.raw is not None:
+            if self.partial_uidl is None:
+                return self.raw
+            end = self.raw.replace(b"\r\n", b"\n").find(b"\n\n")
+            head = self.raw.replace(b"\r\n", b"\n")[:end]
+            return head + b"\n" + PARTIAL_BODY  # the header block only
         head = ""
-        if self.partial_uidl is not None:
-            head += f"X-Account-Key: account2\nX-UIDL: {self.partial_uidl}\n"
         if self.received is not None:
             head += (
                 "Received: from mx.example.org by pop.example.org with ESMTP id 42;\n"
@@ -123,38 +145,55 @@ class Tb115Folder:
 
 def write_tb115_profile(
     profile: Path,
-    account: str,
-    folders: list[Tb115Folder],
+    accounts: str | dict[str, list[Tb115Folder]],
+    folders: list[Tb115Folder] | None = None,
     *,
     cache_prefix: str | None = None,
     prefs: str = "",
 ) -> Path:
-    """Write ``folders`` into ``profile/Mail/<account>``. ``cache_prefix``: the profile's
-    path as the cache records it (another machine's, e.g. ``C:\\Users\\jo\\...``)."""
-    mail = profile / "Mail" / account
-    mail.mkdir(parents=True, exist_ok=True)
+    """Write each account's folders into ``profile/Mail/<account>`` (``accounts`` may be
+    one name, with ``folders``). ``cache_prefix``: the profile's path as the cache
+    records it (another machine's, e.g. ``C:\\Users\\jo\\...``). ``prefs``: more
+    prefs.js lines (Local Folders is server1)."""
+    if isinstance(accounts, str):
+        accounts = {accounts: folders or []}
+    first = next(iter(accounts))
+    (profile / "Mail").mkdir(parents=True, exist_ok=True)
     (profile / "prefs.js").write_text(
         "// Mozilla User Preferences\n"
-        f'user_pref("mail.server.server1.directory-rel", "[ProfD]Mail/{account}");\n'
+        f'user_pref("mail.server.server1.directory-rel", "[ProfD]Mail/{first}");\n'
         'user_pref("mail.server.server1.hostname", "Local Folders");\n'
         'user_pref("mail.server.server1.type", "none");\n' + prefs
     )
     prefix = cache_prefix or str(profile)
     sep = "\\" if "\\" in prefix else "/"
-    cache: dict[str, Any] = {
-        sep.join([prefix, "Mail", account]): {"folderName": account, "flags": 28},
-    }
+    cache: dict[str, Any] = {}
+    tree: dict[str, Any] = {}
+    for account, account_folders in accounts.items():
+        _write_account(profile, account, account_folders, prefix, sep, cache, tree)
+    (profile / "folderCache.json").write_text(jsoncpp_dumps(cache))
+    (profile / "folderTree.json").write_text(jsoncpp_dumps({"all": tree}))
+    return profile / "Mail" / first
+
+
+def _write_account(
+    profile: Path,
+    account: str,
+    folders: list[Tb115Folder],
+    prefix: str,
+    sep: str,
+    cache: dict[str, Any],
+    tree: dict[str, Any],
+) -> None:
+    mail = profile / "Mail" / account
+    mail.mkdir(parents=True, exist_ok=True)
+    cache[sep.join([prefix, "Mail", account])] = {"folderName": account, "flags": 28}
     host = "nobody@" + account.replace(" ", "%20")
-    tree: dict[str, Any] = {f"mailbox://{host}": {"open": True}}
+    tree[f"mailbox://{host}"] = {"open": True}
     for folder in folders:
         directory = mail.joinpath(*(f"{p}.sbd" for p in folder.parent))
         directory.mkdir(parents=True, exist_ok=True)
-        stored = [
-            f"X-Mozilla-Status: {m.status | (0x0400 if m.partial_uidl else 0):04x}\n"
-            "X-Mozilla-Status2: 00000000\n".encode()
-            + m.message()
-            for m in folder.messages
-        ]
+        stored = [m.stored() for m in folder.messages]
         envelopes = [
             b"From - " + m.wrote.strftime("%a %b %e %H:%M:%S %Y").encode() for m in folder.messages
         ]
@@ -188,9 +227,6 @@ def write_tb115_profile(
             }
         uri_path = "/".join(_uri_segment(n) for n in (*_parent_names(folders, folder), folder.name))
         tree[f"mailbox://{host}/{uri_path}"] = {"open": False}
-    (profile / "folderCache.json").write_text(jsoncpp_dumps(cache))
-    (profile / "folderTree.json").write_text(jsoncpp_dumps({"all": tree}))
-    return mail
 
 
 def _parent_names(folders: list[Tb115Folder], folder: Tb115Folder) -> list[str]:

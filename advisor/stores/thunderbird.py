@@ -789,6 +789,11 @@ class ThunderbirdReader(StoreReader):
             )
         return layout
 
+    @property
+    def profile_dir(self) -> Path | None:
+        """The profile holding the files read (its prefs.js names the accounts)."""
+        return self._layout().profile
+
     def lock(self) -> ProfileLock:
         """The state of the lock of the profile holding the files to read."""
         profile = self._layout().profile
