@@ -557,7 +557,7 @@ class Migration:
         """A headers-only stub: its full copy from the POP3 account when the user set
         that up, the stub itself when asked for, else None (left out, reported)."""
         sources = self.options.partial_sources or PartialSources({})
-        why = ""
+        why = "a real run takes it from its POP3 account" if sources.can_recover else ""
         if sources.can_recover and not self.options.dry_run:
             full, why = sources.full(msg)
             if full is not None:

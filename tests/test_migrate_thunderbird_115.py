@@ -157,6 +157,10 @@ def test_thunderbird_115_profile_into_dovecot(
     status, report = migrate(profile, journal, capsys, *extra)
     assert status == 0 and report["uploaded"] == 0, report
     assert sum(len(v) for v in server_messages(dovecot, new).values()) == 8
+    status = run(["verify", "--profile", str(profile), "--json"])
+    checked = json.loads(capsys.readouterr().out)
+    assert status == 0, checked
+    assert checked["checked"] == 6 and checked["skipped_partial"] == 2
 
 
 def test_include_partial_uploads_the_stubs_as_they_are(
