@@ -57,6 +57,8 @@ class PartialSources:
         self._password = password
         self._ca_file = ca_file
         self._sessions: dict[str, Callable[[str], bytes | None]] = {}
+        self._broken: dict[str, str] = {}
+        """Accounts that could not be reached or signed in to, and why."""
         self._stack = ExitStack()
 
     @classmethod
@@ -104,8 +106,13 @@ class PartialSources:
             return None, "it does not say which POP3 account and message it came from"
         if account.security == "none":
             return None, f"{account.url} has no TLS: the password is not sent in clear"
-        retrieve = self._session(account)
-        data = retrieve(uidl)
+        if account.key in self._broken:
+            return None, self._broken[account.key]
+        try:
+            data = self._session(account)(uidl)
+        except MailadvisorError as exc:  # the rest of the run goes on without this account
+            self._broken[account.key] = f"{account.url}: {exc}"
+            return None, self._broken[account.key]
         if data is None:
             return None, f"{account.url} no longer has it (UIDL {uidl})"
         kept = [p for p in msg.problems if p.code != "partial"]

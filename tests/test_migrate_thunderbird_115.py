@@ -188,3 +188,18 @@ def test_the_report_says_where_the_full_messages_are(
     assert text.count("partial, not migrated") == 2
     assert "2 messages were downloaded only partly (headers only)" in text
     assert f"pop3s://{old.username}@" in text and "--partial-from-pop3" in text
+
+
+def test_a_refused_pop3_login_leaves_the_stubs_listed_and_the_run_goes_on(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = dovecot.add_user(), dovecot.add_user()
+    tb_profile, _ = profile_with_stubs(tmp_path, dovecot, old)
+    profile, _ = write_profile(tmp_path, dovecot, new, tb_profile, kind="thunderbird")
+    os.environ["MA_TEST_POP3_WRONG"] = "not-the-password"
+    extra = ("--partial-from-pop3", "--pop3-password-env", "MA_TEST_POP3_WRONG")
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys, *extra)
+    assert status == 0 and report["uploaded"] == 6, report
+    notes = [p["note"] for p in report["partial_messages"]]
+    assert len(notes) == 2 and all("refused the login" in n for n in notes), notes
+    assert "not-the-password" not in json.dumps(report)
