@@ -30,6 +30,8 @@ class ClawsMessage:
     received: datetime
     perm_flags: int | None
     """None: the client has no entry for it yet (never shown)."""
+    tags: tuple[int, ...] = ()
+    """Claws tag ids (named in ~/.claws-mail/tagsrc)."""
 
     def data(self) -> bytes:
         return (
@@ -50,6 +52,7 @@ def write_folder(directory: Path, messages: list[ClawsMessage], *, sylpheed: boo
     directory.mkdir(parents=True, exist_ok=True)
     (directory / ".mh_sequences").write_bytes(b"")
     mark = bytearray(struct.pack("<I", 2))
+    tags = bytearray(struct.pack("<I", 1))  # TAGS_VERSION
     version = SYLPHEED_CACHE_VERSION if sylpheed else CLAWS_CACHE_VERSION
     cache = bytearray(struct.pack("<i", version) + _string("UTF-8"))
     for m in messages:
@@ -63,17 +66,32 @@ def write_folder(directory: Path, messages: list[ClawsMessage], *, sylpheed: boo
                       "me@example.test", "", "", m.subject, f"claws-{m.number}@example.org",
                       "", ""):  # fmt: skip
             cache += _string(value)
-        cache += struct.pack("<i", 0)  # no References
+        cache += struct.pack("<iii", 0, 0, 0)  # planned_download, total_size, no References
         if m.perm_flags is not None:
             mark += struct.pack("<II", m.number, m.perm_flags)
+            tags += struct.pack("<I", m.number)
+            tags += b"".join(struct.pack("<i", t) for t in m.tags) + struct.pack("<i", -1)
     (directory / (".sylpheed_mark" if sylpheed else ".claws_mark")).write_bytes(bytes(mark))
+    if not sylpheed:  # Sylpheed has no tags
+        (directory / ".claws_tags").write_bytes(bytes(tags))
     (directory / (".sylpheed_cache" if sylpheed else ".claws_cache")).write_bytes(bytes(cache))
 
 
 def write_mailbox(
-    root: Path, folders: dict[str, list[ClawsMessage]], *, sylpheed: bool = False
+    root: Path,
+    folders: dict[str, list[ClawsMessage]],
+    *,
+    sylpheed: bool = False,
+    tag_names: dict[int, str] | None = None,
 ) -> Path:
-    """``~/Mail`` with the default folders (empty unless given) and ``folders``."""
+    """``~/Mail`` with the default folders (empty unless given) and ``folders``;
+    ``tag_names`` go into ``~/.claws-mail/tagsrc`` beside it (tags.c's format)."""
+    if tag_names is not None:
+        rc = root.parent / ".claws-mail"
+        rc.mkdir(parents=True, exist_ok=True)
+        lines = [f"max_id {max(tag_names, default=0)}"]
+        lines += [f"{i}\t{name}" for i, name in tag_names.items()]
+        (rc / "tagsrc").write_text("\n".join(lines) + "\n")
     for name in ("inbox", "sent", "queue", "trash", "draft"):
         folders.setdefault(name, [])
     for name, messages in folders.items():

@@ -21,6 +21,7 @@ from tests.store_checks import assert_untouched, tree_state
 
 NEW, UNREAD, MARKED, DELETED, REPLIED, FORWARD = 1, 2, 4, 8, 16, 32
 SPAM = 1 << 13
+TAGS = {1: "work", 2: "unused", 3: "to do"}
 T0 = datetime(2022, 2, 2, 9, 0, tzinfo=UTC)
 
 
@@ -33,7 +34,7 @@ def inbox() -> list[ClawsMessage]:
     at = [T0 + timedelta(hours=n) for n in range(8)]
     return [
         ClawsMessage(1, "new", at[0], NEW | UNREAD),
-        ClawsMessage(2, "read", at[1], 0),
+        ClawsMessage(2, "read", at[1], 0, tags=(1, 3)),
         ClawsMessage(3, "replied and marked", at[2], REPLIED | MARKED),
         ClawsMessage(5, "forwarded pink", at[3], FORWARD | label(3)),  # a gap in numbering
         ClawsMessage(6, "steel blue", at[4], UNREAD | label(12)),
@@ -45,7 +46,7 @@ def inbox() -> list[ClawsMessage]:
 
 EXPECTED = {
     "new": (frozenset(), False),
-    "read": (frozenset({SEEN}), False),
+    "read": (frozenset({SEEN, "work", "to_do"}), False),  # tags "work" and "to do"
     "replied and marked": (frozenset({SEEN, ANSWERED, FLAGGED}), False),
     "forwarded pink": (frozenset({SEEN, FORWARDED, "Pink"}), False),
     "steel blue": (frozenset({"SteelBlue"}), False),
@@ -60,7 +61,7 @@ def subject(data: bytes) -> str:
 
 
 def test_claws_marks_decide_the_flags(tmp_path: Path) -> None:
-    root = write_mailbox(tmp_path / "Mail", {"inbox": inbox(), "work": []})
+    root = write_mailbox(tmp_path / "Mail", {"inbox": inbox(), "work": []}, tag_names=TAGS)
     assert (root / "inbox" / ".mh_sequences").read_bytes() == b""
     before = tree_state(root)
     got = {subject(m.data): (m.flags, m.deleted) for m in MhReader(root).messages()}
@@ -115,7 +116,7 @@ def test_claws_store_migrates_with_its_flags_and_labels(
     imap_account: Account,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    root = write_mailbox(tmp_path / "Mail", {"inbox": inbox(), "work": inbox()[:2]})
+    root = write_mailbox(tmp_path / "Mail", {"inbox": inbox(), "work": inbox()[:2]}, tag_names=TAGS)
     profile, _ = write_profile(tmp_path, dovecot, imap_account, root, kind="mh")
     journal = tmp_path / "j.sqlite"
     for attempt in range(2):
@@ -134,3 +135,10 @@ def test_claws_store_migrates_with_its_flags_and_labels(
         assert m[b"BODY[]"] == crlf(files[name].data())
         assert m[b"INTERNALDATE"].astimezone(UTC) == files[name].received  # type: ignore[union-attr]
     assert len(got["work"]) == 2
+
+
+def test_tags_without_tagsrc_keep_their_ids(tmp_path: Path) -> None:
+    root = write_mailbox(tmp_path / "Mail", {"inbox": inbox()})  # no ~/.claws-mail/tagsrc
+    got = {subject(m.data): m for m in MhReader(root).messages()}
+    assert got["read"].flags == {SEEN, "ClawsTag1", "ClawsTag3"}
+    assert any("no tagsrc" in p.message for p in got["read"].problems)

@@ -27,10 +27,19 @@ label name (colorlabel.c), spaces removed:
 ====  ===========  ====  ===========  ====  ===========
 
 Users who renamed their labels in Claws get these default names.
+
+Claws Mail's tags (3.x/4.x) are kept per folder in ``.claws_tags`` (msgcache.c
+``msgcache_write_tags``: a 32-bit ``TAGS_VERSION`` 1, then per message its number, the
+ids of its tags and -1) and named in ``~/.claws-mail/tagsrc`` (tags.c: a ``max_id N``
+line, then ``id<TAB>name`` lines). Claws stores tags on IMAP servers as keywords of the
+same name, and so does the migration; a character an IMAP keyword cannot hold becomes
+``_``. A tag whose name is unknown (no tagsrc beside the mailbox) becomes
+``ClawsTag<id>`` and the folder says so.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +49,9 @@ from advisor.stores.message_files import read_bytes
 from advisor.stores.tb_junk import JUNK
 
 CLAWS_MARK = ".claws_mark"
+CLAWS_TAGS = ".claws_tags"
+TAGS_RC = Path(".claws-mail") / "tagsrc"
+TAGS_VERSION = 1
 SYLPHEED_MARK = ".sylpheed_mark"
 MARK_VERSION = 2
 
@@ -125,3 +137,77 @@ def parse_marks(
     for number, perm in struct.iter_unpack(order + "II", data[4:end]):
         marks[number] = mark_of(perm, claws)  # a later entry wins, as in the client
     return marks, problems
+
+
+_NOT_IN_ATOM = re.compile(r"[\x00-\x20\x7f-\U0010ffff(){%*\"\\\]]")
+
+
+def tag_keyword(name: str) -> str:
+    """A Claws tag's name as an IMAP keyword (what Claws itself stores on IMAP)."""
+    keyword = _NOT_IN_ATOM.sub("_", name.strip())
+    return keyword.lstrip("\\") or "_"
+
+
+def read_tag_names(mailbox: Path) -> dict[int, str] | None:
+    """Tag names by id from ``tagsrc`` in ``.claws-mail`` beside the mailbox directory
+    (``~/Mail`` -> ``~/.claws-mail/tagsrc``), None when there is none."""
+    try:
+        text = read_bytes(mailbox.parent / TAGS_RC).decode("utf-8", "replace")
+    except OSError:
+        return None
+    names: dict[int, str] = {}
+    for line in text.splitlines()[1:]:  # the first line is "max_id N"
+        number, sep, name = line.partition("\t")
+        if sep and number.strip().isdigit() and name.strip():
+            names[int(number)] = name.strip()
+    return names
+
+
+def read_tags(
+    directory: Path, names: dict[int, str] | None
+) -> tuple[dict[int, frozenset[str]], list[Problem]]:
+    """The tags (as keywords) of an MH folder's messages, by number."""
+    try:
+        data = read_bytes(directory / CLAWS_TAGS)
+    except FileNotFoundError:
+        return {}, []
+    except OSError as exc:
+        return {}, [Problem("bad-flags", f"{directory / CLAWS_TAGS}: {exc.strerror or exc}")]
+    where = directory / CLAWS_TAGS
+    if len(data) < 4 or len(data) % 4:
+        return {}, [Problem("bad-flags", f"{where}: not a tags file; tags unknown")]
+    for order in ("<", ">"):
+        if struct.unpack_from(order + "I", data)[0] == TAGS_VERSION:
+            break
+    else:
+        return {}, [Problem("bad-flags", f"{where}: unknown tags file version; tags unknown")]
+    values = [v for (v,) in struct.iter_unpack(order + "i", data[4:])]
+    tags: dict[int, frozenset[str]] = {}
+    unnamed: set[int] = set()
+    i = 0
+    while i < len(values):
+        number, i = values[i], i + 1
+        ids = []
+        while i < len(values) and values[i] > 0:
+            ids.append(values[i])
+            i += 1
+        i += 1  # the -1 that ends the list
+        keywords = set()
+        for tag in ids:
+            name = (names or {}).get(tag)
+            if name is None:
+                unnamed.add(tag)
+                keywords.add(f"ClawsTag{tag}")
+            else:
+                keywords.add(tag_keyword(name))
+        tags[number & 0xFFFFFFFF] = frozenset(keywords)
+    problems = []
+    if unnamed:
+        why = "no tagsrc beside the mailbox" if names is None else "not in tagsrc"
+        problems.append(
+            Problem(
+                "bad-flags",
+                f"{where}: tag ids {sorted(unnamed)} have no name ({why}); kept as ClawsTag<id>",
+            )
+        )
+    return tags, problems

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -36,7 +37,7 @@ from advisor.stores.base import (
     SourceMessage,
     StoreReader,
 )
-from advisor.stores.claws_marks import read_marks
+from advisor.stores.claws_marks import read_marks, read_tag_names, read_tags
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
@@ -195,6 +196,11 @@ class MhReader(StoreReader):
                 yield (INBOX,), directory, files, parent, error
             stack.extend(reversed(children))
 
+    @cached_property
+    def _tag_names(self) -> dict[int, str] | None:
+        """Claws Mail's tag names (``~/.claws-mail/tagsrc`` beside ``~/Mail``), read once."""
+        return read_tag_names(self.path)
+
     def _folder_messages(
         self,
         folder: tuple[str, ...],
@@ -216,7 +222,8 @@ class MhReader(StoreReader):
             sequences, folder_problems = parse_sequences(text)
         unseen = sequences.get(UNSEEN)
         marks, mark_problems = read_marks(directory)
-        folder_problems.extend(mark_problems)
+        tags, tag_problems = read_tags(directory, self._tag_names)
+        folder_problems.extend(mark_problems + tag_problems)
         for number, deleted, name in sorted(files):
             path = directory / name
             data, problems = read_message_file(path)
@@ -233,6 +240,7 @@ class MhReader(StoreReader):
                             flags.add(SEEN)
                 elif unseen is None or number not in unseen:
                     flags.add(SEEN)
+                flags |= tags.get(number, frozenset())
                 for sequence, flag in SEQUENCE_FLAGS.items():
                     seq = sequences.get(sequence)
                     if seq is not None and number in seq:
