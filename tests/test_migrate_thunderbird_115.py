@@ -153,9 +153,12 @@ def test_thunderbird_115_profile_into_dovecot(
         assert m[b"BODY[]"] == crlf(data)  # the full message, byte for byte
         assert m[b"INTERNALDATE"].astimezone(UTC) == T0  # type: ignore[union-attr]
         assert b"\\Seen" in m[b"FLAGS"]  # type: ignore[operator]
-    # Again: nothing twice.
-    status, report = migrate(profile, journal, capsys, *extra)
-    assert status == 0 and report["uploaded"] == 0, report
+    # Again, and after the journal is lost: nothing twice.
+    for lose_journal in (False, True):
+        if lose_journal:
+            journal.unlink()
+        status, report = migrate(profile, journal, capsys, *extra)
+        assert status == 0 and report["uploaded"] == 0, report
     assert sum(len(v) for v in server_messages(dovecot, new).values()) == 8
     status = run(["verify", "--profile", str(profile), "--json"])
     checked = json.loads(capsys.readouterr().out)

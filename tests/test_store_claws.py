@@ -119,7 +119,9 @@ def test_claws_store_migrates_with_its_flags_and_labels(
     root = write_mailbox(tmp_path / "Mail", {"inbox": inbox(), "work": inbox()[:2]}, tag_names=TAGS)
     profile, _ = write_profile(tmp_path, dovecot, imap_account, root, kind="mh")
     journal = tmp_path / "j.sqlite"
-    for attempt in range(2):
+    for attempt in range(3):  # twice, then once more after the journal is lost
+        if attempt == 2:
+            journal.unlink()
         status = run(["migrate", "--profile", str(profile), "--journal", str(journal), "--json"])
         report = json.loads(capsys.readouterr().out)
         assert status == 0, report
