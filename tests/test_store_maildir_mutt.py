@@ -110,3 +110,35 @@ def test_mutt_moved_store_migrates_with_its_received_dates(
     assert {bytes(m[b"BODY[]"]) for m in got} == {crlf(b) for b in on_disk}  # type: ignore[arg-type]
     assert sorted(m[b"INTERNALDATE"].astimezone(UTC) for m in got) == DELIVERED  # type: ignore[union-attr]
     assert all(b"\\Seen" in m[b"FLAGS"] for m in got)  # type: ignore[operator]
+
+
+def test_mutt_copy_from_an_mbox_dates_by_the_from_line(tmp_path: Path) -> None:
+    """The common way mail reaches a Maildir: mutt saving from the spool mbox. The new
+    files are named by the time of the copy; mutt sets their mtime to the From_ line's
+    delivery time (read as local time: the suite runs in UTC)."""
+    root = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+        (root / ".Saved" / sub).mkdir(parents=True)
+    spool = tmp_path / "spool"
+    spool.write_bytes(
+        b"From alice@example.org Mon Jan  8 10:00:00 2018\nFrom: alice@example.org\n"
+        b"Subject: one\nMessage-ID: <one@example.org>\n\nbody one\n\n"
+        b"From bob@example.org Tue Feb 13 11:30:00 2018\nFrom: bob@example.org\n"
+        b"Subject: two\nMessage-ID: <two@example.org>\n\nbody two\n"
+    )
+    run_mutt(
+        spool,
+        "<tag-pattern>~A<enter><tag-prefix><copy-message>=.Saved<enter><quit>",
+        f"set folder={root}",
+        "set mbox_type=Maildir confirmappend=no confirmcreate=no quit=yes",
+    )
+    assert len(list((root / ".Saved" / "new").iterdir())) == 2  # still unread: new/
+    got = sorted(
+        (m.received, m.flags)
+        for m in MaildirReader(root).messages()  # type: ignore[type-var]
+    )
+    assert got == [
+        (datetime(2018, 1, 8, 10, 0, tzinfo=UTC), frozenset()),
+        (datetime(2018, 2, 13, 11, 30, tzinfo=UTC), frozenset()),
+    ]
