@@ -30,6 +30,7 @@ def run_mutt(mailbox: Path, keys: str, *settings: str) -> bytes:
     pid, fd = pty.fork()
     if pid == 0:  # the child: mutt on the terminal's other end
         os.environ["TERM"] = "vt100"
+        os.environ["TZ"] = "UTC"  # mutt reads From_ line times as local time
         os.execv(mutt, argv)
     screen = b""
     deadline = time.monotonic() + MUTT_TIMEOUT

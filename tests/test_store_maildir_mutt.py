@@ -115,7 +115,7 @@ def test_mutt_moved_store_migrates_with_its_received_dates(
 def test_mutt_copy_from_an_mbox_dates_by_the_from_line(tmp_path: Path) -> None:
     """The common way mail reaches a Maildir: mutt saving from the spool mbox. The new
     files are named by the time of the copy; mutt sets their mtime to the From_ line's
-    delivery time (read as local time: the suite runs in UTC)."""
+    delivery time (read as local time: mutt runs in UTC here)."""
     root = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):
         (root / sub).mkdir(parents=True)
