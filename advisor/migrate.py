@@ -492,10 +492,14 @@ class Migration:
             return
         if msg.partial:
             folder.partial += 1
-            full = self._partial(folder, msg)
-            if full is None:
+            sources = self.options.partial_sources or PartialSources({})
+            opts = self.options
+            kept, stub = sources.decide(msg, folder.source, opts.include_partial, opts.dry_run)
+            if stub is not None:
+                self.report.partial_messages.append(stub)
+            if kept is None:
                 return
-            msg = full
+            msg = kept
         target = self._target(msg.folder, deleted=msg.deleted)
         if target.name in self._refused:
             data = to_crlf(msg.data)
@@ -552,23 +556,6 @@ class Migration:
                 )
             self._day_left -= len(data)
         submit(job or self._job(msg, key, target.name, data, message_id, digest))
-
-    def _partial(self, folder: FolderReport, msg: SourceMessage) -> SourceMessage | None:
-        """A headers-only stub: its full copy from the POP3 account when the user set
-        that up, the stub itself when asked for, else None (left out, reported)."""
-        sources = self.options.partial_sources or PartialSources({})
-        why = "a real run takes it from its POP3 account" if sources.can_recover else ""
-        if sources.can_recover and not self.options.dry_run:
-            full, why = sources.full(msg)
-            if full is not None:
-                entry = sources.describe(msg, folder.source)
-                entry.recovered = True
-                self.report.partial_messages.append(entry)
-                return full
-        if self.options.include_partial:
-            return msg
-        self.report.partial_messages.append(sources.describe(msg, folder.source, why))
-        return None
 
     def _job(
         self,

@@ -96,6 +96,23 @@ class PartialSources:
             note=note,
         )
 
+    def decide(
+        self, msg: SourceMessage, folder: str, include: bool, dry_run: bool
+    ) -> tuple[SourceMessage | None, PartialMessage | None]:
+        """What a migration does with a stub: (the message to migrate or None, what the
+        report says). Its full copy from the POP3 account when a password was given,
+        the stub itself when ``include``, else nothing (left out, reported)."""
+        why = "a real run takes it from its POP3 account" if self.can_recover else ""
+        if self.can_recover and not dry_run:
+            full, why = self.full(msg)
+            if full is not None:
+                entry = self.describe(msg, folder)
+                entry.recovered = True
+                return full, entry
+        if include:
+            return msg, None
+        return None, self.describe(msg, folder, why)
+
     def full(self, msg: SourceMessage) -> tuple[SourceMessage | None, str]:
         """The full message in the stub's place, or None and why not."""
         if self._password is None:
