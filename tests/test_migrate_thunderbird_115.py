@@ -206,3 +206,18 @@ def test_a_refused_pop3_login_leaves_the_stubs_listed_and_the_run_goes_on(
     notes = [p["note"] for p in report["partial_messages"]]
     assert len(notes) == 2 and all("refused the login" in n for n in notes), notes
     assert "not-the-password" not in json.dumps(report)
+
+
+def test_the_dry_run_plan_says_the_full_copies_would_be_taken(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new = dovecot.add_user(), dovecot.add_user()
+    tb_profile, _ = profile_with_stubs(tmp_path, dovecot, old)
+    profile, _ = write_profile(tmp_path, dovecot, new, tb_profile, kind="thunderbird")
+    os.environ["MA_TEST_POP3_PASSWORD"] = old.password
+    extra = ("--dry-run", "--partial-from-pop3", "--pop3-password-env", "MA_TEST_POP3_PASSWORD")
+    status, report = migrate(profile, tmp_path / "j.sqlite", capsys, *extra)
+    assert status == 0, report
+    notes = [(p["recovered"], p["note"]) for p in report["partial_messages"]]
+    assert notes == [(False, "a real run takes it from its POP3 account")] * 2
+    assert sum(len(v) for v in server_messages(dovecot, new).values()) == 0
