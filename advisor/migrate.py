@@ -49,6 +49,7 @@ from advisor.account import AccountAccess
 from advisor.errors import ConnectError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
+from advisor.partial import PartialMessage, PartialSources
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
@@ -105,6 +106,10 @@ class MigrationOptions:
     not_migrated_path: Path | None = None
     """Where the bytes of messages that were not migrated are saved (an mbox, written
     only when something fails; never on a dry run)."""
+    include_partial: bool = False
+    """Upload headers-only stubs as they are (else they are left out and reported)."""
+    partial_sources: PartialSources | None = None
+    """Where stubs came from; with a POP3 password, where their full copies are taken."""
     when_full: quota.WhenFull = quota.WhenFull.STOP
     """What to do when the plan does not fit into the room the server reports."""
 
@@ -182,6 +187,8 @@ class MigrationReport:
     """Dry run: days the upload takes under the provider's daily upload limit, if any."""
     not_migrated_mbox: str | None = None
     """The mbox holding the messages that were not migrated (those whose bytes were read)."""
+    partial_messages: list[PartialMessage] = field(default_factory=list)
+    """Headers-only stubs: left out (unless include_partial) or replaced by the full copy."""
     room: quota.QuotaCheck | None = None
     """The plan's bytes against the room the server (or provider) reports; None unknown."""
     account_full: bool = False
@@ -509,6 +516,19 @@ class Migration:
         if msg.deleted and self.options.skip_deleted:
             folder.skipped_deleted += 1
             return
+        if msg.partial:
+            folder.partial += 1
+            sources = self.options.partial_sources or PartialSources({})
+            # The room-planning pass takes nothing from POP3 and reports nothing (the upload
+            # pass does, once); a stub whose full copy will be taken is not measured.
+            opts, planning = self.options, self._planning
+            looking = opts.dry_run or planning
+            kept, stub = sources.decide(msg, folder.source, opts.include_partial, looking)
+            if stub is not None and not planning:
+                self.report.partial_messages.append(stub)
+            if kept is None:
+                return
+            msg = kept
         target = self._target(msg.folder, deleted=msg.deleted)
         if target.name in self._refused:
             data = to_crlf(msg.data)
@@ -548,8 +568,6 @@ class Migration:
             if self.share_labels:
                 self._remember(digest, target.name, "found")
             return
-        if msg.partial:
-            folder.partial += 1
         job = None
         if self.share_labels and not self._planning:
             job = self._job(msg, key, target.name, data, message_id, digest)

@@ -82,6 +82,9 @@ class VerifyReport:
     doubled: list[VerifyItem] = field(default_factory=list)
     checked: int = 0
     skipped_deleted: int = 0
+    skipped_partial: int = 0
+    """Headers-only stubs: not checked (the migration leaves them out or takes the full
+    copy from POP3, neither of which is on disk)."""
     unreadable: list[str] = field(default_factory=list)
     """Source messages that could not be read (folder and id): not checked."""
 
@@ -151,6 +154,9 @@ class Verification:
                     continue
                 if msg.deleted and self.options.skip_deleted:
                     report.skipped_deleted += 1
+                    continue
+                if msg.partial:
+                    report.skipped_partial += 1
                     continue
                 target = mapper.target_for(msg.folder, deleted=msg.deleted)
                 exp = expected.setdefault(target.name, _Expected(target))
