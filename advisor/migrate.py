@@ -361,7 +361,17 @@ class Migration:
                 self._apply_labels()
                 self._restore_flags()
                 if self.options.verify:
-                    self._verify()
+                    try:
+                        self._verify()
+                    except (imapclient.exceptions.IMAPClientAbortError, OSError) as exc:
+                        # The server dropped the idle control connection (Dovecot 2.3 can
+                        # panic on its list index lock): verify over a new one.
+                        self.report.notes.append(f"reconnected to verify ({exc})")
+                        with suppress(Exception):
+                            control.shutdown()
+                        control = self._control = self.access.open()
+                        self._selected = None
+                        self._verify()
         finally:
             self.journal.flush()
             if self._rejects is not None:

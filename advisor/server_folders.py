@@ -118,14 +118,15 @@ class ServerFolders:
 
     def _listed(self, name: str) -> bool:
         """Whether LIST shows ``name`` as a folder that can hold messages."""
+        delim = self.layout.delimiter
+        wanted = canonical(name, delim)
         try:
-            found = self.control.list_folders("", name)
+            # Spelled INBOX: Cyrus matches the pattern "Inbox.Sub" against nothing.
+            found = self.control.list_folders("", wanted)
         except imapclient.exceptions.IMAPClientAbortError:
             raise
         except imapclient.exceptions.IMAPClientError:
             return False
-        delim = self.layout.delimiter
-        wanted = canonical(name, delim)
         for flags, _delim, listed in found:
             names = {f.decode() if isinstance(f, bytes) else f for f in flags}
             if canonical(listed, delim) == wanted and not _NOT_THERE & {f.lower() for f in names}:

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from advisor.discovery import OFFLINE, use_options
-from tests.courier import CourierFactory, CourierServer
-from tests.cyrus import CyrusFactory, CyrusServer
+from tests.courier import CourierFactory
+from tests.cyrus import CyrusFactory
 from tests.dovecot import Account, DovecotFactory, DovecotMissingError, DovecotServer
+from tests.migrate_helpers import AnyServer
 from tests.netfakes import FakeInternet, NetGuard, Pki, guarded, make_pki
 from tests.private_root import PrivateServerError
 
@@ -72,7 +73,6 @@ def courier_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Courie
 
 #: The servers the matrix tests run on; "cyrus" is Debian's configuration.
 SERVER_KINDS = ("dovecot", "cyrus", "cyrus-upstream", "courier")
-AnyServer = DovecotServer | CyrusServer | CourierServer
 
 
 @pytest.fixture(scope="session")
