@@ -270,6 +270,10 @@ def test_refused_character_gets_its_lookalike_and_keeps_it(
 
     status, again = _migrate(profile, journal, capsys)
     assert status == 0 and again["uploaded"] == 0 and again["already_done"] == len(msgs)
+    # verify (no journal) finds the renamed folders by their look-alike names.
+    assert run(["verify", "--profile", str(profile), "--json"]) == 0
+    checked = json.loads(capsys.readouterr().out)
+    assert f"v1{dot}2 notes/old" in {f["target"] for f in checked["folders"]}
     for leftover in tmp_path.glob("journal.sqlite*"):
         leftover.unlink()
     status, lost = _migrate(profile, journal, capsys)
