@@ -27,10 +27,14 @@ from advisor.cli import (
     verify_cmd,
     wizard_cmd,
 )
+from advisor.cli.help_format import hide_flag_types
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 
+hide_flag_types()
+# Markdown: help paragraphs are re-flowed (docstrings are hard-wrapped) and
+# brackets such as [server] stay text instead of becoming rich markup.
 app = typer.Typer(
     name="mailadvisor",
     help=(
@@ -41,11 +45,12 @@ app = typer.Typer(
         "(in a terminal); the commands below do each part without questions.\n\n"
         "Exit statuses: 0 success; 1 finished but some messages were not migrated; "
         "2 usage or profile error; 3 authentication failed; 4 cannot connect or TLS failure; "
-        "70 internal error (a bug; the migration report is still written); 130 interrupted."
+        "6 the account is full; 70 internal error (a bug; the migration report is still "
+        "written); 130 interrupted."
     ),
     no_args_is_help=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 app.command("advise")(advise_cmd.advise_command)
