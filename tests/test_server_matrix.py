@@ -148,7 +148,7 @@ def test_kill_9_then_lost_journal_gives_every_message_once(
 ) -> None:
     server = matrix_server
     source = tmp_path / "Maildir"
-    msgs = write_maildir(source, _messages(240, seed=22))
+    msgs = write_maildir(source, _messages(160, seed=22))
     account = server.add_user()
     profile, env = write_profile(tmp_path, server, account, source)
     journal = tmp_path / "journal.sqlite"
@@ -157,7 +157,7 @@ def test_kill_9_then_lost_journal_gives_every_message_once(
            "--connections", "3"]  # fmt: skip
     full_env = {**os.environ, **env}
     killed_at = []
-    for threshold in (20, 110):
+    for threshold in (15, 70):
         proc = subprocess.Popen(
             cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
