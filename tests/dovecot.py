@@ -147,6 +147,9 @@ class Variant:
     extra_config: str = ""
     mail_location: str = ""
     """Dovecot's mail_location; empty: Maildir in ~/Maildir."""
+    maildir_plus_plus: bool = False
+    """Keep Maildir++ on disk under a "/" separator (a common hosting set-up): Dovecot
+    then refuses "." in folder names. By default "/" comes with LAYOUT=fs."""
 
     def __post_init__(self) -> None:
         if self.separator not in ("/", "."):
@@ -319,6 +322,8 @@ def process_group_alive(pgid: int) -> bool:
 
 class DovecotServer:
     """One private Dovecot instance; use :meth:`start`/:meth:`stop` or ``with``."""
+
+    kind = "dovecot"
 
     def __init__(
         self,
@@ -501,7 +506,7 @@ class DovecotServer:
         v, info, root = self.variant, self.info, self.root
         # Maildir++ stores hierarchy with "." on disk, so names with "." would be
         # impossible under a "/" separator; LAYOUT=fs maps "/" to directories instead.
-        layout = ":LAYOUT=fs" if v.separator == "/" else ""
+        layout = ":LAYOUT=fs" if v.separator == "/" and not v.maildir_plus_plus else ""
         mailboxes = "".join(
             f"  mailbox {_quote(name)} {{\n    auto = subscribe\n"
             + (f"    special_use = {attribute}\n" if attribute else "")
@@ -753,9 +758,12 @@ class DovecotFactory:
         special_use: Mapping[str, str | None] | None = None,
         extra_config: str = "",
         mail_location: str = "",
+        maildir_plus_plus: bool = False,
     ) -> DovecotServer:
         """Return the running server for this variant, starting it on first use."""
-        variant = self._variant(separator, prefix, special_use, extra_config, mail_location)
+        variant = self._variant(
+            separator, prefix, special_use, extra_config, mail_location, maildir_plus_plus
+        )
         with self._lock:
             server = self._servers.get(variant)
             if server is None:
@@ -782,9 +790,17 @@ class DovecotFactory:
         special_use: Mapping[str, str | None] | None,
         extra_config: str,
         mail_location: str = "",
+        maildir_plus_plus: bool = False,
     ) -> Variant:
         folders = DEFAULT_SPECIAL_USE if special_use is None else special_use
-        return Variant(separator, prefix, tuple(folders.items()), extra_config, mail_location)
+        return Variant(
+            separator,
+            prefix,
+            tuple(folders.items()),
+            extra_config,
+            mail_location,
+            maildir_plus_plus,
+        )
 
     def _start(self, variant: Variant) -> DovecotServer:
         root = self.root / f"server{len(self._spawned) + 1}"
