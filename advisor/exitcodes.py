@@ -18,5 +18,7 @@ class ExitStatus(IntEnum):
     """The server refused the credentials."""
     CONNECT_FAILED = 4
     """The server could not be reached, or TLS failed (certificate, version, STARTTLS)."""
+    ACCOUNT_BUSY = 5
+    """Another mailadvisor run is moving mail into the same account (``--wait`` waits)."""
     INTERRUPTED = 130
     """Interrupted by the user (Ctrl-C)."""

@@ -14,7 +14,8 @@ It is written for someone who has never heard of IMAP, and goes:
    and offering a way out; with IMAP, the server's storage limit is measured
    (GETQUOTAROOT) and weighed too;
 7. IMAP: choose the local store, show the folder plan (a dry run), ask, then copy the
-   mail with a progress bar and show the report. POP3: test the POP3 sign-in, show the
+   mail with a progress bar and show the report (holding the account's run lock, as
+   ``mailadvisor migrate`` does: see :mod:`advisor.run_lock`). POP3: test the POP3 sign-in, show the
    settings to type into the mail program, and explain "leave a copy on the server"
    and backups;
 8. offer to save everything as a profile file (never with the password in it), so
@@ -93,6 +94,7 @@ from advisor.questions import (
     WizardCancelled,
     not_empty,
 )
+from advisor.run_lock import AccountBusyError, account_lock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.source import reader_for
 from advisor.stores.discover import discover_stores
@@ -796,6 +798,18 @@ class Wizard:
             return ExitStatus.OK
         self.profile.source = SourceConfig(kind=store.kind, path=store.path)
         access = self._access()
+        try:
+            # One run per account at a time, as `mailadvisor migrate` (the same lock).
+            with account_lock(access, command="wizard"):
+                return self._plan_and_copy(access)
+        except AccountBusyError as exc:
+            self.say(
+                f"[red]{escape(str(exc))}.[/] Nothing was copied: start mailadvisor again "
+                "when that run has finished."
+            )
+            return exc.exit_status
+
+    def _plan_and_copy(self, access: AccountAccess) -> ExitStatus:
         with self.out.status("Comparing your mail with what is on the server..."):
             plan = self._plan(access)
         journal_path = self.journal_path(access.email, access.target.host, access.target.port)
