@@ -15,9 +15,9 @@ It is written for someone who has never heard of IMAP, and goes:
    (GETQUOTAROOT) and weighed too;
 7. IMAP: choose the local store, show the folder plan (a dry run), ask, then copy the
    mail with a progress bar and show the report (holding the account's run lock, as
-   ``mailadvisor migrate`` does: see :mod:`advisor.run_lock`). POP3: test the POP3 sign-in, show the
-   settings to type into the mail program, and explain "leave a copy on the server"
-   and backups;
+   ``mailadvisor migrate`` does: see :mod:`advisor.run_lock`). POP3: test the POP3
+   sign-in, show the settings to type into the mail program, and explain "leave a copy
+   on the server" and backups;
 8. offer to save everything as a profile file (never with the password in it), so
    ``mailadvisor migrate --profile FILE`` repeats the run without questions.
 
@@ -798,18 +798,6 @@ class Wizard:
             return ExitStatus.OK
         self.profile.source = SourceConfig(kind=store.kind, path=store.path)
         access = self._access()
-        try:
-            # One run per account at a time, as `mailadvisor migrate` (the same lock).
-            with account_lock(access, command="wizard"):
-                return self._plan_and_copy(access)
-        except AccountBusyError as exc:
-            self.say(
-                f"[red]{escape(str(exc))}.[/] Nothing was copied: start mailadvisor again "
-                "when that run has finished."
-            )
-            return exc.exit_status
-
-    def _plan_and_copy(self, access: AccountAccess) -> ExitStatus:
         with self.out.status("Comparing your mail with what is on the server..."):
             plan = self._plan(access)
         journal_path = self.journal_path(access.email, access.target.host, access.target.port)
@@ -835,14 +823,26 @@ class Wizard:
             self.say("Nothing was copied.")
             return ExitStatus.OK
         total = sum(f.messages for f in plan.folders)
-        with MigrationJournal(journal_path) as journal, self.migration_progress(total) as bar:
-            migration = Migration(
-                reader_for(self.profile), access, self.plugins, journal, self._options(), bar
+        try:
+            # One run per account at a time: the lock `mailadvisor migrate` takes too.
+            with (
+                account_lock(access, command="wizard"),
+                MigrationJournal(journal_path) as journal,
+                self.migration_progress(total) as bar,
+            ):
+                migration = Migration(
+                    reader_for(self.profile), access, self.plugins, journal, self._options(), bar
+                )
+                self._migration = migration
+                self._copying = True
+                report = migration.run()
+                self._copying = False
+        except AccountBusyError as exc:
+            self.say(
+                f"[red]{escape(str(exc))}.[/] Nothing was copied: start mailadvisor again "
+                "when that run has finished."
             )
-            self._migration = migration
-            self._copying = True
-            report = migration.run()
-            self._copying = False
+            return exc.exit_status
         self.result.report = report
         render_report(report)
         if report.complete:

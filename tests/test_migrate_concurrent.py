@@ -79,9 +79,7 @@ def _start_and_pause(
     cmd: list[str], env: dict[str, str], lock: AccountLock
 ) -> subprocess.Popen[str]:
     """Start a run and stop it (SIGSTOP) the moment it holds the account's lock."""
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         holder = lock.holder()

@@ -46,7 +46,7 @@ def test_second_holder_is_refused_with_the_first_ones_pid_host_and_time(tmp_path
         # Waiting a bounded time: called back once, then refused, saying it waited.
         seen = []
         started = time.monotonic()
-        with pytest.raises(AccountBusyError, match="still after waiting 0.6 s"):
+        with pytest.raises(AccountBusyError, match=r"still after waiting 0\.6 s"):
             second.acquire(wait=0.6, on_wait=seen.append)
         assert time.monotonic() - started >= 0.6
         assert [h.pid if h else None for h in seen] == [os.getpid()]
