@@ -79,7 +79,7 @@ def test_a_holder_killed_with_minus_9_leaves_no_lock(tmp_path: Path) -> None:
         assert caught.value.holder is not None and caught.value.holder.pid == proc.pid
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()  # waits, and closes the pipe
     # The side file is still there (a dead run's), but the lock went with the process.
     assert lock.info_path.exists()
     lock.acquire()
