@@ -27,10 +27,14 @@ from advisor.cli import (
     verify_cmd,
     wizard_cmd,
 )
+from advisor.cli.help_format import hide_flag_types
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 
+hide_flag_types()
+# Markdown: help paragraphs are re-flowed (docstrings are hard-wrapped) and
+# brackets such as [server] stay text instead of becoming rich markup.
 app = typer.Typer(
     name="mailadvisor",
     help=(
@@ -42,11 +46,11 @@ app = typer.Typer(
         "Exit statuses: 0 success; 1 finished but some messages were not migrated (or are "
         "missing or doubled on the server); 2 usage or profile error; 3 authentication "
         "failed; 4 cannot connect or TLS failure; 5 another mailadvisor run is moving mail "
-        "into the same account; 130 interrupted."
+        "into the same account; 6 the account is full; 130 interrupted."
     ),
     no_args_is_help=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 app.command("advise")(advise_cmd.advise_command)
