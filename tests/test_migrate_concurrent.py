@@ -124,6 +124,10 @@ def test_same_profile_twice_the_second_run_is_refused_then_waits_for_nothing(
         assert f"(pid {first.pid} on {socket.gethostname()} started 20" in err
         assert "or with --wait to wait for it" in err
 
+        # The plan of a dry run reads the same journal and server: it waits its turn too.
+        plan = subprocess.run([*cmd, "--dry-run"], env=full_env, capture_output=True, text=True)
+        assert plan.returncode == 5, plan.stderr
+
         # A bounded wait that runs out says so, with the same status.
         bounded = subprocess.run(
             [*cmd, "--wait-timeout", "1"], env=full_env, capture_output=True, text=True
