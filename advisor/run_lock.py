@@ -109,7 +109,8 @@ class AccountBusyError(MailadvisorError):
 
 
 class AccountLock:
-    """The lock of one account: ``with lock_for(access):`` or :meth:`acquire`/:meth:`release`."""
+    """The lock of one account: :func:`account_lock` for a block, or
+    :meth:`acquire`/:meth:`release` (the batch engine, per job)."""
 
     def __init__(
         self,
@@ -131,10 +132,6 @@ class AccountLock:
         self.path = base.with_name(base.name + ".lock")
         self.info_path = base.with_name(base.name + ".holder.json")
         self._lock = filelock.FileLock(self.path, mode=0o600, thread_local=False)
-
-    @property
-    def held(self) -> bool:
-        return self._lock.is_locked
 
     def holder(self) -> Holder | None:
         """Who holds it, from the side file; None when nothing (readable) is there."""
