@@ -13,7 +13,8 @@ How exactly-once holds:
 3. A message whose answer was lost with its connection is checked the same way
    before it is sent again.
 4. At the end every folder is verified: each message the journal counts as on
-   the server must be found there.
+   the server must be found there, once; extra copies (a run on another machine
+   uploading at the same moment, copies there before) are counted and reported.
 
 Where the provider keeps one message under several labels (Gmail, rule
 ``labels_for_copies``), a message whose exact bytes are in several local folders
@@ -27,6 +28,7 @@ source is only read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import queue
@@ -46,7 +48,7 @@ from typing import Any, Literal, Protocol
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels, quota
+from advisor import copies, gmail_labels, quota
 from advisor.account import AccountAccess
 from advisor.errors import ConnectError, MailadvisorError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
@@ -179,6 +181,9 @@ class MigrationReport:
     connections: int = 0
     verified: bool | None = None
     missing_after_verify: int = 0
+    extra_copies: int = 0
+    """Copies on the server beyond what the journal accounts for (a message there more
+    than once), counted as ``mailadvisor verify`` counts them; never deleted for you."""
     journal: str = ""
     stopped_early: str | None = None
     deferred: int = 0
@@ -208,6 +213,7 @@ class MigrationReport:
         return (
             self.failed == 0
             and self.missing_after_verify == 0
+            and self.extra_copies == 0
             and self.stopped_early is None
             and self.internal_error is None
         )
@@ -1427,21 +1433,36 @@ class Migration:
 
     # --- verification -------------------------------------------------------------
     def _verify(self) -> None:
-        """Every message the journal counts as on the server must be there."""
+        """Every message the journal counts as on the server must be there, once
+        (copies counted as ``mailadvisor verify`` counts them)."""
         self.journal.flush()
-        missing = 0
-        for target in {t.name for t in self._targets.values()}:
+        missing = extra = 0
+        for target in sorted({t.name for t in self._targets.values()}):
             expected = self.journal.done_keys(target)
             if not expected:
                 continue
             self._select(target)
-            keys, _ = self._fetch_keys()
+            keys, no_id = self._fetch_keys()
             for (message_id, size), n in (expected - keys).items():
                 # Gone from the server (deleted there since?): no longer counted as done,
                 # so the next run uploads them again instead of trusting the journal.
                 missing += self.journal.forget_done(target, message_id, size, n)
-        self.report.verified = missing == 0
+            extra += copies.count_extra(
+                expected,
+                keys,
+                functools.partial(self.journal.done_hashes, target),
+                functools.partial(self._hashes_without_id, target, no_id),
+            )
+        self.report.verified = missing == 0 and extra == 0
         self.report.missing_after_verify = missing
+        self.report.extra_copies = extra
+
+    def _hashes_without_id(
+        self, folder: str, no_id: dict[int, list[int]], sizes: set[int]
+    ) -> Counter[str]:
+        """Content hashes of ``folder``'s messages without a Message-ID of these sizes."""
+        wanted = {size: no_id[size] for size in sizes if size in no_id}
+        return self._content_hashes(folder, _ServerIndex(Counter(), wanted))
 
 
 def read_layout(control: imapclient.IMAPClient) -> ServerLayout:

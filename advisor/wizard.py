@@ -14,9 +14,10 @@ It is written for someone who has never heard of IMAP, and goes:
    and offering a way out; with IMAP, the server's storage limit is measured
    (GETQUOTAROOT) and weighed too;
 7. IMAP: choose the local store, show the folder plan (a dry run), ask, then copy the
-   mail with a progress bar and show the report. POP3: test the POP3 sign-in, show the
-   settings to type into the mail program, and explain "leave a copy on the server"
-   and backups;
+   mail with a progress bar and show the report (holding the account's run lock, as
+   ``mailadvisor migrate`` does: see :mod:`advisor.run_lock`). POP3: test the POP3
+   sign-in, show the settings to type into the mail program, and explain "leave a copy
+   on the server" and backups;
 8. offer to save everything as a profile file (never with the password in it), so
    ``mailadvisor migrate --profile FILE`` repeats the run without questions.
 
@@ -94,6 +95,7 @@ from advisor.questions import (
     not_empty,
 )
 from advisor.quota import QuotaCheck, WhenFull, read_room
+from advisor.run_lock import AccountBusyError, account_lock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.source import reader_for
 from advisor.stores.discover import discover_stores
@@ -832,14 +834,26 @@ class Wizard:
             self.say("Nothing was copied.")
             return ExitStatus.OK
         total = sum(f.messages for f in plan.folders)
-        with MigrationJournal(journal_path) as journal, self.migration_progress(total) as bar:
-            migration = Migration(
-                reader_for(self.profile), access, self.plugins, journal, self._options(), bar
+        try:
+            # One run per account at a time: the lock `mailadvisor migrate` takes too.
+            with (
+                account_lock(access, command="wizard"),
+                MigrationJournal(journal_path) as journal,
+                self.migration_progress(total) as bar,
+            ):
+                migration = Migration(
+                    reader_for(self.profile), access, self.plugins, journal, self._options(), bar
+                )
+                self._migration = migration
+                self._copying = True
+                report = migration.run()
+                self._copying = False
+        except AccountBusyError as exc:
+            self.say(
+                f"[red]{escape(str(exc))}.[/] Nothing was copied: start mailadvisor again "
+                "when that run has finished."
             )
-            self._migration = migration
-            self._copying = True
-            report = migration.run()
-            self._copying = False
+            return exc.exit_status
         self.result.report = report
         render_report(report)
         if report.account_full:

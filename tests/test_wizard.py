@@ -36,6 +36,7 @@ from advisor.plugin_manager import load_plugins
 from advisor.profile import AuthKind, load_profile
 from advisor.provider import Protocol
 from advisor.questions import Option, Prompt, QuestionaryAsker, QuestionKind, WizardCancelled
+from advisor.run_lock import AccountLock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.wizard import MigrationProgress, Wizard, run_wizard
 from tests.dovecot import Account, DovecotServer
@@ -260,6 +261,36 @@ def test_ctrl_c_at_the_plan_leaves_the_server_and_the_state_untouched(
     assert sum(body_counts(dovecot, imap_account).values()) == 0
     # The plan used a throwaway journal: no state was written for this account.
     assert not places["state"].exists() and not places["profiles"].exists()
+
+
+def test_while_another_run_moves_mail_into_the_account_the_wizard_copies_nothing(
+    home: Path,
+    places: dict[str, Path],
+    dovecot: DovecotServer,
+    imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    info = dovecot.info
+    # Another run (a cron job's `mailadvisor migrate`, say) holds the account's lock.
+    other = AccountLock(info.hostname.upper(), info.imaps_port, imap_account.username)
+    other.acquire()
+    try:
+        asker = ScriptedAsker(
+            [
+                *imap_questions(imap_account, info),
+                ("store", ENTER),
+                ("migrate", ENTER),
+                ("save", "n"),
+            ]
+        )
+        status = wizard(asker, home, places).main()
+    finally:
+        other.release()
+    out = " ".join(capsys.readouterr().out.split())
+    assert status == ExitStatus.ACCOUNT_BUSY == 5, out
+    assert f"another mailadvisor run is moving mail into {imap_account.email} on " in out
+    assert f"(pid {os.getpid()} on " in out and "Nothing was copied" in out
+    assert sum(body_counts(dovecot, imap_account).values()) == 0
 
 
 class InterruptingWizard(Wizard):

@@ -24,16 +24,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from advisor.account import resolve_account
+from advisor.account import AccountAccess, resolve_account
 from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.partial import PartialSources
-from advisor.plugin_manager import load_plugins
+from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
 from advisor.quota import WhenFull
+from advisor.run_lock import AccountBusyError, Holder, account_lock
 from advisor.secrets import resolve_secret
 from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions, StoreReader
@@ -208,6 +209,24 @@ def migrate(
             dir_okay=False,
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another mailadvisor run is moving mail into the same account (same "
+            "server, port and user, from any profile), wait until it has finished instead "
+            "of stopping at once with exit status 5.",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            metavar="SECONDS",
+            help="Wait at most this long for the other run (implies --wait); then exit status 5.",
+            min=0,
+        ),
+    ] = None,
 ) -> int:
     """Move the mail of the profile's local store into its IMAP account.
 
@@ -225,6 +244,10 @@ def migrate(
     newest-first is given. An account that fills up during the run stops the upload at
     once; what is left waits in the source (exit status 6), and a run after space was
     freed goes on where this one stopped.
+
+    Only one run at a time moves mail into an account: a second one (even from another
+    profile) stops with exit status 5 and names the first (pid, host, start time), or
+    waits for it with --wait.
     """
     prof = load_profile(profile)
     plugins = load_plugins()
@@ -253,22 +276,32 @@ def migrate(
     )
     options.not_migrated_path = not_migrated_path(report_file, journal_path)
     show_progress = stderr.is_terminal and not json_output
-    with MigrationJournal(journal_path) as jnl, closing(partial_sources):
-        if show_progress:
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
+    waited = wait or wait_timeout is not None
+
+    def waiting(holder: Holder | None) -> None:
+        who = f" ({holder.describe()})" if holder is not None and holder.describe() else ""
+        stderr.print(
+            f"Waiting: another mailadvisor run is moving mail into {escape(access.email)}"
+            f"{escape(who)}; this run starts when it has finished.",
+            soft_wrap=True,
+        )
+
+    try:
+        with account_lock(access, wait=wait_timeout if waited else 0.0, on_wait=waiting):
+            report = _run(
+                prof,
+                reader,
+                partial_sources,
+                access,
+                plugins,
+                options,
+                journal_path,
+                show_progress,
             )
-            total = estimate_source_bytes(reader)
-            with Progress(*columns, console=stderr, transient=True) as bar:
-                display = _RichProgress(bar, total)
-                report = Migration(reader, access, plugins, jnl, options, display).run()
-        else:
-            report = Migration(reader, access, plugins, jnl, options).run()
+    except AccountBusyError as exc:
+        hint = "" if waited else ", or with --wait to wait for it"
+        error(f"{exc}. Run again when it has finished{hint}.")
+        return exc.exit_status
     if report_file is not None:
         write_report(report, report_file)
     if json_output:
@@ -296,6 +329,34 @@ def _pop3_password(prof: Profile, env: str | None) -> str:
     if not value:
         raise UsageError(f"--pop3-password-env: the environment variable {env} is not set")
     return value
+
+
+def _run(
+    prof: Profile,
+    reader: StoreReader,
+    partial_sources: PartialSources,
+    access: AccountAccess,
+    plugins: PluginHost,
+    options: MigrationOptions,
+    journal_path: Path,
+    show_progress: bool,
+) -> MigrationReport:
+    """The migration itself, while the account's lock is held."""
+    with MigrationJournal(journal_path) as jnl, closing(partial_sources):
+        if not show_progress:
+            return Migration(reader, access, plugins, jnl, options).run()
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        total = estimate_source_bytes(reader)
+        with Progress(*columns, console=stderr, transient=True) as bar:
+            display = _RichProgress(bar, total)
+            return Migration(reader, access, plugins, jnl, options, display).run()
 
 
 def _size(n: int) -> str:
@@ -406,12 +467,19 @@ def render_report(report: MigrationReport) -> None:
             "(set skip_deleted = false to recover them into a separate folder)."
         )
     _render_partial(report)
-    if report.verified is not None:
+    if report.verified:
+        stdout.print("Verified: every migrated message is on the server, once.")
+    if report.missing_after_verify:
         stdout.print(
-            "Verified: every migrated message is on the server."
-            if report.verified
-            else f"[red]Verification: {report.missing_after_verify} messages are "
+            f"[red]Verification: {report.missing_after_verify:,} messages are "
             "missing on the server; run again to upload them.[/]"
+        )
+    if report.extra_copies:
+        stdout.print(
+            f"[red]Verification: {report.extra_copies:,} extra copies: messages that are on "
+            "the server more than once (uploaded by another run at the same time, or there "
+            "before). `mailadvisor verify --profile FILE` lists them; they are left for you "
+            "to remove (nothing is ever deleted for you).[/]"
         )
     for failure in report.failures:
         subject = f" {failure.subject!r}" if failure.subject else ""
