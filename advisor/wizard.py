@@ -44,7 +44,6 @@ from typing import Protocol as TypingProtocol
 
 import imapclient
 import imapclient.exceptions
-import platformdirs
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -71,6 +70,7 @@ from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.platform_compat import config_dir
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import (
     AccountConfig,
@@ -212,7 +212,7 @@ class Wizard:
         self.out: Console = stdout  # the console render_advice and render_report print to
         self.home = home
         self.spool_dirs = spool_dirs
-        self.profile_dir = profile_dir or platformdirs.user_config_path("mailadvisor") / "profiles"
+        self.profile_dir = profile_dir or config_dir() / "profiles"
         self.journal_path = journal_path
         self.profile = Profile()
         self.result = WizardResult(ExitStatus.OK, self.profile)
