@@ -13,6 +13,8 @@ chmod-based check is made there.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import stat
 import sys
@@ -31,6 +33,7 @@ __all__ = [
     "make_private",
     "make_private_fd",
     "open_private",
+    "outlook_registry_pst_values",
     "owned_by_me",
     "pid_alive",
     "pread",
@@ -217,3 +220,49 @@ def _windows_pid_alive(pid: int) -> bool:
         return code.value == still_active
     finally:
         kernel32.CloseHandle(handle)
+
+
+# --- the Windows registry ------------------------------------------------------------------
+
+_OUTLOOK_PROFILE_KEYS = (
+    # Outlook 2013 (15.0) and later keep mail profiles per Office version...
+    *(rf"Software\Microsoft\Office\{v}\Outlook\Profiles" for v in ("16.0", "15.0")),
+    # ... older ones in the Windows Messaging Subsystem.
+    r"Software\Microsoft\Windows NT\CurrentVersion\Windows Messaging Subsystem\Profiles",
+)
+_PST_PATH_VALUE = "001f6700"  # PR_PST_PATH_W of a .pst's message-store entry
+
+
+def outlook_registry_pst_values() -> list[bytes]:
+    """Windows: the raw PR_PST_PATH_W values of every Outlook mail profile of this user
+    (HKEY_CURRENT_USER, read-only); empty elsewhere or when nothing is readable."""
+    found: list[bytes] = []
+    if sys.platform == "win32":
+        import winreg
+
+        for path in _OUTLOOK_PROFILE_KEYS:
+            with (
+                contextlib.suppress(OSError),
+                winreg.OpenKey(winreg.HKEY_CURRENT_USER, path) as key,
+            ):
+                _walk_registry(key, 2, found)  # Profiles\<profile>\<service key>
+    return found
+
+
+if sys.platform == "win32":
+    import winreg
+
+    def _walk_registry(key: winreg.HKEYType, depth: int, found: list[bytes]) -> None:
+        with contextlib.suppress(OSError):
+            value, kind = winreg.QueryValueEx(key, _PST_PATH_VALUE)
+            if kind == winreg.REG_BINARY and isinstance(value, bytes):
+                found.append(value)
+        if depth == 0:
+            return
+        for i in itertools.count():
+            try:
+                name = winreg.EnumKey(key, i)
+            except OSError:
+                break
+            with contextlib.suppress(OSError), winreg.OpenKey(key, name) as child:
+                _walk_registry(child, depth - 1, found)
