@@ -238,31 +238,25 @@ def outlook_registry_pst_values() -> list[bytes]:
     (HKEY_CURRENT_USER, read-only); empty elsewhere or when nothing is readable."""
     found: list[bytes] = []
     if sys.platform == "win32":
-        import winreg
+        import winreg  # here, not at the top: the module imports everywhere
+
+        def walk(key: winreg.HKEYType, depth: int) -> None:
+            with contextlib.suppress(OSError):
+                value, kind = winreg.QueryValueEx(key, _PST_PATH_VALUE)
+                if kind == winreg.REG_BINARY and isinstance(value, bytes):
+                    found.append(value)
+            for i in itertools.count() if depth else ():
+                try:
+                    name = winreg.EnumKey(key, i)
+                except OSError:
+                    break
+                with contextlib.suppress(OSError), winreg.OpenKey(key, name) as child:
+                    walk(child, depth - 1)
 
         for path in _OUTLOOK_PROFILE_KEYS:
             with (
                 contextlib.suppress(OSError),
                 winreg.OpenKey(winreg.HKEY_CURRENT_USER, path) as key,
             ):
-                _walk_registry(key, 2, found)  # Profiles\<profile>\<service key>
+                walk(key, 2)  # Profiles\<profile>\<service key>
     return found
-
-
-if sys.platform == "win32":
-    import winreg
-
-    def _walk_registry(key: winreg.HKEYType, depth: int, found: list[bytes]) -> None:
-        with contextlib.suppress(OSError):
-            value, kind = winreg.QueryValueEx(key, _PST_PATH_VALUE)
-            if kind == winreg.REG_BINARY and isinstance(value, bytes):
-                found.append(value)
-        if depth == 0:
-            return
-        for i in itertools.count():
-            try:
-                name = winreg.EnumKey(key, i)
-            except OSError:
-                break
-            with contextlib.suppress(OSError), winreg.OpenKey(key, name) as child:
-                _walk_registry(child, depth - 1, found)
