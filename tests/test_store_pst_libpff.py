@@ -24,10 +24,11 @@ from advisor.stores.pst import PstReader, choose_pst_reader
 from advisor.stores.scan import scan_store
 from tests.dovecot import Account, DovecotServer
 from tests.migrate_helpers import server_messages, write_profile
+from tests.scan_builders import CORPORA
 from tests.store_checks import assert_untouched, tree_state
 
 DATA = Path(__file__).parent / "data" / "pst"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "pst"
+CORPUS = CORPORA / "pst"
 TEST_PST = DATA / "tika-testPST.pst"  # 7 mails in the store's root, French folder names
 BODY_TYPES = DATA / "tika-testPST_variousBodyTypes.pst"  # 4 mails in Inbox/tmp
 
