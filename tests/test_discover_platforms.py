@@ -8,7 +8,11 @@ discovery and the readers that confirm each store run for real.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import pytest
 
 from advisor.profile import SourceKind
 from advisor.stores.discover import discover_stores
@@ -186,3 +190,36 @@ def test_macos_machine(tmp_path: Path) -> None:
         ("Apple Mail", SourceKind.EMLX, v2 / account),
     ]
     assert "data version 2 (an older version Mail left behind)" in found.stores[2].reason
+
+
+def test_macos_privacy_protection_is_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # macOS refuses ~/Library/Mail to a terminal without Full Disk Access (EPERM). That
+    # cannot happen here (we run as root), so os.scandir answers as macOS does.
+    home = tmp_path / "Users" / "zoë"
+    write_apple_mail(home, 10, {"INBOX": [message("new", WHEN)]})
+    protected = home / "Library" / "Mail"
+    real_scandir, real_iterdir = os.scandir, Path.iterdir
+
+    def refuse(path: Any) -> None:
+        if Path(path) == protected or protected in Path(path).parents:
+            raise PermissionError(1, "Operation not permitted", str(path))
+
+    def scandir(path: Any = ".") -> Any:
+        refuse(path)
+        return real_scandir(path)
+
+    def iterdir(self: Path) -> Any:
+        refuse(self)
+        return real_iterdir(self)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    found = discover_stores(home, platform="darwin", spool_dirs=())
+    assert found.stores == []
+    assert found.warnings == [
+        f"macOS did not let mailadvisor look into {protected} (Apple Mail's folder): give the "
+        "terminal app Full Disk Access (System Settings, Privacy & Security, Full Disk "
+        "Access), open a new terminal window and run mailadvisor again"
+    ]

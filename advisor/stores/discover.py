@@ -130,6 +130,7 @@ def discover_stores(
     if spool_dirs is None:
         spool_dirs = DEFAULT_SPOOL_DIRS
     _outlook_express(folders, found.warnings)
+    _mac_privacy(home, found.warnings)
     candidates = _candidates(home, user, spool_dirs, folders, outlook_registry)
     for candidate in candidates:
         if os.path.realpath(candidate.path) in seen:
@@ -302,6 +303,23 @@ def _outlook(
                 yield _Candidate(
                     "Outlook", entry, (SourceKind.PST,), f"Outlook data file in {shown}"
                 )
+
+
+def _mac_privacy(home: Path, warnings: list[str]) -> None:
+    """macOS keeps ~/Library/Mail from programs without Full Disk Access (EPERM): say
+    how to allow it, instead of silently finding no Apple Mail."""
+    root = home / "Library" / "Mail"
+    try:
+        with os.scandir(root):
+            pass
+    except PermissionError:
+        warnings.append(
+            f"macOS did not let mailadvisor look into {root} (Apple Mail's folder): give "
+            "the terminal app Full Disk Access (System Settings, Privacy & Security, Full "
+            "Disk Access), open a new terminal window and run mailadvisor again"
+        )
+    except OSError:
+        pass
 
 
 def _outlook_express(folders: WindowsFolders, warnings: list[str]) -> None:
