@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shlex
 import stat
 import sys
 from pathlib import Path
@@ -26,6 +27,8 @@ __all__ = [
     "APP_NAME",
     "NOFOLLOW",
     "NONBLOCK",
+    "command_line",
+    "command_name",
     "config_dir",
     "fcntl_lock_holder",
     "held_open_elsewhere",
@@ -38,6 +41,8 @@ __all__ = [
     "pid_alive",
     "pread",
     "readable_by_others",
+    "set_env_secretly_hint",
+    "shell_quote",
     "state_dir",
     "usable_cores",
 ]
@@ -220,6 +225,50 @@ def _windows_pid_alive(pid: int) -> bool:
         return code.value == still_active
     finally:
         kernel32.CloseHandle(handle)
+
+
+# --- commands and the user's shell --------------------------------------------------------
+
+
+def command_line(command: str) -> str | list[str]:
+    """A ``password_command``/``token_command`` for subprocess, without a shell: split
+    the POSIX way, or on Windows left whole for CreateProcess to parse (a POSIX split
+    would eat the backslashes of ``C:\\Program Files\\...``)."""
+    if sys.platform == "win32":
+        return command
+    return shlex.split(command)
+
+
+def command_name(command: str) -> str:
+    """The program a command line starts, for error messages."""
+    if sys.platform == "win32":
+        text = command.strip()
+        if text.startswith('"'):
+            return text[1:].split('"', 1)[0]
+        return text.split(" ", 1)[0]
+    words = shlex.split(command)
+    return words[0] if words else ""
+
+
+def shell_quote(text: str) -> str:
+    """``text`` as one word for the user's shell: POSIX quoting, or on Windows double
+    quotes (read alike by PowerShell and cmd.exe) when it holds a space or special."""
+    if sys.platform == "win32":
+        if text and not any(c in text for c in " \t&|<>^()%!;,'\"`$@{}"):
+            return text
+        return '"' + text.replace('"', '""') + '"'
+    return shlex.quote(text)
+
+
+def set_env_secretly_hint(variable: str) -> str:
+    """A command that sets ``variable`` to a typed secret without echoing it, in the
+    user's usual shell (POSIX sh; PowerShell on Windows, 5.1 and 7 alike)."""
+    if sys.platform == "win32":
+        return (
+            f"$env:{variable} = [Net.NetworkCredential]::new('', "
+            "(Read-Host -AsSecureString)).Password"
+        )
+    return f"read -rs {variable} && export {variable}"
 
 
 # --- the Windows registry ------------------------------------------------------------------

@@ -70,7 +70,7 @@ from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
-from advisor.platform_compat import config_dir
+from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import (
     AccountConfig,
@@ -1175,8 +1175,7 @@ class Wizard:
         if auth.password_env:
             self.say(
                 f"Before using it, set {auth.password_env} to your password in that terminal, "
-                f"for example: [bold]read -rs {auth.password_env} && export "
-                f"{auth.password_env}[/]"
+                f"for example: [bold]{escape(set_env_secretly_hint(auth.password_env))}[/]"
             )
         if auth.method is AuthKind.OAUTH2:
             self.say(f"Next: [bold]mailadvisor signin --profile {escape(quoted)}[/]")
@@ -1318,6 +1317,4 @@ def _short(text: str | None, limit: int = 70) -> str:
 
 
 def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
+    return shell_quote(text)

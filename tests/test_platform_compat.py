@@ -133,3 +133,19 @@ def test_where_files_live_on_each_platform(monkeypatch: pytest.MonkeyPatch) -> N
     mac = platformdirs.macos.MacOS(appname=pc.APP_NAME, appauthor=False)
     support = os.path.expanduser("~/Library/Application Support/mailadvisor")
     assert (mac.user_config_dir, mac.user_state_dir) == (support, support)
+
+
+def test_commands_and_quoting_for_each_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    command = r'"C:\Program Files\KeePassXC\keepassxc-cli.exe" show -s db.kdbx Mail'
+    assert pc.command_line("pass show 'mail/zoë'") == ["pass", "show", "mail/zoë"]
+    assert pc.command_name("pass show x") == "pass"
+    assert pc.shell_quote("/home/zoë/my profile.toml") == "'/home/zoë/my profile.toml'"
+    assert pc.set_env_secretly_hint("PW") == "read -rs PW && export PW"
+    monkeypatch.setattr(sys, "platform", "win32")
+    # Windows: the line goes to CreateProcess whole; a POSIX split would eat backslashes.
+    assert pc.command_line(command) == command
+    assert pc.command_name(command) == r"C:\Program Files\KeePassXC\keepassxc-cli.exe"
+    assert pc.command_name(r"C:\Tools\pw.exe get mail") == r"C:\Tools\pw.exe"
+    assert pc.shell_quote(r"C:\Users\Zoë B\p.toml") == r'"C:\Users\Zoë B\p.toml"'
+    assert pc.shell_quote(r"C:\Users\Zoë\p.toml") == r"C:\Users\Zoë\p.toml"  # no special characters
+    assert pc.set_env_secretly_hint("PW").startswith("$env:PW = ")
