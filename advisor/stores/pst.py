@@ -250,12 +250,10 @@ def _opened(path: Path) -> Iterator[PffFile]:
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
     try:
-        # Python's own open first: on Windows it tells a file Outlook holds open
-        # (a sharing violation) from one libpff cannot parse.
-        with open(path, "rb"):
-            pass
         pst = PffFile(path)
     except OSError as exc:
+        # Opened by Python first: on Windows a file Outlook holds open fails there with
+        # a sharing violation, told apart from one libpff cannot parse.
         if is_sharing_violation(exc):
             raise SourceLockedError(
                 f"{path} is open in Outlook: close Outlook and try again"

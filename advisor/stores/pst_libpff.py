@@ -104,8 +104,15 @@ class PffFile:
         import pypff
 
         self.path = path
+        # Through a Python file object: non-ASCII and UNC paths open the way Python
+        # opens them on every platform, and the file is surely opened read-only.
+        self._stream = open(path, "rb")  # noqa: SIM115  # closed by close()
         self._file: Any = pypff.file()
-        self._file.open(str(path), "r")
+        try:
+            self._file.open_file_object(self._stream)
+        except BaseException:
+            self._stream.close()
+            raise
 
     def __enter__(self) -> PffFile:
         return self
@@ -114,7 +121,10 @@ class PffFile:
         self.close()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        finally:
+            self._stream.close()
 
     def store_name(self) -> str:
         """The store's display name, which readpst also names its top folder after."""
