@@ -13,12 +13,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path, PureWindowsPath
+from typing import Any
 
 import platformdirs.macos
 import platformdirs.windows
 import pytest
 
 from advisor import platform_compat as pc
+from advisor.stores.base import ReaderOptions
 
 HOLD_LOCK = """
 import fcntl, sys
@@ -149,3 +151,55 @@ def test_commands_and_quoting_for_each_shell(monkeypatch: pytest.MonkeyPatch) ->
     assert pc.shell_quote(r"C:\Users\Zoë B\p.toml") == r'"C:\Users\Zoë B\p.toml"'
     assert pc.shell_quote(r"C:\Users\Zoë\p.toml") == r"C:\Users\Zoë\p.toml"  # no special characters
     assert pc.set_env_secretly_hint("PW").startswith("$env:PW = ")
+
+
+def _sharing_violation(path: Path) -> object:
+    """``open`` as Windows answers for ``path`` while another program holds it unshared."""
+    real_open = open
+
+    def fake_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if Path(file) == path:
+            error = PermissionError(13, "The process cannot access the file", str(path))
+            error.winerror = 32  # type: ignore[attr-defined]
+            raise error
+        return real_open(file, *args, **kwargs)
+
+    return fake_open
+
+
+def test_a_running_windows_thunderbird_stops_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from advisor.errors import SourceLockedError
+    from advisor.stores.thunderbird import ThunderbirdReader, profile_lock
+    from tests.scan_builders import TbMessage, message, utc, write_thunderbird_profile
+
+    when = utc(2022, 1, 2)
+    profile = write_thunderbird_profile(
+        tmp_path / "Thunderbird" / "Profiles", {("Inbox",): [TbMessage(message("a", when), when)]}
+    ).profile
+    lock = profile / "parent.lock"
+    lock.write_bytes(b"")
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert not profile_lock(profile).held  # Thunderbird is not running: it opens
+    monkeypatch.setattr(pc, "open", _sharing_violation(lock), raising=False)
+    state = profile_lock(profile)
+    assert state.held and state.lock_file == lock
+    with pytest.raises(SourceLockedError, match="Quit Thunderbird"):
+        list(ThunderbirdReader(profile).messages())
+    assert len(list(ThunderbirdReader(profile, ReaderOptions(ignore_lock=True)).messages())) == 1
+
+
+def test_a_pst_outlook_holds_open_is_a_locked_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from advisor.errors import SourceLockedError
+    from advisor.stores import pst_libpff
+    from advisor.stores.pst import PstReader
+
+    source = tmp_path / "Outlook.pst"
+    source.write_bytes((Path(__file__).parent / "data/pst/tika-testPST.pst").read_bytes())
+    monkeypatch.setattr(pst_libpff, "open", _sharing_violation(source), raising=False)
+    reader = PstReader(source, ReaderOptions(extra={"pst_reader": "libpff"}))
+    with pytest.raises(SourceLockedError, match="close Outlook and try again"):
+        list(reader.messages())
