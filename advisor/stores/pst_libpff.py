@@ -10,7 +10,7 @@ libpff gives MAPI properties, so the message is rebuilt here: the header lines O
 kept from delivery (PR_TRANSPORT_MESSAGE_HEADERS) as they are, minus the MIME ones
 (the body is re-encoded); without them (sent mail, drafts) From/To/Cc/Subject/Date/
 Message-ID from the properties. The body: text/plain and text/html as alternatives,
-an RTF-only body as ``rtf-body.rtf`` (as readpst does), attachments by value with their
+an RTF body without HTML as ``rtf-body.rtf`` (as readpst does), attachments with their
 names, types and Content-IDs. An attached message (an "Outlook item") cannot be read
 through pypff: the message keeps a note in place of it and a problem in the report.
 
@@ -413,10 +413,11 @@ def _body(item: Any, props: _Props, problems: list[Problem]) -> EmailMessage:
     elif markup is not None:
         root.set_content(markup, subtype="html")
     else:
-        rtf = _bytes_attr(item, "rtf_body")
         root.set_content("")
-        if rtf:
-            root.add_attachment(rtf, "application", "rtf", filename="rtf-body.rtf")
+    rtf = _bytes_attr(item, "rtf_body") if markup is None else None
+    if rtf:
+        # A rich-text message: its formatting lives only there (readpst does the same).
+        root.add_attachment(rtf, "application", "rtf", filename="rtf-body.rtf")
     for number, attachment in enumerate(_attachments(item), 1):
         _attach(root, number, attachment, problems)
     for part in root.walk():
