@@ -13,7 +13,6 @@ reasons about ``C:\\Users\\Zoë`` and UNC paths on any machine (the tests run on
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PureWindowsPath
@@ -101,7 +100,7 @@ def host_path(path: PureWindowsPath) -> Path:
     """``path`` as a path of the running system: itself on Windows; elsewhere its
     slash form, so a test's Windows-shaped tree below a POSIX directory is found (and a
     real ``C:\\`` or UNC path simply is not there)."""
-    if os.name == "nt":
+    if isinstance(PurePath(), PureWindowsPath):  # this system's paths are Windows paths
         return Path(path)
     return Path(path.as_posix())
 
