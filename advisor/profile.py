@@ -20,6 +20,7 @@ import tomli_w
 
 from advisor.advice import SIZE_ANSWERS, AdviceAnswers, Connectivity, parse_size
 from advisor.errors import ProfileError
+from advisor.platform_compat import make_private
 from advisor.provider import DEFAULT_PORTS, Protocol, Security
 
 PROFILE_VERSION = 1
@@ -570,7 +571,7 @@ def save_profile(profile: Profile, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_profile(profile), encoding="utf-8")
-    path.chmod(0o600)
+    make_private(path)
     return path
 
 

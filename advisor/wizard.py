@@ -45,7 +45,6 @@ from typing import Protocol as TypingProtocol
 
 import imapclient
 import imapclient.exceptions
-import platformdirs
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -72,6 +71,7 @@ from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import (
     AccountConfig,
@@ -217,7 +217,7 @@ class Wizard:
         self.out: Console = stdout  # the console render_advice and render_report print to
         self.home = home
         self.spool_dirs = spool_dirs
-        self.profile_dir = profile_dir or platformdirs.user_config_path("mailadvisor") / "profiles"
+        self.profile_dir = profile_dir or config_dir() / "profiles"
         self.journal_path = journal_path
         self.profile = Profile()
         self.result = WizardResult(ExitStatus.OK, self.profile)
@@ -1262,8 +1262,7 @@ class Wizard:
         if auth.password_env:
             self.say(
                 f"Before using it, set {auth.password_env} to your password in that terminal, "
-                f"for example: [bold]read -rs {auth.password_env} && export "
-                f"{auth.password_env}[/]"
+                f"for example: [bold]{escape(set_env_secretly_hint(auth.password_env))}[/]"
             )
         if auth.method is AuthKind.OAUTH2:
             self.say(f"Next: [bold]mailadvisor signin --profile {escape(quoted)}[/]")
@@ -1405,6 +1404,4 @@ def _short(text: str | None, limit: int = 70) -> str:
 
 
 def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
+    return shell_quote(text)
