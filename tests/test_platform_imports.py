@@ -45,6 +45,8 @@ THIRD_PARTY = (
     "defusedxml",
     "publicsuffixlist",
     "tomli_w",
+    "filelock",
+    "segno",
 )
 
 SCRIPT = r"""
