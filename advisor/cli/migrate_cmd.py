@@ -217,21 +217,36 @@ def migrate(
     options.not_migrated_path = not_migrated_path(report_file, journal_path)
     show_progress = stderr.is_terminal and not json_output
     with MigrationJournal(journal_path) as jnl:
-        if show_progress:
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
+        migration: Migration | None = None
+        try:
+            if show_progress:
+                columns = (
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TransferSpeedColumn(),
+                    TimeElapsedColumn(),
+                    TimeRemainingColumn(),
+                )
+                total = estimate_source_bytes(reader)
+                with Progress(*columns, console=stderr, transient=True) as bar:
+                    display = _RichProgress(bar, total)
+                    migration = Migration(reader, access, plugins, jnl, options, display)
+                    report = migration.run()
+            else:
+                migration = Migration(reader, access, plugins, jnl, options)
+                report = migration.run()
+        except KeyboardInterrupt:
+            # The journal is flushed by the run itself; say what is safe and what to do.
+            done = migration.report.uploaded if migration is not None else 0
+            stderr.print(
+                f"Stopped: {done:,} messages were uploaded and recorded in the journal "
+                f"({jnl.path}); the source was only read. Run the same command again to "
+                "continue where it stopped: nothing is uploaded twice.",
+                soft_wrap=True,
+                markup=False,
             )
-            total = estimate_source_bytes(reader)
-            with Progress(*columns, console=stderr, transient=True) as bar:
-                display = _RichProgress(bar, total)
-                report = Migration(reader, access, plugins, jnl, options, display).run()
-        else:
-            report = Migration(reader, access, plugins, jnl, options).run()
+            raise
     if report_file is not None:
         write_report(report, report_file)
     if json_output:
@@ -241,6 +256,10 @@ def migrate(
     if report.account_full:
         return ExitStatus.ACCOUNT_FULL
     return ExitStatus.OK if report.complete else ExitStatus.INCOMPLETE
+
+
+NOTES_SHOWN = 8
+"""Notes printed under the plan or report; the rest are counted (the plan stays visible)."""
 
 
 def _size(n: int) -> str:
@@ -362,8 +381,14 @@ def render_report(report: MigrationReport) -> None:
             f"[yellow]Stopped early:[/] {escape(report.stopped_early)}. Run the same "
             "command again later to continue where it stopped."
         )
-    for note in report.notes:
+    for note in report.notes[:NOTES_SHOWN]:
         stdout.print(f"note: {escape(note)}", soft_wrap=True)
+    if len(report.notes) > NOTES_SHOWN:
+        stdout.print(
+            f"... and {len(report.notes) - NOTES_SHOWN:,} more notes (all of them in --json "
+            "and --report).",
+            soft_wrap=True,
+        )
     stdout.print(f"Journal: {escape(report.journal)}", soft_wrap=True)
     if not report.dry_run and report.finished_at:
         stdout.print(
