@@ -453,6 +453,8 @@ class Migration:
         r = self.report
         # What the reader left out or could not trust (files that are not mail...).
         r.notes.extend(self.reader.notes)
+        # A store read twice (the room planning pass) says the same things twice.
+        r.notes = list(dict.fromkeys(r.notes))
         with suppress(Exception):  # closing must not hide the report
             self.reader.close()
         r.elapsed_seconds = time.monotonic() - started

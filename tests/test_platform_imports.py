@@ -27,6 +27,7 @@ PACKAGE_DIRS = [
     ROOT / "plugins" / "gmail",
     ROOT / "plugins" / "outlook",
     ROOT / "plugins" / "generic",
+    ROOT / "plugins" / "providers",
     ROOT / "examples" / "mailadvisor-fastmail",
 ]
 HIDDEN = ("fcntl", "pwd", "grp", "termios", "resource")

@@ -259,8 +259,12 @@ def test_ctrl_c_at_the_plan_leaves_the_server_and_the_state_untouched(
     assert status == 130
     assert "Plan (dry run: nothing was changed)" in out and "Nothing was changed" in out
     assert sum(body_counts(dovecot, imap_account).values()) == 0
-    # The plan used a throwaway journal: no state was written for this account.
-    assert not places["state"].exists() and not places["profiles"].exists()
+    # The plan used a throwaway journal: no state was written for this account; only the
+    # answers so far are kept, as a draft without the password.
+    assert not places["state"].exists()
+    (draft,) = places["profiles"].iterdir()
+    assert draft.name.endswith(".draft.toml")
+    assert imap_account.password not in draft.read_text()
 
 
 def test_while_another_run_moves_mail_into_the_account_the_wizard_copies_nothing(
@@ -341,7 +345,9 @@ def test_ctrl_c_while_copying_leaves_a_consistent_journal(
     assert status == 130, out
     copied = sum(body_counts(dovecot, imap_account).values())
     assert f"Stopped while copying. {copied:,} messages were copied" in " ".join(out.split())
-    assert not places["profiles"].exists(), "no profile is written after Ctrl-C"
+    # No profile after Ctrl-C: only a draft of the answers, without the password.
+    assert [p.name for p in places["profiles"].iterdir()] == [f"{imap_account.email}.draft.toml"]
+    assert imap_account.password not in next(places["profiles"].iterdir()).read_text()
     assert 0 < copied < 400  # the first batch went, the rest did not
 
     # What the journal says is exactly what is on the server: a run from a profile

@@ -344,20 +344,39 @@ def _run(
 ) -> MigrationReport:
     """The migration itself, while the account's lock is held."""
     with MigrationJournal(journal_path) as jnl, closing(partial_sources):
-        if not show_progress:
-            return Migration(reader, access, plugins, jnl, options).run()
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        total = estimate_source_bytes(reader)
-        with Progress(*columns, console=stderr, transient=True) as bar:
-            display = _RichProgress(bar, total)
-            return Migration(reader, access, plugins, jnl, options, display).run()
+        migration: Migration | None = None
+        try:
+            if not show_progress:
+                migration = Migration(reader, access, plugins, jnl, options)
+                return migration.run()
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            total = estimate_source_bytes(reader)
+            with Progress(*columns, console=stderr, transient=True) as bar:
+                display = _RichProgress(bar, total)
+                migration = Migration(reader, access, plugins, jnl, options, display)
+                return migration.run()
+        except KeyboardInterrupt:
+            # The journal is flushed by the run itself; say what is safe and what to do.
+            done = migration.report.uploaded if migration is not None else 0
+            stderr.print(
+                f"Stopped: {done:,} messages were uploaded and recorded in the journal "
+                f"({jnl.path}); the source was only read. Run the same command again to "
+                "continue where it stopped: nothing is uploaded twice.",
+                soft_wrap=True,
+                markup=False,
+            )
+            raise
+
+
+NOTES_SHOWN = 8
+"""Notes printed under the plan or report; the rest are counted (the plan stays visible)."""
 
 
 def _size(n: int) -> str:
@@ -523,8 +542,14 @@ def render_report(report: MigrationReport) -> None:
             f"[yellow]Stopped early:[/] {escape(report.stopped_early)}. Run the same "
             "command again later to continue where it stopped."
         )
-    for note in report.notes:
+    for note in report.notes[:NOTES_SHOWN]:
         stdout.print(f"note: {escape(note)}", soft_wrap=True)
+    if len(report.notes) > NOTES_SHOWN:
+        stdout.print(
+            f"... and {len(report.notes) - NOTES_SHOWN:,} more notes (all of them in --json "
+            "and --report).",
+            soft_wrap=True,
+        )
     stdout.print(f"Journal: {escape(report.journal)}", soft_wrap=True)
     if not report.dry_run and report.finished_at:
         stdout.print(
