@@ -817,6 +817,7 @@ class Migration:
         missed = [t for t in tasks if current is None or t.stored.uidvalidity != int(current)]
         by_label: dict[str, set[int]] = {}
         by_flag: dict[str, set[int]] = {}
+        utf8 = bool(getattr(control, "utf8_enabled", False))  # ENABLE UTF8=ACCEPT
         for t in ready:
             assert t.label is not None and t.stored.uid is not None
             by_label.setdefault(t.label, set()).add(t.stored.uid)
@@ -824,7 +825,8 @@ class Migration:
             for flag in valid_flags(t.flags, self.keywords_allowed)[0]:
                 by_flag.setdefault(flag, set()).add(t.stored.uid)
         for label, uids in sorted(by_label.items()):
-            self._store(uids, b"+X-GM-LABELS.SILENT", gmail_labels.wire(label), f"label {label!r}")
+            value = gmail_labels.wire(label, utf8=utf8)
+            self._store(uids, b"+X-GM-LABELS.SILENT", value, f"label {label!r}")
         for flag, uids in sorted(by_flag.items()):
             self._store(uids, b"+FLAGS.SILENT", flag.encode("ascii"), f"flag {flag}")
         # Confirm: a label the server refused, or a message deleted since, shows here.
@@ -833,7 +835,8 @@ class Migration:
         for start in range(0, len(targets), FETCH_CHUNK):
             chunk = targets[start : start + FETCH_CHUNK]
             for uid, data in control.fetch(chunk, ["X-GM-LABELS"]).items():
-                have[uid] = {gmail_labels.parse(x) for x in data.get(b"X-GM-LABELS", ())}
+                labels = data.get(b"X-GM-LABELS", ())
+                have[uid] = {gmail_labels.parse(x, utf8=utf8) for x in labels}
         for t in ready:
             if t.stored.uid in have and t.label in have[t.stored.uid]:
                 self._labelled(t)

@@ -135,13 +135,20 @@ class ByteBudget:
             self._cond.notify_all()
 
 
-def quote_mailbox(name: str) -> bytes:
-    """A mailbox name as an IMAP quoted string, in modified UTF-7.
+def quote_mailbox(name: str, *, utf8: bool = False) -> bytes:
+    """A mailbox name as an IMAP quoted string, in modified UTF-7 (or UTF-8, ``utf8``).
 
     Modified UTF-7 turns every control character (CR, LF, NUL) into base64, so only
     the quote and the backslash need escaping to keep the name inside its string.
+    ``utf8`` is for a session that enabled UTF8=ACCEPT (RFC 6855), where names are
+    raw UTF-8: a control character there is refused, never sent.
     """
-    encoded: bytes = utf7_encode(name)
+    if utf8:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            raise ValueError(f"a mailbox name has a control character: {name!r}")
+        encoded = name.encode("utf-8")
+    else:
+        encoded = utf7_encode(name)
     return b'"' + encoded.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
@@ -188,6 +195,7 @@ class PipelinedAppender:
         self.literal_plus = b"LITERAL+" in caps
         self.literal_minus = b"LITERAL-" in caps
         self.keywords_allowed = keywords_allowed
+        self.utf8 = bool(getattr(client, "utf8_enabled", False))  # ENABLE UTF8=ACCEPT
         imap: Any = client._imap  # imaplib object: we own its socket from here on
         self._sock = imap.sock
         self._file = imap.file
@@ -200,7 +208,7 @@ class PipelinedAppender:
     def send(self, batch: Batch) -> tuple[bytes, list[tuple[bytes, bytes, bytes]]]:
         """Send one APPEND for the batch; returns its tag and answers read meanwhile."""
         tag = self._next_tag()
-        head = [tag, b" APPEND ", quote_mailbox(batch.folder)]
+        head = [tag, b" APPEND ", quote_mailbox(batch.folder, utf8=self.utf8)]
         early: list[tuple[bytes, bytes, bytes]] = []
         try:
             for job in batch.jobs:

@@ -355,6 +355,8 @@ class LoginScript(ImapScript):
     login: str = "ok"
     credentials: list[list[bytes]] = field(default_factory=list)
     utf8_enabled: bool = False
+    append_lines: list[bytes] = field(default_factory=list)
+    """The first line of every APPEND (mailbox name and flags; no message bytes)."""
 
     def _answer(self, peer: Peer, tag: bytes, name: bytes, line: bytes) -> bool:
         caps = self.capabilities.encode()
@@ -373,6 +375,8 @@ class LoginScript(ImapScript):
                 response = answer.strip()
             self.credentials.append(base64.b64decode(response).split(b"\0"))
             return peer.send(tag + b" OK [CAPABILITY " + caps + b"] logged in\r\n")
+        if name == b"APPEND":
+            self.append_lines.append(line)
         if name == b"ENABLE" and b"UTF8=ACCEPT" in line.upper():
             self.utf8_enabled = True
             return peer.send(b"* ENABLED UTF8=ACCEPT\r\n" + tag + b" OK enabled\r\n")

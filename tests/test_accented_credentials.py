@@ -17,11 +17,13 @@ import os
 import secrets
 import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import keyring
 import pytest
 
+from advisor import gmail_labels
 from advisor.cli import run
 from advisor.errors import AuthenticationError, CredentialCharactersError, UsageError
 from advisor.exitcodes import ExitStatus
@@ -31,6 +33,7 @@ from advisor.profile import AuthConfig
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
+from advisor.upload import Batch, PipelinedAppender, UploadJob, quote_mailbox
 from advisor.wizard import Wizard
 from tests.dovecot import Account, DovecotServer
 from tests.hostile_server import HostileServer, LoginScript, server_context
@@ -397,6 +400,23 @@ def test_sasl_plain_carries_utf8_and_utf8_accept_is_enabled_for_an_international
     assert script.credentials == [[b"", name.encode(), NFD.encode()]]
     assert b"LOGIN" not in script.commands and b"ENABLE" in script.commands
     assert names == ["INBOX", "Bücher"]  # UTF-8 on the wire, read as such
+
+
+def test_after_enable_uploads_name_their_folder_in_utf8(dovecot: DovecotServer) -> None:
+    script = LoginScript(capabilities="IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE UTF8=ACCEPT LITERAL+")
+    when = datetime(2021, 3, 1, tzinfo=UTC)
+    job = UploadJob("k1", "Bücher", b"Subject: x\r\n\r\nhi\r\n", (), when, None, "h1")
+    with HostileServer(script, tls=server_context(dovecot.tls)) as server:
+        target = ImapTarget("localhost", server.port, ca_file=dovecot.info.ca_file, timeout=10)
+        with imap_session(target, _intl_name(), UMLAUT) as client:
+            appender = PipelinedAppender(client)
+            appender.send(Batch("Bücher", [job]))
+            appender.read_answer()
+    assert script.append_lines[0].startswith(b"MA1 APPEND ")
+    assert '"Bücher"'.encode() in script.append_lines[0]
+    assert quote_mailbox("Bücher") == b'"B&APw-cher"'  # what a session without ENABLE sends
+    assert gmail_labels.wire("Bücher", utf8=True) == '"Bücher"'.encode()
+    assert gmail_labels.parse("Bücher".encode(), utf8=True) == "Bücher"
 
 
 def test_an_ascii_user_name_does_not_enable_utf8(dovecot: DovecotServer) -> None:
