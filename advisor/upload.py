@@ -152,6 +152,23 @@ def quote_mailbox(name: str, *, utf8: bool = False) -> bytes:
     return b'"' + encoded.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
+def utf8_headers(data: bytes) -> bool:
+    """Whether the header section holds 8-bit bytes that are valid UTF-8 (RFC 6532 headers).
+
+    Only those go in APPEND's UTF8 item; raw Latin-1 headers of old mail are sent as
+    they always were, since a server may refuse invalid UTF-8 in that item.
+    """
+    end = data.find(b"\r\n\r\n")
+    header = data if end < 0 else data[:end]
+    if header.isascii():
+        return False
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def valid_flags(flags: Sequence[str], keywords_allowed: bool) -> tuple[list[str], list[str]]:
     """Split flags into the ones we can send and the ones we must drop (with reasons)."""
     keep: list[str] = []
@@ -218,15 +235,20 @@ class PipelinedAppender:
                     head += [b" ", imap_date(job.internal_date)]
                 size = len(job.data)
                 nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
-                head.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
+                # RFC 6855 4: after ENABLE UTF8=ACCEPT, UTF-8 headers go in the UTF8 item.
+                utf8 = self.utf8 and utf8_headers(job.data)
+                opening, closing = (b" UTF8 (~", b")") if utf8 else (b" ", b"")
+                head.append(b"%s{%d%s}\r\n" % (opening, size, b"+" if nonsync else b""))
                 if not nonsync:
                     self._sock.sendall(b"".join(head))
                     head = []
                     if not self._await_continuation(tag, early):
                         return tag, early  # refused before the literal (e.g. too big)
                     self._sock.sendall(job.data)
+                    if closing:
+                        self._sock.sendall(closing)
                 else:
-                    head.append(job.data)
+                    head += [job.data, closing]
                     if sum(map(len, head)) >= 256 * 1024:  # keep writes large but bounded
                         self._sock.sendall(b"".join(head))
                         head = []

@@ -402,19 +402,33 @@ def test_sasl_plain_carries_utf8_and_utf8_accept_is_enabled_for_an_international
     assert names == ["INBOX", "Bücher"]  # UTF-8 on the wire, read as such
 
 
-def test_after_enable_uploads_name_their_folder_in_utf8(dovecot: DovecotServer) -> None:
-    script = LoginScript(capabilities="IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE UTF8=ACCEPT LITERAL+")
+@pytest.mark.parametrize("literal_plus", [True, False])
+def test_after_enable_uploads_go_in_utf8(literal_plus: bool, dovecot: DovecotServer) -> None:
+    caps = "IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE UTF8=ACCEPT" + (" LITERAL+" if literal_plus else "")
+    script = LoginScript(capabilities=caps)
     when = datetime(2021, 3, 1, tzinfo=UTC)
-    job = UploadJob("k1", "Bücher", b"Subject: x\r\n\r\nhi\r\n", (), when, None, "h1")
+    eai = "From: josé@bücher.de\r\nSubject: Grüße\r\n\r\nhi\r\n".encode()
+    latin1 = b"From: a@example.test\r\nSubject: Gr\xfc\xdfe\r\n\r\nhi\r\n"
+    jobs = [
+        UploadJob(f"k{n}", "Bücher", data, (), when, None, f"h{n}")
+        for n, data in enumerate([eai, latin1])
+    ]
     with HostileServer(script, tls=server_context(dovecot.tls)) as server:
         target = ImapTarget("localhost", server.port, ca_file=dovecot.info.ca_file, timeout=10)
         with imap_session(target, _intl_name(), UMLAUT) as client:
             appender = PipelinedAppender(client)
-            appender.send(Batch("Bücher", [job]))
-            appender.read_answer()
-    assert script.append_lines[0].startswith(b"MA1 APPEND ")
-    assert '"Bücher"'.encode() in script.append_lines[0]
-    assert quote_mailbox("Bücher") == b'"B&APw-cher"'  # what a session without ENABLE sends
+            for job in jobs:
+                appender.send(Batch("Bücher", [job]))
+                assert appender.read_answer()[1] == b"OK"
+    assert server.errors == []
+    eai_line, latin1_line = script.append_lines
+    # The folder in raw UTF-8, not modified UTF-7; UTF-8 headers in the UTF8 item
+    # (RFC 6855 4); raw Latin-1 headers, which are no UTF-8, as a plain literal.
+    assert eai_line.startswith('MA1 APPEND "Bücher" () '.encode())
+    assert b" UTF8 (~{%d" % len(eai) in eai_line
+    assert b"UTF8" not in latin1_line and b" {%d" % len(latin1) in latin1_line
+    # Without ENABLE the same names go in modified UTF-7, as before.
+    assert quote_mailbox("Bücher") == b'"B&APw-cher"'
     assert gmail_labels.wire("Bücher", utf8=True) == '"Bücher"'.encode()
     assert gmail_labels.parse("Bücher".encode(), utf8=True) == "Bücher"
 
