@@ -41,7 +41,7 @@ from tests.mailgen import crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, server_messages
 from tests.netfakes import SmtpServer
 from tests.test_oauth_tokens import MemoryKeyring
-from tests.test_wizard import ENTER, ScriptedAsker, imap_questions
+from tests.test_wizard import CTRL_U, ENTER, ScriptedAsker, imap_questions
 
 ENV = "MA_ACCENTED_PASSWORD"
 UMLAUT = "pässwört€1"
@@ -302,6 +302,52 @@ def test_the_wizard_takes_a_typed_password_beyond_ascii(
     assert result.report is not None and result.report.uploaded == 5
     assert sum(body_counts(dovecot, intl).values()) == 5
     assert intl.password not in out
+
+
+def test_the_pop3_wizard_takes_a_typed_nfd_password_as_typed(
+    nfd: Account,
+    dovecot: DovecotServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("EMAIL", raising=False)
+    info = dovecot.info
+    asker = ScriptedAsker(
+        [
+            ("devices", "1" + ENTER),
+            ("webmail", ENTER),
+            ("connectivity", "3" + ENTER),
+            ("backups", "y"),
+            ("keep_off_server", "y"),
+            ("shared_mailbox", ENTER),
+            ("email", nfd.email + ENTER),
+            ("protocol", ENTER),  # the advice: POP3
+            ("server_check", "2" + ENTER),
+            ("server", f"{info.hostname}:{info.pop3s_port}" + ENTER),
+            ("password", NFD + ENTER),  # typed key by key, combining marks included
+            ("fix", ENTER),
+            ("ca_file", str(info.ca_file) + ENTER),
+            ("fix", ENTER),
+            ("username", CTRL_U + nfd.username + ENTER),
+            ("password", NFD + ENTER),
+            ("save", "n"),
+        ]
+    )
+    wizard = Wizard(
+        asker,
+        plugins=load_plugins(builtin_only=True),
+        home=tmp_path / "home",
+        spool_dirs=(),
+        profile_dir=tmp_path / "profiles",
+    )
+    result = wizard.run()
+    out = capsys.readouterr().out
+    assert not asker.script
+    assert result.status is ExitStatus.OK, out
+    assert "Counting the mail waiting there" in out  # POP3 AUTH PLAIN and STAT passed
+    assert NFD not in out
 
 
 # --- where secrets come from: kept as given, or refused in plain words -----------------
