@@ -712,6 +712,8 @@ class _SmtpChecks(_ServerChecks):
             return _Outcome(
                 "not checked: the SMTP check signs in with a password only", CheckStatus.SKIP
             )
+        if not self.smtp.esmtp_features.get("auth"):
+            return _Outcome("not checked: the server offers no login", CheckStatus.SKIP)
         try:
             secret = self.secret.get()
         except MailadvisorError as exc:
@@ -726,7 +728,11 @@ class _SmtpChecks(_ServerChecks):
                 f"the connection broke during login: {exc}", "Try again.", ExitStatus.CONNECT_FAILED
             ) from None
         if how is None:
-            return _Outcome("not checked: the server offers no login", CheckStatus.SKIP)
+            offered = self.smtp.esmtp_features.get("auth", "")
+            return _Outcome(
+                f"not checked: the server offers AUTH {offered}, not PLAIN or LOGIN",
+                CheckStatus.SKIP,
+            )
         return _Outcome(f"logged in as {self.username} (AUTH {how}); no mail was sent")
 
     def check_ehlo(self) -> _Outcome:

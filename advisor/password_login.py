@@ -93,27 +93,35 @@ def imap_utf8_login(client: imapclient.IMAPClient, username: str, password: str)
     """
     imap: Any = client._imap
     caps = {str(c).upper() for c in imap.capabilities}
+    by_login = "AUTH=PLAIN" not in caps
+    method = "LOGIN" if by_login else "AUTHENTICATE PLAIN"
+    try:
+        typ, data = _sign_in(imap, caps, username, password)
+    except imap.abort:
+        if not imap.untagged_responses.get("BYE"):
+            raise
+        typ, data = "BYE", []  # a hang-up: the caller explains it with the server's words
+    if typ != "OK":
+        text = data[-1].decode("utf-8", "replace") if data and isinstance(data[-1], bytes) else ""
+        raise ImapLoginRefused(f"{typ} {text}"[:200], by_login=by_login)
+    imap.state = "AUTH"
+    return method
+
+
+def _sign_in(imap: Any, caps: set[str], username: str, password: str) -> tuple[str, list[Any]]:
     if "AUTH=PLAIN" in caps:
         response = base64.b64encode(sasl_plain(username, password))
         if "SASL-IR" in caps:
             pieces: list[tuple[str, bytes]] = [("text", b"PLAIN " + response)]
         else:
             pieces = [("text", b"PLAIN"), ("after_plus", response)]
-        typ, data = _command(imap, b"AUTHENTICATE", pieces)
-        method, by_login = "AUTHENTICATE PLAIN", False
-    else:
-        if "LOGINDISABLED" in caps:
-            raise AuthenticationError(
-                "the server does not allow a password login here (LOGINDISABLED) and offers "
-                "no SASL PLAIN"
-            )
-        typ, data = _command(imap, b"LOGIN", [_imap_string(username), _imap_string(password)])
-        method, by_login = "LOGIN", True
-    if typ != "OK":
-        text = data[-1].decode("utf-8", "replace") if data and isinstance(data[-1], bytes) else ""
-        raise ImapLoginRefused(f"{typ} {text}"[:200], by_login=by_login)
-    imap.state = "AUTH"
-    return method
+        return _command(imap, b"AUTHENTICATE", pieces)
+    if "LOGINDISABLED" in caps:
+        raise AuthenticationError(
+            "the server does not allow a password login here (LOGINDISABLED) and offers "
+            "no SASL PLAIN"
+        )
+    return _command(imap, b"LOGIN", [_imap_string(username), _imap_string(password)])
 
 
 def _imap_string(text: str) -> tuple[str, bytes]:
@@ -207,10 +215,11 @@ def pop3_login(pop: poplib.POP3, username: str, password: str, where: str) -> st
             # _putline, not _putcmd: the response is no command verb to record.
             p._putline(response)
             p._getresp()
-    except poplib.error_proto:
+    except poplib.error_proto as exc:
         raise AuthenticationError(
-            f"{where} refused the login for {username!r}: check the user name and password. "
-            f"They have characters outside ASCII, sent in UTF-8 as the standard says. {ADVICE}"
+            f"{where} refused the login for {username!r}{_said(exc, password)}: check the "
+            "user name and password. They have characters outside ASCII, sent in UTF-8 as "
+            f"the standard says. {ADVICE}"
         ) from None
     return "AUTH PLAIN"
 
@@ -221,12 +230,23 @@ def _pop3_user_pass(
     try:
         pop.user(username)  # poplib sends its commands in UTF-8
         pop.pass_(password)
-    except poplib.error_proto:
+    except poplib.error_proto as exc:
         if eight_bit:
             raise refused_8bit("POP3", where, username) from None
         raise AuthenticationError(
-            f"{where} refused the login for {username!r}: check the user name and password"
+            f"{where} refused the login for {username!r}{_said(exc, password)}: check the "
+            "user name and password"
         ) from None
+
+
+def _said(exc: poplib.error_proto, password: str) -> str:
+    """The server's words after -ERR (``[AUTH] ...``, ``[SYS/PERM] ...``), never the password."""
+    raw = exc.args[0] if exc.args else b""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    text = text.removeprefix("-ERR").strip()
+    if password:
+        text = text.replace(password, "***")
+    return f" ({text[:200]})" if text else ""
 
 
 # --- SMTP ------------------------------------------------------------------------------

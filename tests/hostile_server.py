@@ -345,9 +345,10 @@ class LoginScript(ImapScript):
     ``login`` is what LOGIN gets when a string is a literal of 8-bit bytes: "ok";
     "no" (read, then refused as a wrong password would be); "bad" (read, then BAD, as
     servers that take ASCII only answer); "bad-first" (BAD instead of the go-ahead, so
-    the literal never comes). ``credentials`` keeps the strings of every LOGIN and the
-    decoded PLAIN message of every AUTHENTICATE, as received. With UTF8=ACCEPT among
-    the capabilities it answers ENABLE and then lists a folder named in raw UTF-8.
+    the literal never comes); "bye" (hangs up). ``credentials`` keeps the strings of
+    every LOGIN and the decoded PLAIN message of every AUTHENTICATE, as received. With
+    UTF8=ACCEPT among the capabilities it answers ENABLE and then lists a folder named
+    in raw UTF-8.
     """
 
     attack_on: str = ""
@@ -389,6 +390,9 @@ class LoginScript(ImapScript):
         return super()._answer(peer, tag, name, line)
 
     def _login(self, peer: Peer, tag: bytes, rest: bytes) -> bool:
+        if self.login == "bye":  # hangs up at once, as a server with too many connections
+            peer.send(b"* BYE Too many simultaneous connections\r\n")
+            return False
         strings: list[bytes] = []
         eight_bit = False
         while len(strings) < 2:

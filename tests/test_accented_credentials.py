@@ -24,12 +24,19 @@ import keyring
 import pytest
 
 from advisor import gmail_labels
+from advisor.checks import CheckStatus, CheckTarget, run_checks
 from advisor.cli import run
-from advisor.errors import AuthenticationError, CredentialCharactersError, UsageError
+from advisor.errors import (
+    AuthenticationError,
+    ConnectError,
+    CredentialCharactersError,
+    UsageError,
+)
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, SecureIMAPClient, imap_session
 from advisor.plugin_manager import load_plugins
 from advisor.profile import AuthConfig
+from advisor.provider import Endpoint, Protocol, Security
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
@@ -429,6 +436,44 @@ def test_a_login_only_server_that_takes_utf8_literals_signs_in(
             assert client.list_folders()
     assert script.credentials == [[name.encode(), UMLAUT.encode()]]
     assert b"ENABLE" not in script.commands  # not offered: not asked
+
+
+def test_a_hang_up_during_an_8bit_login_is_a_connection_error_in_its_words(
+    dovecot: DovecotServer,
+) -> None:
+    script = LoginScript(capabilities="IMAP4rev1", login="bye")
+    with HostileServer(script, tls=server_context(dovecot.tls)) as server:
+        target = ImapTarget("localhost", server.port, ca_file=dovecot.info.ca_file, timeout=10)
+        too_many = "Too many simultaneous connections"
+        with (
+            pytest.raises(ConnectError, match=too_many) as caught,
+            imap_session(target, "victim", UMLAUT),
+        ):
+            pass
+    assert not isinstance(caught.value, AuthenticationError)
+    assert caught.value.exit_status is ExitStatus.CONNECT_FAILED
+
+
+def test_a_refused_smtp_login_beyond_ascii_says_what_to_do(
+    umlaut: Account, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tls = dovecot.tls
+    with SmtpServer(tls.cert_file, tls.key_file, implicit_tls=True) as smtp:  # takes nobody
+        target = CheckTarget(
+            email=umlaut.email,
+            imap=None,
+            smtp=Endpoint(Protocol.SMTP, "localhost", smtp.port, Security.TLS),
+            username=umlaut.username,
+            ca_file=dovecot.info.ca_file,
+            timeout=10,
+            secret=lambda: umlaut.password,
+        )
+        report = run_checks(target)
+    login = next(r for r in report.results if r.id == "smtp.login")
+    assert login.status is CheckStatus.FAIL and report.exit_status is ExitStatus.AUTH_FAILED
+    assert "refused the login" in login.detail and "app password" in login.detail
+    assert umlaut.password not in login.detail
+    assert smtp.auth.seen == [("PLAIN", umlaut.username.encode())]
 
 
 @pytest.mark.parametrize("sasl_ir", [True, False])
