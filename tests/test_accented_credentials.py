@@ -75,6 +75,9 @@ def intl(dovecot: DovecotServer) -> Account:
 def nfd(dovecot: DovecotServer) -> Account:
     account = dovecot.add_user(password=NFD)
     assert unicodedata.normalize("NFC", NFD) != NFD
+    # The fixture's passwd-file holds the NFD bytes (written as UTF-8, not normalised).
+    line = (dovecot.passwd_dir / account.username).read_bytes()
+    assert b":{PLAIN}" + NFD.encode() + b":" in line
     return account
 
 
