@@ -6,8 +6,8 @@ offered and enforced (when the security is STARTTLS); TLS handshake and
 certificate (chain, host name, expiry, version); then, for IMAP, CAPABILITY, AUTH
 mechanisms, login, LIST with special-use attributes, QUOTA and APPENDLIMIT; for
 POP3, login and STAT; for SMTP, EHLO (with the AUTH mechanisms on offer) and a
-login (AUTH PLAIN in UTF-8; no mail is ever sent). A check that needs an earlier one which did not
-pass is skipped with the reason.
+login (AUTH PLAIN in UTF-8; no mail is ever sent). A check that needs an earlier
+one which did not pass is skipped with the reason.
 
 The first failure decides the exit status: 4 for DNS, TCP, TLS and STARTTLS
 (cannot connect), 3 for a refused login, 2 when the secret cannot be read.

@@ -350,7 +350,7 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
         raise ConnectError(
             f"the connection broke during login: {describe_network_error(exc)}"
         ) from None
-    if eight_bit and not username.isascii():
+    if not username.isascii():
         _enable_utf8(client)
 
 
@@ -367,10 +367,12 @@ def _enable_utf8(client: imapclient.IMAPClient) -> None:
         if not {b"ENABLE", b"UTF8=ACCEPT"} <= caps:
             return
         enabled = client.enable("UTF8=ACCEPT")
-    except (OSError, imapclient.exceptions.IMAPClientError) as exc:
+    except (OSError, imapclient.exceptions.IMAPClientAbortError) as exc:
         raise ConnectError(
             f"the connection broke after login: {describe_network_error(exc)}"
         ) from None
+    except imapclient.exceptions.IMAPClientError:
+        return  # refused: the session goes on in modified UTF-7, as without the extension
     if b"UTF8=ACCEPT" in {bytes(e).upper() for e in enabled}:
         client.use_utf8()
 

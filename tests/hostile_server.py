@@ -356,6 +356,7 @@ class LoginScript(ImapScript):
     login: str = "ok"
     credentials: list[list[bytes]] = field(default_factory=list)
     utf8_enabled: bool = False
+    refuse_enable: bool = False
     append_lines: list[bytes] = field(default_factory=list)
     """The first line of every APPEND (mailbox name and flags; no message bytes)."""
 
@@ -378,6 +379,8 @@ class LoginScript(ImapScript):
             return peer.send(tag + b" OK [CAPABILITY " + caps + b"] logged in\r\n")
         if name == b"APPEND":
             self.append_lines.append(line)
+        if name == b"ENABLE" and self.refuse_enable:
+            return peer.send(tag + b" NO not now\r\n")
         if name == b"ENABLE" and b"UTF8=ACCEPT" in line.upper():
             self.utf8_enabled = True
             return peer.send(b"* ENABLED UTF8=ACCEPT\r\n" + tag + b" OK enabled\r\n")

@@ -527,6 +527,17 @@ def test_after_enable_uploads_go_in_utf8(literal_plus: bool, dovecot: DovecotSer
     assert gmail_labels.parse("Bücher".encode(), utf8=True) == "Bücher"
 
 
+def test_a_refused_enable_leaves_the_session_in_modified_utf7(dovecot: DovecotServer) -> None:
+    caps = "IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE UTF8=ACCEPT"
+    script = LoginScript(capabilities=caps, refuse_enable=True)
+    with HostileServer(script, tls=server_context(dovecot.tls)) as server:
+        target = ImapTarget("localhost", server.port, ca_file=dovecot.info.ca_file, timeout=10)
+        with imap_session(target, _intl_name(), UMLAUT) as client:
+            assert not client.utf8_enabled
+            assert client.list_folders()  # the session goes on
+    assert b"ENABLE" in script.commands and server.errors == []
+
+
 def test_an_ascii_user_name_does_not_enable_utf8(dovecot: DovecotServer) -> None:
     script = LoginScript(capabilities="IMAP4rev1 AUTH=PLAIN SASL-IR ENABLE UTF8=ACCEPT")
     with HostileServer(script, tls=server_context(dovecot.tls)) as server:
