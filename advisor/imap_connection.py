@@ -223,9 +223,13 @@ class SecureIMAPClient(imapclient.IMAPClient):  # type: ignore[misc]
 
 
 def _refuse_controls(name: str) -> None:
-    # Modified UTF-7 turns control characters into base64; raw UTF-8 would carry them.
+    # Modified UTF-7 turns control characters into base64; raw UTF-8 would carry them
+    # into the command. Source names are sanitised before; a server's could hold them.
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
-        raise UsageError(f"a folder name has a control character: {name!r}")
+        raise ProtocolError(
+            f"a folder name holds a control character ({name!r}), which cannot be sent on "
+            "this UTF-8 connection without breaking the command"
+        )
 
 
 def connect(target: ImapTarget) -> imapclient.IMAPClient:

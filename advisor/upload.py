@@ -145,6 +145,7 @@ def quote_mailbox(name: str, *, utf8: bool = False) -> bytes:
     """
     if utf8:
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            # Unreachable for source folders (FolderMapper.sanitise replaces them).
             raise ValueError(f"a mailbox name has a control character: {name!r}")
         encoded = name.encode("utf-8")
     else:
