@@ -30,6 +30,7 @@ from advisor.errors import (
     AuthenticationError,
     ConnectError,
     CredentialCharactersError,
+    ProtocolError,
     UsageError,
 )
 from advisor.exitcodes import ExitStatus
@@ -491,6 +492,8 @@ def test_sasl_plain_carries_utf8_and_utf8_accept_is_enabled_for_an_international
         with imap_session(target, name, NFD) as client:
             assert isinstance(client, SecureIMAPClient) and client.utf8_enabled
             names = [folder for _flags, _sep, folder in client.list_folders()]
+            with pytest.raises(ProtocolError, match="control character"):
+                client.select_folder("Bücher\r\nA1 DELETE INBOX")  # never sent
     assert script.credentials == [[b"", name.encode(), NFD.encode()]]
     assert b"LOGIN" not in script.commands and b"ENABLE" in script.commands
     assert names == ["INBOX", "Bücher"]  # UTF-8 on the wire, read as such
