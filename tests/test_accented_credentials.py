@@ -298,7 +298,10 @@ def test_the_wizard_takes_a_typed_password_beyond_ascii(
     monkeypatch.delenv("EMAIL", raising=False)
     # The user name is the address here, so the first login works (no retyping at the end).
     questions = imap_questions(intl, dovecot.info)[:-3]
-    asker = ScriptedAsker([*questions, ("store", ENTER), ("migrate", ENTER), ("save", "n")])
+    devices = [("device", ENTER), ("device", ENTER), ("device", ENTER)]  # two, then done
+    asker = ScriptedAsker(
+        [*questions, ("store", ENTER), ("migrate", ENTER), ("save", "n"), *devices]
+    )
     wizard = Wizard(
         asker,
         plugins=load_plugins(builtin_only=True),
