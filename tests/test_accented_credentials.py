@@ -43,6 +43,7 @@ from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
 from advisor.upload import Batch, PipelinedAppender, UploadJob, quote_mailbox
 from advisor.wizard import Wizard
+from tests.courier import CourierFactory
 from tests.dovecot import Account, DovecotServer
 from tests.hostile_server import HostileServer, LoginScript, server_context
 from tests.mailgen import crlf, generate, write_maildir
@@ -393,6 +394,52 @@ def test_secrets_are_kept_exactly_and_undecodable_bytes_are_refused(
 
 
 # --- servers that cannot take them -------------------------------------------------------
+
+
+def test_courier_takes_an_accented_password_by_login_with_a_literal(
+    courier_factory: CourierFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The real LOGIN-only server (Courier-IMAP 5.0 offers AUTH=PLAIN only over TLS)."""
+    courier = courier_factory()
+    account = courier.add_user(password=UMLAUT)
+    maildir = tmp_path / "Maildir"
+    write_maildir(maildir, list(generate(3, sizes="small")))
+    monkeypatch.setenv(ENV, UMLAUT)
+    info = courier.info
+    path = tmp_path / "p.toml"
+    path.write_text(
+        f"""version = 1
+[account]
+email = "{account.email}"
+provider = "generic"
+[server]
+host = "{info.host}"
+port = {info.port}
+security = "none"
+allow_insecure = true
+username = "{account.username}"
+[auth]
+method = "password"
+password_env = "{ENV}"
+[source]
+kind = "maildir"
+path = "{maildir}"
+""",
+        encoding="utf-8",
+    )
+    status, checks = results(capsys, "test", "--profile", str(path), "--json")
+    assert status == ExitStatus.OK, checks
+    assert checks["imap.login"]["status"] == "ok", checks["imap.login"]
+    assert "AUTH=PLAIN" not in checks["imap.auth"]["detail"]
+    assert run(["migrate", "--profile", str(path), "--journal", str(tmp_path / "j")]) == 0
+    monkeypatch.setenv(ENV, "wröng-€")
+    assert run(["migrate", "--profile", str(path), "--journal", str(tmp_path / "j")]) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "characters outside ASCII" in err and "app password" in err
+    assert "Traceback" not in err and "wröng-€" not in err
 
 
 @pytest.mark.parametrize("refusal", ["no", "bad", "bad-first"])
