@@ -53,6 +53,7 @@ __all__ = [
     "imap_oauth2_session",
     "imap_session",
     "login",
+    "no_delay",
     "oauth2_login",
     "tls_context",
 ]
@@ -88,6 +89,17 @@ class ImapTarget:
     limits: ImapLimits = field(default_factory=ImapLimits)
 
 
+def no_delay(sock: socket.socket) -> None:
+    """Switch Nagle's algorithm off: IMAP writes a command, then waits for an answer.
+
+    With Nagle a short write (a literal's closing CRLF, the next command) waits for
+    the ACK of the previous one, which the server delays by up to 40 ms because it
+    has nothing to say until the command is complete: 1,000 APPENDs took 27 s.
+    """
+    with suppress(OSError):  # not TCP (a test's socket pair): nothing to switch off
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _Bounded:
     """Mix-in for imaplib's IMAP4 classes: every read is bounded (see :class:`ImapLimits`)."""
 
@@ -98,6 +110,10 @@ class _Bounded:
     file: Any
     sock: socket.socket
     untagged_responses: dict[str, list[Any]]
+
+    def open(self, host: str = "", port: int = 143, timeout: float | None = None) -> None:
+        super().open(host, port, timeout)  # type: ignore[misc]
+        no_delay(self.sock)
 
     def _command(self, name: str, *args: Any) -> Any:
         self._response_bytes = 0

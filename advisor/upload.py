@@ -34,6 +34,7 @@ from typing import Any
 import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
+from advisor.imap_connection import no_delay
 from advisor.provider import ThrottleAdvice
 
 MAX_LINE = 64 * 1024
@@ -42,6 +43,8 @@ MAX_UNTAGGED = 10_000
 """Untagged lines tolerated while waiting for one answer."""
 MAX_DISCARDED_LITERAL = 1024 * 1024
 MAX_RETRIES = 5
+FLUSH_BYTES = 256 * 1024
+"""Buffered output is written once it reaches this: writes stay large but bounded."""
 MAX_WAIT = 300.0
 """Longest wait a server's throttling advice can impose at once."""
 
@@ -189,43 +192,60 @@ class PipelinedAppender:
         self.keywords_allowed = keywords_allowed
         imap: Any = client._imap  # imaplib object: we own its socket from here on
         self._sock = imap.sock
+        no_delay(self._sock)  # set by imap_connection already; a connection from elsewhere too
         self._file = imap.file
         self._seq = 0
+        self._out: list[bytes] = []
+        """Bytes not yet written: the tail of the last command, joined with the next."""
+        self._out_bytes = 0
 
     def _next_tag(self) -> bytes:
         self._seq += 1
         return b"MA%d" % self._seq
 
     def send(self, batch: Batch) -> tuple[bytes, list[tuple[bytes, bytes, bytes]]]:
-        """Send one APPEND for the batch; returns its tag and answers read meanwhile."""
+        """Queue one APPEND for the batch; returns its tag and answers read meanwhile.
+
+        The command's last bytes (its final literal and CRLF) stay buffered until the
+        next command or the next read, so they share a write with what follows.
+        """
         tag = self._next_tag()
-        head = [tag, b" APPEND ", quote_mailbox(batch.folder)]
+        self._put(tag + b" APPEND " + quote_mailbox(batch.folder))
         early: list[tuple[bytes, bytes, bytes]] = []
+        for job in batch.jobs:
+            flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
+            head = [b" (", " ".join(flags).encode("ascii"), b")"]
+            if job.internal_date is not None:
+                head += [b" ", imap_date(job.internal_date)]
+            size = len(job.data)
+            nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
+            head.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
+            self._put(b"".join(head))
+            # A synchronising literal waits for the server's go-ahead (RFC 3501 7.5),
+            # which reads (and so first sends) what is buffered.
+            if not nonsync and not self._await_continuation(tag, early):
+                return tag, early  # refused before the literal (e.g. too big)
+            self._put(job.data)
+        self._put(b"\r\n")
+        return tag, early
+
+    def _put(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_bytes += len(data)
+        if self._out_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send everything buffered in one write (TCP_NODELAY is set: no Nagle wait)."""
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_bytes = 0
         try:
-            for job in batch.jobs:
-                flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
-                head += [b" (", " ".join(flags).encode("ascii"), b")"]
-                if job.internal_date is not None:
-                    head += [b" ", imap_date(job.internal_date)]
-                size = len(job.data)
-                nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
-                head.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
-                if not nonsync:
-                    self._sock.sendall(b"".join(head))
-                    head = []
-                    if not self._await_continuation(tag, early):
-                        return tag, early  # refused before the literal (e.g. too big)
-                    self._sock.sendall(job.data)
-                else:
-                    head.append(job.data)
-                    if sum(map(len, head)) >= 256 * 1024:  # keep writes large but bounded
-                        self._sock.sendall(b"".join(head))
-                        head = []
-            head.append(b"\r\n")
-            self._sock.sendall(b"".join(head))
+            self._sock.sendall(data)
         except OSError as exc:
             raise ConnectionLost(str(exc) or type(exc).__name__) from None
-        return tag, early
 
     def _await_continuation(self, tag: bytes, early: list[tuple[bytes, bytes, bytes]]) -> bool:
         for _ in range(MAX_UNTAGGED):
@@ -264,6 +284,7 @@ class PipelinedAppender:
         text (Dovecot quotes a refused folder name there), and reading it as a literal
         would lose the answer.
         """
+        self.flush()  # the server may be waiting for what we hold before it answers
         untagged = False  # inside an untagged response that had a literal
         for _ in range(MAX_UNTAGGED):
             try:
@@ -291,8 +312,9 @@ class PipelinedAppender:
         raise ProtocolViolation(f"more than {MAX_UNTAGGED} literals in one response")
 
     def close(self) -> None:
-        with suppress(OSError):
-            self._sock.sendall(b"MAZ LOGOUT\r\n")
+        with suppress(ConnectionLost):
+            self._put(b"MAZ LOGOUT\r\n")
+            self.flush()
         with suppress(Exception):  # already gone
             self.client.shutdown()
 

@@ -43,7 +43,14 @@ import imapclient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.dovecot import Account, DovecotFactory, DovecotServer, find_free_ports  # noqa: E402
+from tests.dovecot import (  # noqa: E402
+    COURIER_CAPABILITIES,
+    Account,
+    DovecotFactory,
+    DovecotServer,
+    capability_config,
+    find_free_ports,
+)
 from tests.mailgen import GeneratedMessage, generate, write_maildir  # noqa: E402
 
 FOLDERS = [("INBOX",), ("INBOX",), ("Archive",), ("Sent",), ("Lists", "Python")]
@@ -118,11 +125,7 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
 
 
 #: Dovecot advertising what Courier-IMAP 5 does: no LITERAL+, MULTIAPPEND or SPECIAL-USE.
-SYNC_LITERALS_CONFIG = (
-    "protocol imap {\n"
-    "  imap_capability = IMAP4rev1 UIDPLUS CHILDREN NAMESPACE SORT QUOTA IDLE ENABLE\n"
-    "}\n"
-)
+SYNC_LITERALS_CONFIG = capability_config(COURIER_CAPABILITIES)
 SERVERS = ("dovecot", "dovecot-sync")
 
 
