@@ -18,5 +18,8 @@ class ExitStatus(IntEnum):
     """The server refused the credentials."""
     CONNECT_FAILED = 4
     """The server could not be reached, or TLS failed (certificate, version, STARTTLS)."""
+    INTERNAL_ERROR = 70
+    """A bug in mailadvisor stopped the command (EX_SOFTWARE); a migration still writes
+    its report, and running it again is safe."""
     INTERRUPTED = 130
     """Interrupted by the user (Ctrl-C)."""

@@ -32,8 +32,10 @@ import queue
 import re
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -45,12 +47,13 @@ import imapclient.exceptions
 
 from advisor import gmail_labels
 from advisor.account import AccountAccess
-from advisor.errors import ConnectError
+from advisor.errors import ConnectError, MailadvisorError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
+from advisor.server_folders import ServerFolders
 from advisor.stores.base import SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
@@ -179,10 +182,17 @@ class MigrationReport:
     """Dry run: days the upload takes under the provider's daily upload limit, if any."""
     not_migrated_mbox: str | None = None
     """The mbox holding the messages that were not migrated (those whose bytes were read)."""
+    internal_error: str | None = None
+    """A bug in mailadvisor stopped the run (exception and place); None normally."""
 
     @property
     def complete(self) -> bool:
-        return self.failed == 0 and self.missing_after_verify == 0 and self.stopped_early is None
+        return (
+            self.failed == 0
+            and self.missing_after_verify == 0
+            and self.stopped_early is None
+            and self.internal_error is None
+        )
 
 
 class Progress(Protocol):
@@ -315,8 +325,6 @@ class Migration:
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
         self._outstanding: dict[str, UploadJob] = {}
-        self._refused: dict[str, str] = {}
-        """Server folders that could not be created, and the server's reason."""
         """Jobs handed to the uploaders and not yet answered: none may be forgotten."""
         self.share_labels = False
         """Labels instead of copies (the provider's rule, and the server offers it)."""
@@ -328,6 +336,7 @@ class Migration:
         self._held_bytes = 0
         self._uidvalidities: dict[str, int | None] = {}
         self._attributes: dict[str, frozenset[str]] = {}
+        self._finished = False
         self.report = MigrationReport(
             account=access.email,
             server=f"{access.target.host}:{access.target.port}",
@@ -338,8 +347,7 @@ class Migration:
         )
 
     # --- the run ------------------------------------------------------------
-    def run(self) -> MigrationReport:
-        started = time.monotonic()
+    def _run(self, started: float) -> MigrationReport:
         control = self._control = self.access.open()
         try:
             self._prepare(control)
@@ -365,10 +373,41 @@ class Migration:
             except Exception:  # the report matters more than a clean goodbye
                 control.shutdown()
             self._control = None
+        self._finish_report(started)
+        return self.report
+
+    def run(self) -> MigrationReport:
+        """Migrate; a bug inside ends the run with ``report.internal_error`` set.
+
+        Errors a user can act on (:class:`MailadvisorError`) and broken connections are
+        raised as before; anything else is a mailadvisor bug: the report of what was done
+        so far is returned with the error in ``internal_error`` (the CLI writes it and
+        exits with status 70), never a bare traceback. The journal holds what was
+        recorded, and the server-side check covers what was in flight.
+        """
+        started = time.monotonic()
+        try:
+            return self._run(started)
+        except (MailadvisorError, OSError, imapclient.exceptions.IMAPClientAbortError):
+            raise
+        except Exception as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.report.internal_error = (
+                f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+            )
+            self.report.stopped_early = "stopped by an internal error in mailadvisor"
+            self._finish_report(started)
+            return self.report
+
+    def _finish_report(self, started: float) -> None:
+        if self._finished:
+            return
+        self._finished = True
         r = self.report
         # What the reader left out or could not trust (files that are not mail...).
         r.notes.extend(self.reader.notes)
-        self.reader.close()
+        with suppress(Exception):  # closing must not hide the report
+            self.reader.close()
         r.elapsed_seconds = time.monotonic() - started
         r.messages_per_second = r.uploaded / r.elapsed_seconds if r.elapsed_seconds else 0.0
         r.folders = list(self._folders.values())
@@ -378,16 +417,22 @@ class Migration:
             r.labelled += f.labelled
             r.skipped_deleted += f.skipped_deleted
         r.failed = len(r.failures)
-        return r
 
     def _prepare(self, control: imapclient.IMAPClient) -> None:
         layout = read_layout(control)
         caps, folders = layout.capabilities, layout.folders
         paths = [f.path for f in self.reader.folders()]
         self.mapper = folder_mapper(
-            self.reader.kind, paths, layout, self.plugins, self.access, self.options
+            self.reader.kind,
+            paths,
+            layout,
+            self.plugins,
+            self.access,
+            self.options,
+            self.journal.folder_renames(),
         )
         self.layout = layout
+        self.folders = ServerFolders(control, layout, self.journal, self.report.notes)
         self.rules = self.plugins.upload_rules(self.access.provider)
         self._attributes = {f.name: f.flags for f in folders}
         self.share_labels = self.rules.labels_for_copies and gmail_labels.CAPABILITY in caps
@@ -424,6 +469,7 @@ class Migration:
         if report is None:
             target = self._target(path, deleted=False)
             report = FolderReport("/".join(path), target.name, target.reason)
+            report.created = target.name in self.folders.created
             self._folders[path] = report
         return report
 
@@ -433,38 +479,10 @@ class Migration:
         if target is None:
             target = self.mapper.target_for(path, deleted=deleted)
             if not self.options.dry_run and not target.exists and self._control is not None:
-                self._create(target)
+                # Its messages are reported as not migrated if refused; the rest goes on.
+                target = self.folders.ensure(target)
             self._targets[key] = target
         return target
-
-    def _create(self, target: FolderTarget) -> None:
-        control = self._control
-        assert control is not None
-        try:
-            if target.create_use and "CREATE-SPECIAL-USE" in self.layout.capabilities:
-                # RFC 6154: create it with its role, so other clients find it too.
-                control._command_and_check(
-                    "create",
-                    control._normalise_folder(target.name),
-                    f"(USE ({target.create_use}))",
-                    unpack=True,
-                )
-            else:
-                control.create_folder(target.name)
-        except imapclient.exceptions.IMAPClientError as exc:
-            if "ALREADYEXISTS" not in str(exc).upper():
-                # Its messages are reported as not migrated; the rest of the run goes on.
-                self._refused[target.name] = (
-                    f"the server refused to create folder {target.name!r}: {exc}"
-                )
-                return
-        try:
-            control.subscribe_folder(target.name)
-        except imapclient.exceptions.IMAPClientError:
-            self.report.notes.append(f"could not subscribe to {target.name!r}")
-        for report in self._folders.values():
-            if report.target == target.name:
-                report.created = True
 
     def _consider(self, msg: SourceMessage, submit: Callable[[UploadJob], None] | None) -> None:
         """Decide what happens to one message; hand it to ``submit`` if it must be uploaded."""
@@ -484,9 +502,9 @@ class Migration:
             folder.skipped_deleted += 1
             return
         target = self._target(msg.folder, deleted=msg.deleted)
-        if target.name in self._refused:
+        if target.name in self.folders.refused:
             data = to_crlf(msg.data)
-            self._fail(folder, msg, message_id_of(data), self._refused[target.name], data)
+            self._fail(folder, msg, message_id_of(data), self.folders.refused[target.name], data)
             return
         key = f"{self.source_name}:{msg.source_id}"
         status = self.journal.status(key)
@@ -850,9 +868,7 @@ class Migration:
         return index
 
     def _build_index(self, folder: str) -> _ServerIndex:
-        if not self.layout.has(folder) and not any(
-            t.name == folder and t.exists for t in self._targets.values()
-        ):
+        if folder in self.folders.created:
             return _ServerIndex.empty()  # we just created it: nothing there yet
         try:
             exists = self._select(folder)
@@ -1311,12 +1327,18 @@ def folder_mapper(
     plugins: PluginHost,
     access: AccountAccess,
     options: MigrationOptions,
+    renames: dict[str, str] | None = None,
 ) -> FolderMapper:
-    """Where each local folder goes: the same mapping for a migration and a verification."""
+    """Where each local folder goes: the same mapping for a migration and a verification.
+
+    ``renames``: the journal's server names for names the server refused.
+    """
     policy = plugins.folder_policy(access.provider, layout.folders)
     # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
     account_level = kind == "thunderbird" and all(len(p) > 1 for p in paths)
-    return FolderMapper(layout, policy, options.target_prefix, options.folder_map, account_level)
+    return FolderMapper(
+        layout, policy, options.target_prefix, options.folder_map, account_level, renames or {}
+    )
 
 
 class _Stop(Exception):

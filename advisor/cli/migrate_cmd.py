@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from advisor.account import resolve_account
-from advisor.cli.render import print_json, stderr, stdout, to_jsonable
+from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
@@ -177,7 +177,8 @@ def migrate(
     read. Exit status 1 when some messages could not be migrated: the report lists them
     (folder, subject, size, the server's words) and saves a copy of each into a
     "not migrated" mbox any mail program opens; they stay in the source and are retried
-    on the next run.
+    on the next run. Exit status 70 when a bug in mailadvisor stopped the run: the report
+    of what was done is still written.
     """
     prof = load_profile(profile)
     plugins = load_plugins()
@@ -220,6 +221,14 @@ def migrate(
         print_json(replace(report))
     else:
         render_report(report)
+    if report.internal_error is not None:
+        where = f" (the report is in {report_file})" if report_file is not None else ""
+        error(
+            f"mailadvisor stopped because of an internal error: {report.internal_error}{where}. "
+            "This is a bug; please report it. Running the same command again is safe: "
+            "nothing is uploaded twice."
+        )
+        return ExitStatus.INTERNAL_ERROR
     return ExitStatus.OK if report.complete else ExitStatus.INCOMPLETE
 
 
