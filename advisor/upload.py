@@ -34,7 +34,7 @@ from typing import Any
 import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
-from advisor.imap_connection import no_delay
+from advisor.imap_connection import no_delay, quick_ack
 from advisor.provider import ThrottleAdvice
 
 MAX_LINE = 64 * 1024
@@ -285,6 +285,7 @@ class PipelinedAppender:
         would lose the answer.
         """
         self.flush()  # the server may be waiting for what we hold before it answers
+        quick_ack(self._sock)
         untagged = False  # inside an untagged response that had a literal
         for _ in range(MAX_UNTAGGED):
             try:
