@@ -2,17 +2,21 @@
 
 A Dovecot advertising Courier-IMAP's capabilities makes the client use
 synchronising literals, one message per APPEND: every message must still arrive
-once and byte for byte. On the wire, every IMAP connection has Nagle switched off
-(TCP_NODELAY), and a command, its literal and its closing CRLF are not sent one
-write each: that cost two delayed-ACK stalls (about 40 ms each) per message.
+once and byte for byte, and so into the real Courier. On the wire, every IMAP
+connection has Nagle switched off (TCP_NODELAY), and a command, its literal and its
+closing CRLF are not sent one write each: that cost two delayed-ACK stalls (about
+40 ms each) per message.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import imapclient
 import pytest
 
 from advisor.account import resolve_account
@@ -22,17 +26,20 @@ from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
 from advisor.provider import Security
 from advisor.upload import PipelinedAppender
+from tests.courier import CourierFactory
 from tests.dovecot import (
     COURIER_CAPABILITIES,
     Account,
     DovecotFactory,
     DovecotServer,
     capability_config,
+    find_free_ports,
 )
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, server_messages, write_profile
 from tests.record_proxy import TlsRecordProxy
 
+LATENCY_PROXY = Path(__file__).resolve().parent.parent / "bench" / "latency_proxy.py"
 LITERAL_PLUS_ONLY = "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE LITERAL+"
 FOLDERS = [("INBOX",), ("Sent",), ("Work", "Projects")]
 
@@ -180,3 +187,84 @@ def test_multiappend_batches_go_in_few_large_writes(
     # One MULTIAPPEND: TLS records of 16 KB each, plus the session's few commands.
     assert upload <= total // 16384 + 1 + 6, writes
     assert sum(body_counts(dovecot, imap_account).values()) == count
+
+
+def test_into_courier_every_message_once_over_one_connection_on_a_fast_link(
+    tmp_path: Path, courier_factory: CourierFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = courier_factory()
+    msgs = write_maildir(tmp_path / "Maildir", list(generate(40, FOLDERS, seed=3)))
+    account = server.add_user()
+    profile = tmp_path / "courier.toml"
+    profile.write_text(
+        f'version = 1\n[account]\nemail = "{account.email}"\nprovider = "generic"\n'
+        f'[server]\nhost = "{server.info.host}"\nport = {server.info.port}\n'
+        f'username = "{account.username}"\nsecurity = "none"\nallow_insecure = true\n'
+        f'[auth]\npassword_env = "MA_COURIER_PASSWORD"\n'
+        f'[source]\nkind = "maildir"\npath = "{tmp_path / "Maildir"}"\n'
+    )
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MA_COURIER_PASSWORD", account.password)
+        status, report = _migrate(profile, tmp_path / "j.sqlite", capsys)
+        assert status == 0, report
+        assert report["uploaded"] == len(msgs) and report["verified"] is True
+        # Parallel APPENDs into one Courier folder wait a second for its lock each time.
+        assert report["connections"] == 1
+        assert any("Courier-IMAP" in note for note in report["notes"])
+        status, forced = _migrate(profile, tmp_path / "k.sqlite", capsys, "--connections", "3")
+        assert status == 0 and forced["connections"] == 3 and forced["uploaded"] == 0
+
+    client = imapclient.IMAPClient(server.info.host, port=server.info.port, ssl=False)
+    client.login(account.username, account.password)
+    got = []
+    for flags, _delim, name in client.list_folders():
+        if {b"\\NOSELECT", b"\\NONEXISTENT"} & {f.upper() for f in flags}:
+            continue  # INBOX.Work above INBOX.Work.Projects: only a level of the hierarchy
+        client.select_folder(name, readonly=True)
+        uids = client.search("ALL")
+        got += [d[b"BODY[]"] for d in client.fetch(uids, ["BODY.PEEK[]"]).values()]
+    client.logout()
+    assert sorted(got) == sorted(crlf(m.data) for m in msgs)
+
+
+def test_into_courier_over_a_slow_link_parallel_connections_pay_off(
+    tmp_path: Path, courier_factory: CourierFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """10 ms each way: round trips dominate, folder-lock collisions are rare."""
+    server = courier_factory()
+    msgs = write_maildir(tmp_path / "Maildir", list(generate(20, FOLDERS, seed=4, sizes="small")))
+    account = server.add_user()
+    (port,) = find_free_ports("127.0.0.1")
+    proxy = subprocess.Popen(
+        [
+            sys.executable,
+            str(LATENCY_PROXY),
+            str(port),
+            server.info.host,
+            str(server.info.port),
+            "10",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert proxy.stdout is not None and proxy.stdout.readline().strip() == b"ready"
+        profile = tmp_path / "courier.toml"
+        profile.write_text(
+            f'version = 1\n[account]\nemail = "{account.email}"\nprovider = "generic"\n'
+            f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+            f'username = "{account.username}"\nsecurity = "none"\nallow_insecure = true\n'
+            f'[auth]\npassword_env = "MA_COURIER_PASSWORD"\n'
+            f'[source]\nkind = "maildir"\npath = "{tmp_path / "Maildir"}"\n'
+        )
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("MA_COURIER_PASSWORD", account.password)
+            status, report = _migrate(profile, tmp_path / "j.sqlite", capsys)
+    finally:
+        proxy.terminate()
+        proxy.wait()
+        if proxy.stdout is not None:
+            proxy.stdout.close()
+    assert status == 0, report
+    assert report["uploaded"] == len(msgs) and report["verified"] is True
+    assert report["connections"] == 4
+    assert not any("Courier-IMAP" in note for note in report["notes"])
