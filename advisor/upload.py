@@ -12,7 +12,11 @@ imapclient connection is taken over after login and:
 - literals are non-synchronising (LITERAL+, RFC 7888), so a command goes out in
   one write, and the next commands follow before earlier answers arrive (a
   window of them per connection). Without LITERAL+ each literal waits for the
-  server's go-ahead, as the protocol requires.
+  server's go-ahead, as the protocol requires, and for nothing else: the literal,
+  its closing CRLF and the next command share one write (TCP_NODELAY is set, so
+  no write waits for an ACK), and the connection acknowledges at once what it
+  reads (TCP_QUICKACK), because a server writing its ``OK`` and the next ``+``
+  separately without TCP_NODELAY (Courier) holds the ``+`` until that ACK.
 
 Memory stays bounded: a :class:`ByteBudget` caps the bytes of all messages in
 flight across every connection (a single larger message goes alone).

@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
@@ -353,6 +354,8 @@ def main() -> None:
     parser.add_argument("--skip-doveadm", action="store_true", help="no doveadm import run")
     parser.add_argument("--json", action="store_true", help="also print the results as JSON")
     args = parser.parse_args()
+    # Stopped with SIGTERM: unwind, so the servers (some outside our process group) stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if shutil.which("mbsync") is None:
         raise SystemExit("mbsync is missing: apt-get install isync")
     names = args.server or ["dovecot"]
