@@ -455,6 +455,7 @@ class Migration:
             if cap.startswith("APPENDLIMIT="):
                 self.max_size = int(cap.split("=", 1)[1])  # the server's word wins
         plan = plan_connections(control, self.options.connections, limits.max_connections)
+        self.select_target = plan.select_target
         self.connections = plan.connections
         self.report.connections = self.connections
         if plan.note:
@@ -967,6 +968,7 @@ class Migration:
                     self._classify,
                     cancelled,
                     self.keywords_allowed,
+                    self.select_target,
                 )
                 worker.start()
                 alive.append(worker)

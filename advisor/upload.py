@@ -188,8 +188,16 @@ def imap_date(value: datetime) -> bytes:
 class PipelinedAppender:
     """Takes over a logged-in imapclient connection for pipelined APPENDs."""
 
-    def __init__(self, client: imapclient.IMAPClient, keywords_allowed: bool = True) -> None:
+    def __init__(
+        self,
+        client: imapclient.IMAPClient,
+        keywords_allowed: bool = True,
+        select_target: bool = False,
+    ) -> None:
         self.client = client
+        self.select_target = select_target
+        """SELECT a folder before the first APPEND into it (see upload_plan)."""
+        self._selected: str | None = None
         caps = {c.upper() for c in client.capabilities()}
         self.literal_plus = b"LITERAL+" in caps
         self.literal_minus = b"LITERAL-" in caps
@@ -213,6 +221,11 @@ class PipelinedAppender:
         The command's last bytes (its final literal and CRLF) stay buffered until the
         next command or the next read, so they share a write with what follows.
         """
+        if self.select_target and batch.folder != self._selected:
+            # Pipelined, never waited for: its answer (tag MS..., not MA...) is not an
+            # APPEND's and is skipped like untagged data; if it fails, APPEND still works.
+            self._selected = batch.folder
+            self._put(b"MS%d SELECT %s\r\n" % (self._seq, quote_mailbox(batch.folder)))
         tag = self._next_tag()
         self._put(tag + b" APPEND " + quote_mailbox(batch.folder))
         early: list[tuple[bytes, bytes, bytes]] = []
@@ -359,8 +372,10 @@ class UploadWorker(threading.Thread):
         classify: Classifier,
         cancelled: threading.Event,
         keywords_allowed: bool = True,
+        select_target: bool = False,
     ) -> None:
         super().__init__(daemon=True)
+        self._select_target = select_target
         self._connect = connect
         self._batches = batches
         self._results = results
@@ -393,7 +408,7 @@ class UploadWorker(threading.Thread):
         sending: list[Batch] = []  # taken from the queue, not yet in flight
         appender: PipelinedAppender | None = None
         try:
-            appender = PipelinedAppender(self._connect(), self._keywords)
+            appender = PipelinedAppender(self._connect(), self._keywords, self._select_target)
             self.stats.connected = True
             while True:
                 if len(inflight) < self._window and not self._cancelled.is_set():
