@@ -68,8 +68,8 @@ from advisor.upload import (
     UploadWorker,
     valid_flags,
 )
+from advisor.upload_plan import plan_connections
 
-DEFAULT_CONNECTIONS = 4
 DEFAULT_WINDOW = 4
 DEFAULT_BUDGET = 8 * 1024 * 1024
 BUDGET_LARGEST_MULTIPLE = 4
@@ -506,11 +506,12 @@ class Migration:
         for cap in caps:
             if cap.startswith("APPENDLIMIT="):
                 self.max_size = int(cap.split("=", 1)[1])  # the server's word wins
-        conns = self.options.connections or DEFAULT_CONNECTIONS
-        if limits.max_connections:
-            conns = min(conns, max(1, limits.max_connections - 1))  # leave one for the control
-        self.connections = max(1, conns)
+        plan = plan_connections(control, self.options.connections, limits.max_connections)
+        self.select_target = plan.select_target
+        self.connections = plan.connections
         self.report.connections = self.connections
+        if plan.note:
+            self.report.notes.append(plan.note)
         self.keywords_allowed = True
         for path in paths:
             self._folder_report(path)
@@ -1045,6 +1046,7 @@ class Migration:
                     self._classify,
                     cancelled,
                     self.keywords_allowed,
+                    self.select_target,
                 )
                 worker.start()
                 alive.append(worker)

@@ -86,6 +86,17 @@ OUTLOOK_SPECIAL_USE: Mapping[str, str | None] = {
     "Contacts": None,
 }
 
+#: Capabilities of Courier-IMAP 5 (no LITERAL+, MULTIAPPEND or SPECIAL-USE) for Dovecot
+#: to advertise instead of its own: ``imap_capability`` replaces the whole list, so a
+#: client takes the synchronising-literal, one-message-per-APPEND path.
+COURIER_CAPABILITIES = "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE SORT QUOTA IDLE ENABLE"
+
+
+def capability_config(capabilities: str) -> str:
+    """``extra_config`` making a server advertise exactly ``capabilities`` after login."""
+    return f"protocol imap {{\n  imap_capability = {capabilities}\n}}\n"
+
+
 # Lower-case ASCII, or letters beyond ASCII (josé@bücher.de): Dovecot keeps user names
 # as UTF-8 bytes, the passwd-file is written in UTF-8 and named after the user.
 _USERNAME_RE = re.compile(r"(?:[a-z0-9]|[^\x00-\x7f\W])(?:[a-z0-9._+@-]|[^\x00-\x7f\W])*\Z")
@@ -862,6 +873,7 @@ class DovecotFactory:
 
 
 __all__ = [
+    "COURIER_CAPABILITIES",
     "DEFAULT_SPECIAL_USE",
     "GMAIL_SPECIAL_USE",
     "INSTALL_HINT",
@@ -875,6 +887,7 @@ __all__ = [
     "ServerInfo",
     "TlsFiles",
     "Variant",
+    "capability_config",
     "find_free_ports",
     "make_tls_files",
     "process_group_alive",
