@@ -7,9 +7,9 @@ How exactly-once holds:
 2. Before the first upload into a server folder, its messages are compared with
    what the journal says should be there. Anything the journal cannot explain
    (a run killed between the server's OK and the journal's commit, a lost
-   journal, mail uploaded by another tool) is indexed by Message-ID and size
-   (by content hash for messages without a Message-ID), and local messages
-   found in that index are not uploaded again.
+   journal, mail uploaded by another tool) is indexed (:mod:`advisor.server_index`:
+   Message-ID and a tolerant size pick candidates, the hash of the normalised
+   message decides), and local messages found there are not uploaded again.
 3. A message whose answer was lost with its connection is checked the same way
    before it is sent again.
 4. At the end every folder is verified: each message the journal counts as on
@@ -21,7 +21,10 @@ is uploaded once, into the first folder met; each other folder becomes a label o
 it (``UID STORE +X-GM-LABELS``), also when the first copy went up in an earlier
 run. Identical copies within one folder are stored once, as Gmail keeps only one.
 
-Nothing is ever deleted on the server (labels and flags are only added); the
+When the target is the account the store was downloaded from (:mod:`advisor.same_account`),
+the server's own copies in INBOX are the local messages: they get the local flags and are
+moved into the folder the user put them in, instead of being uploaded again. Otherwise
+nothing on the server is changed or deleted (labels and flags are only added); the
 source is only read.
 """
 
@@ -32,8 +35,7 @@ import queue
 import re
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -43,14 +45,18 @@ from typing import Any, Literal, Protocol
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels
+from advisor import gmail_labels, same_account
 from advisor.account import AccountAccess
+from advisor.content_check import Altered, ContentSample
 from advisor.errors import ConnectError
+from advisor.folders import INBOX as INBOX_NAME
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
+from advisor.same_account import Matched, Plan, SameAccountReport
+from advisor.server_index import Identity, ServerIndex, ServerMessage, message_id_of
 from advisor.stores.base import SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
@@ -71,7 +77,6 @@ BATCH_MESSAGES = 200
 MAX_RESTARTS = 5
 BATCH_BYTES = 4 * 1024 * 1024
 FETCH_CHUNK = 1000
-CONTENT_CHUNK_BYTES = 4 * 1024 * 1024
 HOLD_BYTES = 64 * 1024 * 1024
 """Labels instead of copies: bytes of messages kept while the upload of their identical
 copy is unanswered, to upload them after all if it fails. Beyond this none are kept
@@ -81,7 +86,6 @@ LABEL_FAILED = "label-failed: "
 stored: the next run does not rely on that copy again."""
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 _DATE = re.compile(rb"^date:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 
 
@@ -104,6 +108,11 @@ class MigrationOptions:
     not_migrated_path: Path | None = None
     """Where the bytes of messages that were not migrated are saved (an mbox, written
     only when something fails; never on a dry run)."""
+    same_account: bool | None = None
+    """The target is the account the store was downloaded from: None = find out
+    (:func:`advisor.same_account.detect`), True/False = the user says so."""
+    trash_deleted: bool = False
+    """Same account: move the server's copies of messages deleted locally to Trash."""
 
 
 @dataclass
@@ -179,6 +188,12 @@ class MigrationReport:
     """Dry run: days the upload takes under the provider's daily upload limit, if any."""
     not_migrated_mbox: str | None = None
     """The mbox holding the messages that were not migrated (those whose bytes were read)."""
+    same_account: SameAccountReport | None = None
+    """Set when the target is the account the store was downloaded from."""
+    altered: list[Altered] = field(default_factory=list)
+    """Uploads the server stored differently (the closing check compares content)."""
+    content_checked: int = 0
+    """How many uploads the closing check compared byte for byte."""
 
     @property
     def complete(self) -> bool:
@@ -211,15 +226,6 @@ def to_crlf(data: bytes) -> bytes:
 def header_block(data: bytes) -> bytes:
     end = _HEADER_END.search(data)
     return data[: end.start()] if end else data
-
-
-def message_id_of(data: bytes) -> str | None:
-    """The Message-ID as the server will report it (unfolded, whitespace squeezed)."""
-    match = _MESSAGE_ID.search(header_block(data))
-    if match is None:
-        return None
-    value = b" ".join(match.group(1).split()).decode("utf-8", "replace")
-    return value or None
 
 
 def date_header_of(data: bytes) -> datetime | None:
@@ -270,19 +276,6 @@ class _LabelTask:
     copy does not make it, this one is uploaded after all."""
 
 
-class _ServerIndex:
-    """Messages in one server folder that the journal cannot account for."""
-
-    def __init__(self, keys: Counter[tuple[str | None, int]], no_id_sizes: dict[int, list[int]]):
-        self.keys = keys
-        self.no_id_uids = no_id_sizes
-        self.hashes: Counter[str] | None = None
-
-    @classmethod
-    def empty(cls) -> _ServerIndex:
-        return cls(Counter(), {})
-
-
 class Migration:
     """One migration run. Build it, call :meth:`run`, read the report."""
 
@@ -311,7 +304,11 @@ class Migration:
         self.source_name = source_name or _source_name(reader)
         self._control: imapclient.IMAPClient | None = None
         self._targets: dict[tuple[tuple[str, ...], bool], FolderTarget] = {}
-        self._indexes: dict[str, _ServerIndex] = {}
+        self._indexes: dict[str, ServerIndex] = {}
+        self.same: SameAccountReport | None = None
+        """Set when the target is the account the store came from."""
+        self._plan = Plan(INBOX_NAME)
+        self._sample = ContentSample()
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
         self._outstanding: dict[str, UploadJob] = {}
@@ -350,6 +347,7 @@ class Migration:
                     self.report.estimated_days = self.report.planned_bytes / self.daily_limit
             else:
                 self._upload_all()
+                self._apply_same_account()
                 self._apply_labels()
                 self._restore_flags()
                 if self.options.verify:
@@ -417,6 +415,11 @@ class Migration:
         self.keywords_allowed = True
         for path in paths:
             self._folder_report(path)
+        if self.options.same_account is not False:
+            found = same_account.detect(self.reader, self.access.target.host, self.access.username)
+            if found is None and self.options.same_account:
+                found = SameAccountReport("mail program", "you said so (--same-account)")
+            self.same = self.report.same_account = found
 
     # --- per message ----------------------------------------------------------
     def _folder_report(self, path: tuple[str, ...]) -> FolderReport:
@@ -482,6 +485,8 @@ class Migration:
             return
         if msg.deleted and self.options.skip_deleted:
             folder.skipped_deleted += 1
+            if self.same is not None:
+                self._deleted_original(msg)
             return
         target = self._target(msg.folder, deleted=msg.deleted)
         if target.name in self._refused:
@@ -512,11 +517,22 @@ class Migration:
             )
             return
         digest = hashlib.sha256(data).hexdigest()
-        if self._on_server(target.name, message_id, len(data), digest):
+        found = self._on_server(target.name, data, message_id)
+        if found is None and self.same is not None and target.name != INBOX_NAME:
+            found = self._on_server(INBOX_NAME, data, message_id)  # the original, to move
+            if found is not None:
+                self._plan_original(msg, key, target.name, found, digest)
+                folder.found_on_server += 1
+                return
+        if found is not None:
             folder.found_on_server += 1
-            self.journal.record(
-                Entry(key, target.name, message_id, len(data), digest, Status.FOUND)
+            entry = Entry(
+                key, target.name, found.message_id, found.size, found.exact or digest, Status.FOUND
             )
+            if self.same is not None and target.name == INBOX_NAME:
+                self._plan_original(msg, key, target.name, found, digest)  # its flags
+            else:
+                self.journal.record(entry)
             if self.share_labels:
                 self._remember(digest, target.name, "found")
             return
@@ -532,6 +548,7 @@ class Migration:
             folder.to_upload += 1
             self.report.planned_bytes += len(data)
             return
+        self._sample.offer(key, folder.source, target.name, msg.source_id, subject_of(data), data)
         if self._day_left is not None:
             if len(data) > self._day_left:
                 raise _Stop(
@@ -843,86 +860,83 @@ class Migration:
         self._selected = name
         return int(info.get(b"EXISTS", 0))
 
-    def _index(self, folder: str) -> _ServerIndex:
+    def _index(self, folder: str) -> ServerIndex:
         index = self._indexes.get(folder)
         if index is None:
             index = self._indexes[folder] = self._build_index(folder)
         return index
 
-    def _build_index(self, folder: str) -> _ServerIndex:
+    def _build_index(self, folder: str) -> ServerIndex:
         if not self.layout.has(folder) and not any(
             t.name == folder and t.exists for t in self._targets.values()
         ):
-            return _ServerIndex.empty()  # we just created it: nothing there yet
+            return ServerIndex.empty(folder)  # we just created it: nothing there yet
         try:
             exists = self._select(folder)
         except imapclient.exceptions.IMAPClientError:
-            return _ServerIndex.empty()
+            return ServerIndex.empty(folder)
         expected = self.journal.done_keys(folder)
         if exists == 0 or exists == sum(expected.values()):
-            return _ServerIndex.empty()
-        keys, no_id = self._fetch_keys()
-        return _ServerIndex(keys - expected, no_id)
-
-    def _fetch_keys(self) -> tuple[Counter[tuple[str | None, int]], dict[int, list[int]]]:
+            return ServerIndex.empty(folder)
         control = self._control
         assert control is not None
-        keys: Counter[tuple[str | None, int]] = Counter()
-        no_id: dict[int, list[int]] = {}
-        for uid, data in self._fetch_all(["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]):
-            size = int(data[b"RFC822.SIZE"])
-            header = _header_value(data)
-            mid = message_id_of(header)
-            keys[(mid, size)] += 1
-            if mid is None:
-                no_id.setdefault(size, []).append(uid)
-        return keys, no_id
 
-    def _fetch_all(self, items: list[str]) -> Iterator[tuple[int, dict[bytes, Any]]]:
-        """FETCH ``items`` for every message of the selected folder, in bounded chunks."""
-        control = self._control
-        assert control is not None
-        uids = control.search("ALL")
-        for start in range(0, len(uids), FETCH_CHUNK):
-            yield from control.fetch(uids[start : start + FETCH_CHUNK], items).items()
+        index = ServerIndex.read(
+            control, folder, lambda: self._reselect(folder), flags=self.same is not None
+        )
+        index.explain(expected, self.journal.done_hashes(folder))
+        return index
 
-    def _on_server(self, folder: str, message_id: str | None, size: int, digest: str) -> bool:
+    def _on_server(self, folder: str, data: bytes, message_id: str | None) -> ServerMessage | None:
+        """Claim the server's copy of this message in ``folder``, if it has one."""
         index = self._index(folder)
-        key = (message_id, size)
-        if index.keys[key] <= 0:
-            return False
-        if message_id is not None:
-            index.keys[key] -= 1  # Message-ID confirmed by size
-            return True
-        # No Message-ID: only identical content counts.
-        if index.hashes is None:
-            index.hashes = self._content_hashes(folder, index) - self.journal.done_hashes(folder)
-        if index.hashes[digest] > 0:
-            index.hashes[digest] -= 1
-            index.keys[key] -= 1
-            return True
-        return False
+        if not len(index):
+            return None
+        return index.find(Identity.of(data, message_id))
 
-    def _content_hashes(self, folder: str, index: _ServerIndex) -> Counter[str]:
+    # --- the same account: the server's own copies ----------------------------------
+    def _plan_original(
+        self, msg: SourceMessage, key: str, target: str, found: ServerMessage, digest: str
+    ) -> None:
+        """The server's INBOX holds this message: flag it, and move it where the user put it."""
+        same = self.same
+        assert same is not None
+        same.matched += 1
+        if self.options.dry_run:
+            same.to_move += target != INBOX_NAME
+            return
+        flags = frozenset(valid_flags(sorted(msg.flags), self.keywords_allowed)[0])
+        entry = Entry(
+            key, target, found.message_id, found.size, found.exact or digest, Status.FOUND
+        )
+        self._plan.matched.append(Matched(found, target, flags, entry))
+
+    def _deleted_original(self, msg: SourceMessage) -> None:
+        """A message deleted locally: is POP3's copy still in the server's INBOX?"""
+        same = self.same
+        assert same is not None
+        data = to_crlf(msg.data)
+        found = self._on_server(INBOX_NAME, data, message_id_of(data))
+        if found is None:
+            return
+        same.deleted_on_server += 1
+        if self.options.trash_deleted and not self.options.dry_run:
+            trash = self._target(("Trash",), deleted=False).name
+            self._plan.matched.append(Matched(found, trash, frozenset(), None, trash=True))
+
+    def _apply_same_account(self) -> None:
+        if self.same is None or not self._plan.matched:
+            return
         control = self._control
         assert control is not None
-        if self._selected != folder:
-            self._select(folder)
-        hashes: Counter[str] = Counter()
-        chunk: list[int] = []
-        chunk_bytes = 0
-        groups = sorted(index.no_id_uids.items())
-        for n, (size, uids) in enumerate(groups):
-            for i, uid in enumerate(uids):
-                chunk.append(uid)
-                chunk_bytes += size
-                last = n == len(groups) - 1 and i == len(uids) - 1
-                # Full bodies: a few MB per FETCH keeps memory small whatever the sizes.
-                if chunk_bytes >= CONTENT_CHUNK_BYTES or len(chunk) >= 50 or last:
-                    for data in control.fetch(chunk, ["BODY.PEEK[]"]).values():
-                        hashes[hashlib.sha256(data[b"BODY[]"]).hexdigest()] += 1
-                    chunk, chunk_bytes = [], 0
-        return hashes
+        done, notes = same_account.apply(control, self._plan, self.layout.capabilities, self.same)
+        self._selected = self._plan.inbox
+        self._indexes.clear()  # UIDs moved: what was indexed is out of date
+        for m in done:
+            if isinstance(m.record, Entry):
+                self.journal.record(m.record)
+        self.report.notes.extend(notes)
+        self._plan.matched.clear()
 
     # --- uploading ---------------------------------------------------------------
     def _upload_all(self) -> None:
@@ -1165,7 +1179,7 @@ class Migration:
         self._indexes.clear()
         missing: list[UploadJob] = []
         for job in unknown:
-            if self._on_server(job.folder, job.message_id, job.size, job.sha256):
+            if self._on_server(job.folder, job.data, job.message_id) is not None:
                 if (copy := self._copy_of.pop(job.source_key, None)) is not None:
                     copy.state = "found"
                 self.journal.record(
@@ -1264,19 +1278,32 @@ class Migration:
     def _verify(self) -> None:
         """Every message the journal counts as on the server must be there."""
         self.journal.flush()
+        control = self._control
+        assert control is not None
         missing = 0
         for target in {t.name for t in self._targets.values()}:
             expected = self.journal.done_keys(target)
             if not expected:
                 continue
             self._select(target)
-            keys, _ = self._fetch_keys()
-            for (message_id, size), n in (expected - keys).items():
+            index = ServerIndex.read(control, target, lambda: None)
+            # Sizes within what servers change (a final CRLF added) count as there.
+            for (message_id, size), n in index.explain(expected).items():
                 # Gone from the server (deleted there since?): no longer counted as done,
                 # so the next run uploads them again instead of trusting the journal.
                 missing += self.journal.forget_done(target, message_id, size, n)
         self.report.verified = missing == 0
         self.report.missing_after_verify = missing
+        checked, altered = self._sample.check(control, self._uploaded_uid, self._reselect)
+        self.report.content_checked, self.report.altered = checked, altered
+
+    def _uploaded_uid(self, key: str) -> int | None:
+        entry = self.journal.entry(key)
+        return entry.uid if entry is not None and entry.status == Status.UPLOADED else None
+
+    def _reselect(self, folder: str) -> None:
+        if self._selected != folder:
+            self._select(folder)
 
 
 def read_layout(control: imapclient.IMAPClient) -> ServerLayout:

@@ -30,6 +30,7 @@ from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
+from advisor.same_account import summary as same_account_summary
 from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions, StoreReader
 
@@ -159,6 +160,23 @@ def migrate(
         ),
     ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    same_account: Annotated[
+        bool | None,
+        typer.Option(
+            "--same-account/--not-same-account",
+            help="The account is the one the mail program downloaded this mail from (POP3 "
+            "with leave-on-server): its copies in INBOX are matched, flagged and moved, not "
+            "uploaded again. Default: found out from the store.",
+        ),
+    ] = None,
+    trash_deleted: Annotated[
+        bool,
+        typer.Option(
+            "--trash-deleted",
+            help="Same account: move the server's copies of messages you deleted locally "
+            "from INBOX to Trash (default: only report them).",
+        ),
+    ] = False,
     report_file: Annotated[
         Path | None,
         typer.Option(
@@ -192,6 +210,8 @@ def migrate(
         folder_map=dict(prof.migration.folder_map),
         connections=connections,
         batch_messages=batch_size,
+        same_account=same_account,
+        trash_deleted=trash_deleted,
     )
     journal_path = journal or default_journal_path(
         access.email, access.target.host, access.target.port
@@ -262,6 +282,9 @@ def render_report(report: MigrationReport) -> None:
             escape(", ".join(left_out)) or "-",
         )
     stdout.print(table)
+    if report.same_account is not None:
+        for line in same_account_summary(report.same_account, report.dry_run):
+            stdout.print(escape(line), soft_wrap=True)
     if not report.dry_run:
         stdout.print(
             f"Uploaded {report.uploaded:,} messages ({_size(report.uploaded_bytes)}) in "
@@ -300,6 +323,19 @@ def render_report(report: MigrationReport) -> None:
             if report.verified
             else f"[red]Verification: {report.missing_after_verify} messages are "
             "missing on the server; run again to upload them.[/]"
+        )
+    for altered in report.altered:
+        stdout.print(
+            f"[yellow]changed by the server[/] {escape(altered.target)} "
+            f"{escape(altered.source_id)} {escape(repr(altered.subject))}: "
+            f"{escape(altered.change)}",
+            soft_wrap=True,
+        )
+    if report.content_checked:
+        stdout.print(
+            f"The content of {report.content_checked:,} uploads was compared with what the "
+            f"server stored: {len(report.altered):,} changed."
+            + (" `mailadvisor verify --content` compares every message." if report.altered else "")
         )
     for failure in report.failures:
         subject = f" {failure.subject!r}" if failure.subject else ""

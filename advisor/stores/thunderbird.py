@@ -903,6 +903,10 @@ class ThunderbirdReader(StoreReader):
             )
         return layout
 
+    def profile_dir(self) -> Path | None:
+        """The profile holding the files read (its prefs.js names the POP3 accounts)."""
+        return self._layout().profile
+
     def lock(self) -> ProfileLock:
         """The state of the lock of the profile holding the files to read."""
         profile = self._layout().profile

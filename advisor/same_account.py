@@ -1,0 +1,329 @@
+"""Moving into the very account the POP3 program downloaded from.
+
+Most POP3 programs leave a copy on the server, so the server's INBOX still holds the
+originals of what the program downloaded. Then nothing needs uploading: the server is
+made to look like the program (the migration's ``same account`` part):
+
+* a local message whose original is in the server's INBOX is not uploaded; the original
+  gets the local flags, and when the user had moved the message into a local folder, the
+  original is MOVEd there (UID MOVE where offered, else COPY, STORE \\Deleted and
+  UID EXPUNGE of exactly those UIDs);
+* a message the user deleted locally whose original is still in INBOX is reported, and
+  moved to Trash only when asked (``trash_deleted``).
+
+Whether the target is that account is decided by :func:`detect`: a live POP3 source of
+the same host and user, a Thunderbird POP3 account of the same host and user (prefs.js),
+or the fetchers' trace lines (which name the POP3 server) and the fetcher's UIDL file
+(which names the user: getmail's ``oldmail-HOST-PORT-USER``, mpop's ``uidls``,
+fetchmail's ``.fetchids``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import imapclient
+import imapclient.exceptions
+
+from advisor.errors import UsageError
+from advisor.server_index import ServerMessage, find_trace
+from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, SEEN, StoreReader
+
+SAMPLE_MESSAGES = 50
+"""Messages read before the run to recognise the fetching program's trace lines."""
+SYSTEM_FLAGS = (SEEN, ANSWERED, FLAGGED, DRAFT)
+"""Flags the local copy decides (set or cleared) on the server's original; other
+keywords on the server are kept."""
+STORE_CHUNK = 500
+
+_RECEIVED_FROM = re.compile(rb"^received:[ \t]*from[ \t]+([A-Za-z0-9.-]+)", re.I)
+_PROGRAM_NAMES = {
+    "thunderbird": "Thunderbird",
+    "getmail6": "getmail",
+    "mpop": "mpop",
+    "fetchmail": "fetchmail",
+    "pop3": "the POP3 download",
+}
+
+
+@dataclass
+class SameAccountReport:
+    """What the migration did with the server's own copies (JSON and text reports)."""
+
+    program: str
+    """Who downloaded the mail ("Thunderbird", "getmail", ...)."""
+    why: str
+    matched: int = 0
+    """Local messages whose original is on the server: not uploaded."""
+    moved: int = 0
+    """Originals moved from INBOX into the folder the user had put them in."""
+    to_move: int = 0
+    """Dry run: what a real run would move."""
+    flags_set: int = 0
+    deleted_on_server: int = 0
+    """Messages deleted locally whose original is still in the server's INBOX."""
+    trashed: int = 0
+    """Of those, moved to Trash (only with ``trash_deleted``)."""
+    not_moved: int = 0
+    """Originals that could not be moved (the server offers neither MOVE nor UIDPLUS,
+    or refused): left in INBOX, reported."""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the store's mail came from, as far as it can be told."""
+
+    program: str
+    host: str | None
+    user: str | None
+
+
+def _norm_host(host: str) -> str:
+    host = host.strip().lower().rstrip(".")
+    return re.sub(r"^(?:pop3?|imap4?|mail)s?\.", "", host)
+
+
+def _uidl_users(places: Iterable[Path], host: str) -> set[str]:
+    """Users named by fetchers' UIDL files for ``host`` (getmail, mpop, fetchmail)."""
+    users: set[str] = set()
+    for place in places:
+        with contextlib.suppress(OSError):
+            for entry in place.iterdir():
+                name = entry.name
+                if name.startswith("oldmail-"):  # getmail: oldmail-HOST-PORT-USER
+                    parts = name[len("oldmail-") :].split("-", 2)
+                    if len(parts) == 3 and _norm_host(parts[0]) == host:
+                        users.add(parts[2])
+                elif name in ("uidls", ".mpop_uidls", ".fetchids", "fetchids"):
+                    users |= _users_in_uidl_file(entry, host)
+    return users
+
+
+def _users_in_uidl_file(path: Path, host: str) -> set[str]:
+    users: set[str] = set()
+    try:
+        with open(path, "rb") as stream:
+            text = stream.read(4 << 20).decode("utf-8", "replace")
+    except OSError:
+        return users
+    for line in text.splitlines():
+        if line.startswith(" "):  # mpop: " COUNT HOST USER"
+            parts = line.split()
+            if len(parts) == 3 and _norm_host(parts[1]) == host:
+                users.add(parts[2])
+        elif "@" in line and " " in line:  # fetchmail: "USER@HOST UIDL"
+            who = line.split(" ", 1)[0]
+            user, _, at = who.rpartition("@")
+            if _norm_host(at) == host:
+                users.add(user)
+    return users
+
+
+def _fetcher_origin(reader: StoreReader) -> Origin | None:
+    """The POP3 server the first messages' fetcher trace lines name."""
+    for msg in islice(reader.messages(), SAMPLE_MESSAGES):
+        head = msg.data[:8192].replace(b"\r\n", b"\n")
+        trace = find_trace(head)
+        if not trace.programs:
+            continue
+        match = _RECEIVED_FROM.search(head[: trace.length])
+        return Origin(trace.programs[0], match.group(1).decode() if match else None, None)
+    return None
+
+
+def _thunderbird_origins(reader: StoreReader) -> list[Origin]:
+    from advisor.stores.thunderbird import ThunderbirdReader, read_prefs
+
+    if not isinstance(reader, ThunderbirdReader):
+        return []
+    try:
+        profile = reader.profile_dir()
+    except UsageError:  # not a profile: no accounts to compare
+        return []
+    if profile is None:
+        return []
+    servers: dict[str, dict[str, str]] = {}
+    for key, value in read_prefs(profile).items():
+        match = re.fullmatch(r"mail\.server\.([A-Za-z0-9_]+)\.(hostname|userName|type)", key)
+        if match:
+            servers.setdefault(match.group(1), {})[match.group(2)] = value
+    return [
+        Origin("thunderbird", s.get("hostname"), s.get("userName"))
+        for s in servers.values()
+        if s.get("type") == "pop3"
+    ]
+
+
+def detect(reader: StoreReader, host: str, user: str) -> SameAccountReport | None:
+    """Is the IMAP account (``host``, ``user``) the one the store's mail came from?"""
+    target = _norm_host(host)
+    if reader.kind == "pop3":
+        pop_host, pop_user = getattr(reader, "host", ""), getattr(reader, "username", "")
+        if _norm_host(pop_host) == target and pop_user == user:
+            return SameAccountReport("the POP3 download", f"POP3 {pop_user} at {pop_host}")
+        return None
+    for origin in _thunderbird_origins(reader):
+        if origin.host and _norm_host(origin.host) == target and origin.user == user:
+            return SameAccountReport(
+                "Thunderbird", f"Thunderbird's POP3 account {origin.user} at {origin.host}"
+            )
+    fetched = _fetcher_origin(reader)
+    if fetched is None or not fetched.host or _norm_host(fetched.host) != target:
+        return None
+    places = [reader.path, *list(reader.path.parents)[:2], Path.home()]
+    places += [Path.home() / ".getmail", Path.home() / ".config" / "getmail"]
+    places += [Path.home() / ".local" / "share" / "mpop"]
+    places = [p if p.is_dir() else p.parent for p in places]
+    users = _uidl_users(dict.fromkeys(places), target)
+    if users and user not in users:
+        return None  # the fetcher downloaded another user's mail from this host
+    name = _PROGRAM_NAMES.get(fetched.program, fetched.program)
+    known = f"user {user}" if users else "its trace lines"
+    return SameAccountReport(name, f"{name} downloaded it from {fetched.host} ({known})")
+
+
+# --- making the server look like the program ---------------------------------------------
+
+
+@dataclass
+class Matched:
+    """A local message whose original is in the server's INBOX."""
+
+    original: ServerMessage
+    target: str
+    """The server folder it belongs in (INBOX, or where the user moved it)."""
+    flags: frozenset[str]
+    record: object
+    """What to write into the journal once done (the migration's Entry)."""
+    trash: bool = False
+    """Deleted locally: moved to Trash on request, never recorded as migrated."""
+
+
+@dataclass
+class Plan:
+    """Everything the same-account part changes on the server, applied at the end."""
+
+    inbox: str
+    matched: list[Matched] = field(default_factory=list)
+
+
+def apply(
+    control: imapclient.IMAPClient,
+    plan: Plan,
+    capabilities: frozenset[str],
+    report: SameAccountReport,
+) -> tuple[list[Matched], list[str]]:
+    """Set the local flags on the originals, then move them into their folders.
+
+    Returns what was done (for the journal) and notes for the report.
+    """
+    notes: list[str] = []
+    if not plan.matched:
+        return [], notes
+    control.select_folder(plan.inbox)
+    groups: dict[frozenset[str], list[int]] = {}
+    for m in plan.matched:
+        if m.trash:
+            continue
+        wanted = m.flags
+        have = frozenset(m.original.flags)
+        if wanted & set(SYSTEM_FLAGS) != have & set(SYSTEM_FLAGS) or not wanted <= have:
+            groups.setdefault(wanted, []).append(m.original.uid)
+    for wanted, uids in groups.items():
+        drop = [f for f in SYSTEM_FLAGS if f not in wanted]
+        for start in range(0, len(uids), STORE_CHUNK):
+            chunk = uids[start : start + STORE_CHUNK]
+            try:
+                if drop:
+                    control.remove_flags(chunk, drop, silent=True)
+                if wanted:
+                    control.add_flags(chunk, sorted(wanted), silent=True)
+            except imapclient.exceptions.IMAPClientAbortError:
+                raise
+            except imapclient.exceptions.IMAPClientError as exc:
+                notes.append(f"the server refused to set flags on its own copies: {exc}")
+        report.flags_set += len(uids)
+    done = [m for m in plan.matched if m.target == plan.inbox]
+    moves: dict[str, list[Matched]] = {}
+    for m in plan.matched:
+        if m.target != plan.inbox:
+            moves.setdefault(m.target, []).append(m)
+    for target, group in sorted(moves.items()):
+        uids = [m.original.uid for m in group]
+        why = _move(control, uids, target, capabilities)
+        if why is None:
+            done.extend(group)
+            report.trashed += sum(1 for m in group if m.trash)
+            report.moved += sum(1 for m in group if not m.trash)
+        else:
+            report.not_moved += len(group)
+            notes.append(
+                f"{len(group)} messages stay in {plan.inbox}, not moved to {target!r}: {why}"
+            )
+    return done, notes
+
+
+def _move(
+    control: imapclient.IMAPClient, uids: list[int], target: str, capabilities: frozenset[str]
+) -> str | None:
+    """Move ``uids`` of the selected folder into ``target``; None, or why not."""
+    try:
+        for start in range(0, len(uids), STORE_CHUNK):
+            chunk = uids[start : start + STORE_CHUNK]
+            if "MOVE" in capabilities:
+                control.move(chunk, target)
+            elif "UIDPLUS" in capabilities:
+                control.copy(chunk, target)
+                control.add_flags(chunk, ["\\Deleted"], silent=True)
+                control.uid_expunge(chunk)  # exactly these: never another \Deleted message
+            else:
+                return "the server offers neither MOVE nor UIDPLUS (UID EXPUNGE)"
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise
+    except imapclient.exceptions.IMAPClientError as exc:
+        return f"the server refused: {exc}"
+    return None
+
+
+def summary(report: SameAccountReport, dry_run: bool, inbox: str = "INBOX") -> list[str]:
+    """The sentences the migration report and the wizard show."""
+    lines = []
+    if dry_run:
+        lines.append(
+            f"Your {report.program} downloaded this mail from this account "
+            f"({report.why}); {report.matched:,} messages are still on the server: they "
+            "will be matched, not uploaded again"
+            + (
+                f" ({report.to_move:,} moved into the folder you put them in)."
+                if report.to_move
+                else "."
+            )
+        )
+    else:
+        lines.append(
+            f"This is the account your {report.program} downloaded from: "
+            f"{report.matched:,} messages were already on the server and were not uploaded "
+            f"again; {report.moved:,} were moved into the folder you had put them in; "
+            f"{report.flags_set:,} got the flags they have locally."
+        )
+    if report.deleted_on_server:
+        verb = "are" if not report.trashed else "were"
+        if report.trashed:
+            lines.append(
+                f"{report.trashed:,} messages you deleted in {report.program} {verb} moved from "
+                f"the server's {inbox} to Trash."
+            )
+        left = report.deleted_on_server - report.trashed
+        if left:
+            lines.append(
+                f"{left:,} messages you deleted in {report.program} are still in the server's "
+                f"{inbox} (run with --trash-deleted to move them to Trash)."
+            )
+    if report.not_moved:
+        lines.append(f"{report.not_moved:,} messages could not be moved and stay in {inbox}.")
+    return lines
