@@ -41,7 +41,7 @@ SYSTEM_FLAGS = (SEEN, ANSWERED, FLAGGED, DRAFT)
 keywords on the server are kept."""
 STORE_CHUNK = 500
 
-_RECEIVED_FROM = re.compile(rb"^received:[ \t]*from[ \t]+([A-Za-z0-9.-]+)", re.I)
+_RECEIVED_FROM = re.compile(rb"^received:[ \t]*from[ \t]+([A-Za-z0-9.-]+)", re.I | re.M)
 _PROGRAM_NAMES = {
     "thunderbird": "Thunderbird",
     "getmail6": "getmail",

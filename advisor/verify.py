@@ -245,6 +245,10 @@ class Verification:
             return
         if server.features is None:
             return
+        if ident.size != ident.bare_size and (
+            abs(server.size - ident.bare_size) < abs(server.size - ident.size)
+        ):
+            return  # the server's original, as sent: the program's download added the rest
         change = (
             describe_change(ident.features, server.features)
             if server.digest == ident.digest
