@@ -55,7 +55,7 @@ from advisor.journal import Entry, MigrationJournal, Status
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
-from advisor.same_account import Matched, Plan, SameAccountReport
+from advisor.same_account import SameAccountReport, found_entry
 from advisor.server_index import Identity, ServerIndex, ServerMessage, message_id_of
 from advisor.stores.base import SourceMessage, StoreReader
 from advisor.upload import (
@@ -305,9 +305,8 @@ class Migration:
         self._control: imapclient.IMAPClient | None = None
         self._targets: dict[tuple[tuple[str, ...], bool], FolderTarget] = {}
         self._indexes: dict[str, ServerIndex] = {}
-        self.same: SameAccountReport | None = None
+        self.same: same_account.SameAccount | None = None
         """Set when the target is the account the store came from."""
-        self._plan = Plan(INBOX_NAME)
         self._sample = ContentSample()
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
@@ -419,7 +418,9 @@ class Migration:
             found = same_account.detect(self.reader, self.access.target.host, self.access.username)
             if found is None and self.options.same_account:
                 found = SameAccountReport("mail program", "you said so (--same-account)")
-            self.same = self.report.same_account = found
+            if found is not None:
+                self.report.same_account = found
+                self.same = same_account.SameAccount(found, INBOX_NAME, self.options.dry_run)
 
     # --- per message ----------------------------------------------------------
     def _folder_report(self, path: tuple[str, ...]) -> FolderReport:
@@ -521,18 +522,15 @@ class Migration:
         if found is None and self.same is not None and target.name != INBOX_NAME:
             found = self._on_server(INBOX_NAME, data, message_id)  # the original, to move
             if found is not None:
-                self._plan_original(msg, key, target.name, found, digest)
                 folder.found_on_server += 1
+                self.same.original(found, target.name, self._flags_of(msg), key, digest)
                 return
         if found is not None:
             folder.found_on_server += 1
-            entry = Entry(
-                key, target.name, found.message_id, found.size, found.exact or digest, Status.FOUND
-            )
-            if self.same is not None and target.name == INBOX_NAME:
-                self._plan_original(msg, key, target.name, found, digest)  # its flags
+            if self.same is not None and target.name == INBOX_NAME:  # its flags, then
+                self.same.original(found, target.name, self._flags_of(msg), key, digest)
             else:
-                self.journal.record(entry)
+                self.journal.record(found_entry(key, target.name, found, digest))
             if self.share_labels:
                 self._remember(digest, target.name, "found")
             return
@@ -558,6 +556,9 @@ class Migration:
                 )
             self._day_left -= len(data)
         submit(job or self._job(msg, key, target.name, data, message_id, digest))
+
+    def _flags_of(self, msg: SourceMessage) -> frozenset[str]:
+        return frozenset(valid_flags(sorted(msg.flags), self.keywords_allowed)[0])
 
     def _job(
         self,
@@ -895,48 +896,26 @@ class Migration:
         return index.find(Identity.of(data, message_id))
 
     # --- the same account: the server's own copies ----------------------------------
-    def _plan_original(
-        self, msg: SourceMessage, key: str, target: str, found: ServerMessage, digest: str
-    ) -> None:
-        """The server's INBOX holds this message: flag it, and move it where the user put it."""
-        same = self.same
-        assert same is not None
-        same.matched += 1
-        if self.options.dry_run:
-            same.to_move += target != INBOX_NAME
-            return
-        flags = frozenset(valid_flags(sorted(msg.flags), self.keywords_allowed)[0])
-        entry = Entry(
-            key, target, found.message_id, found.size, found.exact or digest, Status.FOUND
-        )
-        self._plan.matched.append(Matched(found, target, flags, entry))
-
     def _deleted_original(self, msg: SourceMessage) -> None:
         """A message deleted locally: is POP3's copy still in the server's INBOX?"""
-        same = self.same
-        assert same is not None
+        assert self.same is not None
         data = to_crlf(msg.data)
         found = self._on_server(INBOX_NAME, data, message_id_of(data))
-        if found is None:
-            return
-        same.deleted_on_server += 1
-        if self.options.trash_deleted and not self.options.dry_run:
-            trash = self._target(("Trash",), deleted=False).name
-            self._plan.matched.append(Matched(found, trash, frozenset(), None, trash=True))
+        if found is not None:
+            trash = self.options.trash_deleted and self._target(("Trash",), deleted=False).name
+            self.same.deleted(found, trash or None)
 
     def _apply_same_account(self) -> None:
-        if self.same is None or not self._plan.matched:
+        if self.same is None or not self.same.plan:
             return
         control = self._control
         assert control is not None
-        done, notes = same_account.apply(control, self._plan, self.layout.capabilities, self.same)
-        self._selected = self._plan.inbox
+        done, notes = self.same.apply(control, self.layout.capabilities)
+        self._selected = INBOX_NAME
         self._indexes.clear()  # UIDs moved: what was indexed is out of date
-        for m in done:
-            if isinstance(m.record, Entry):
-                self.journal.record(m.record)
+        for entry in done:
+            self.journal.record(entry)
         self.report.notes.extend(notes)
-        self._plan.matched.clear()
 
     # --- uploading ---------------------------------------------------------------
     def _upload_all(self) -> None:

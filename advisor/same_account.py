@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor.errors import UsageError
+from advisor.journal import Entry, Status
 from advisor.server_index import ServerMessage, find_trace
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, SEEN, StoreReader
 
@@ -190,6 +191,11 @@ def detect(reader: StoreReader, host: str, user: str) -> SameAccountReport | Non
 # --- making the server look like the program ---------------------------------------------
 
 
+def found_entry(key: str, folder: str, found: ServerMessage, digest: str) -> Entry:
+    """The journal's record of a message found on the server: as the server holds it."""
+    return Entry(key, folder, found.message_id, found.size, found.exact or digest, Status.FOUND)
+
+
 @dataclass
 class Matched:
     """A local message whose original is in the server's INBOX."""
@@ -198,74 +204,93 @@ class Matched:
     target: str
     """The server folder it belongs in (INBOX, or where the user moved it)."""
     flags: frozenset[str]
-    record: object
-    """What to write into the journal once done (the migration's Entry)."""
-    trash: bool = False
-    """Deleted locally: moved to Trash on request, never recorded as migrated."""
+    record: Entry | None
+    """What the journal gets once done; None for a message deleted locally (Trash)."""
 
 
-@dataclass
-class Plan:
-    """Everything the same-account part changes on the server, applied at the end."""
+class SameAccount:
+    """The same-account part of one migration: planned while reading, applied at the end."""
 
-    inbox: str
-    matched: list[Matched] = field(default_factory=list)
+    def __init__(self, report: SameAccountReport, inbox: str, dry_run: bool) -> None:
+        self.report = report
+        self.inbox = inbox
+        self.dry_run = dry_run
+        self.plan: list[Matched] = []
+
+    def original(
+        self, found: ServerMessage, target: str, flags: frozenset[str], key: str, digest: str
+    ) -> None:
+        """The server's INBOX holds this local message: flag it, move it to ``target``."""
+        self.report.matched += 1
+        if self.dry_run:
+            self.report.to_move += target != self.inbox
+            return
+        self.plan.append(Matched(found, target, flags, found_entry(key, target, found, digest)))
+
+    def deleted(self, found: ServerMessage, trash: str | None) -> None:
+        """Deleted locally, still in INBOX: counted; moved to ``trash`` if given."""
+        self.report.deleted_on_server += 1
+        if trash is not None and not self.dry_run:
+            self.plan.append(Matched(found, trash, frozenset(), None))
+
+    def apply(
+        self, control: imapclient.IMAPClient, capabilities: frozenset[str]
+    ) -> tuple[list[Entry], list[str]]:
+        """Set the local flags on the originals, then move them into their folders.
+
+        Returns the journal records of what is done, and notes for the report.
+        """
+        notes: list[str] = []
+        report = self.report
+        control.select_folder(self.inbox)
+        groups: dict[frozenset[str], list[int]] = {}
+        for m in self.plan:
+            have = frozenset(m.original.flags)
+            system = set(SYSTEM_FLAGS)
+            if m.record is not None and (m.flags & system != have & system or m.flags - have):
+                groups.setdefault(m.flags, []).append(m.original.uid)
+        for wanted, uids in groups.items():
+            why = _store_flags(control, uids, wanted)
+            if why:
+                notes.append(f"the server refused to set flags on its own copies: {why}")
+            else:
+                report.flags_set += len(uids)
+        done = [m.record for m in self.plan if m.target == self.inbox and m.record is not None]
+        moves: dict[str, list[Matched]] = {}
+        for m in self.plan:
+            if m.target != self.inbox:
+                moves.setdefault(m.target, []).append(m)
+        for target, group in sorted(moves.items()):
+            refused = _move(control, [m.original.uid for m in group], target, capabilities)
+            if refused is not None:
+                report.not_moved += len(group)
+                notes.append(
+                    f"{len(group)} messages stay in {self.inbox}, not moved to {target!r}: "
+                    + refused
+                )
+                continue
+            done.extend(m.record for m in group if m.record is not None)
+            report.trashed += sum(1 for m in group if m.record is None)
+            report.moved += sum(1 for m in group if m.record is not None)
+        self.plan.clear()
+        return done, notes
 
 
-def apply(
-    control: imapclient.IMAPClient,
-    plan: Plan,
-    capabilities: frozenset[str],
-    report: SameAccountReport,
-) -> tuple[list[Matched], list[str]]:
-    """Set the local flags on the originals, then move them into their folders.
-
-    Returns what was done (for the journal) and notes for the report.
-    """
-    notes: list[str] = []
-    if not plan.matched:
-        return [], notes
-    control.select_folder(plan.inbox)
-    groups: dict[frozenset[str], list[int]] = {}
-    for m in plan.matched:
-        if m.trash:
-            continue
-        wanted = m.flags
-        have = frozenset(m.original.flags)
-        if wanted & set(SYSTEM_FLAGS) != have & set(SYSTEM_FLAGS) or not wanted <= have:
-            groups.setdefault(wanted, []).append(m.original.uid)
-    for wanted, uids in groups.items():
-        drop = [f for f in SYSTEM_FLAGS if f not in wanted]
+def _store_flags(control: imapclient.IMAPClient, uids: list[int], wanted: frozenset[str]) -> str:
+    """Make the system flags of ``uids`` those of ``wanted`` and add its keywords."""
+    drop = [f for f in SYSTEM_FLAGS if f not in wanted]
+    try:
         for start in range(0, len(uids), STORE_CHUNK):
             chunk = uids[start : start + STORE_CHUNK]
-            try:
-                if drop:
-                    control.remove_flags(chunk, drop, silent=True)
-                if wanted:
-                    control.add_flags(chunk, sorted(wanted), silent=True)
-            except imapclient.exceptions.IMAPClientAbortError:
-                raise
-            except imapclient.exceptions.IMAPClientError as exc:
-                notes.append(f"the server refused to set flags on its own copies: {exc}")
-        report.flags_set += len(uids)
-    done = [m for m in plan.matched if m.target == plan.inbox]
-    moves: dict[str, list[Matched]] = {}
-    for m in plan.matched:
-        if m.target != plan.inbox:
-            moves.setdefault(m.target, []).append(m)
-    for target, group in sorted(moves.items()):
-        uids = [m.original.uid for m in group]
-        why = _move(control, uids, target, capabilities)
-        if why is None:
-            done.extend(group)
-            report.trashed += sum(1 for m in group if m.trash)
-            report.moved += sum(1 for m in group if not m.trash)
-        else:
-            report.not_moved += len(group)
-            notes.append(
-                f"{len(group)} messages stay in {plan.inbox}, not moved to {target!r}: {why}"
-            )
-    return done, notes
+            if drop:
+                control.remove_flags(chunk, drop, silent=True)
+            if wanted:
+                control.add_flags(chunk, sorted(wanted), silent=True)
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise
+    except imapclient.exceptions.IMAPClientError as exc:
+        return str(exc)
+    return ""
 
 
 def _move(

@@ -11,7 +11,6 @@ chose, with the local flags; a second run changes nothing; verify agrees.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from advisor.cli import run
 from advisor.server_index import normalise
+from advisor.stores.mbox import iter_mbox
 from tests import thunderbird_gen
 from tests.dovecot import Account, DovecotServer
 from tests.migrate_helpers import connect, server_messages, write_profile
@@ -289,13 +289,8 @@ def test_each_program_downloads_the_same_normalised_message(
         work.mkdir()
         store = runner(dovecot, imap_account, work)
         if store.is_file():
-            raw = store.read_bytes()
-            copies = [b"From " + c for c in raw.split(b"\n\nFrom ")[1:]] + [
-                raw.split(b"\n\nFrom ")[0]
-            ]
-            copies = [c.split(b"\n", 1)[1] for c in copies]  # without the From_ line
+            copies = [e.data for e in iter_mbox(store, parallel=False)]
         else:
             copies = [p.read_bytes() for p in sorted((store / "new").iterdir())]
         assert all(c not in on_server for c in copies), program  # it did add lines
         assert Counter(normalise(c) for c in copies) == want, program
-    os.sync()
