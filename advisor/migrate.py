@@ -342,10 +342,13 @@ class Migration:
             if self.options.dry_run:
                 for msg in self.reader.messages():
                     self._consider(msg, None)
+                self._deleted_by_uidl()
                 if self.daily_limit:
                     self.report.estimated_days = self.report.planned_bytes / self.daily_limit
             else:
                 self._upload_all()
+                if self.report.stopped_early is None:
+                    self._deleted_by_uidl()
                 self._apply_same_account()
                 self._apply_labels()
                 self._restore_flags()
@@ -415,12 +418,27 @@ class Migration:
         for path in paths:
             self._folder_report(path)
         if self.options.same_account is not False:
-            found = same_account.detect(self.reader, self.access.target.host, self.access.username)
-            if found is None and self.options.same_account:
-                found = SameAccountReport("mail program", "you said so (--same-account)")
-            if found is not None:
-                self.report.same_account = found
-                self.same = same_account.SameAccount(found, INBOX_NAME, self.options.dry_run)
+            self._same_account(control)
+
+    def _same_account(self, control: imapclient.IMAPClient) -> None:
+        """Is the target the account the store came from? Then its POP3 UIDLs, too."""
+        access = self.access
+        found = same_account.detect(self.reader, access.target.host, access.username)
+        if found is None and self.options.same_account:
+            found = same_account.Detected(
+                SameAccountReport("mail program", "you said so (--same-account)"), []
+            )
+        if found is None:
+            return
+        self.report.same_account = found.report
+        self.same = same_account.SameAccount(found.report, INBOX_NAME, self.options.dry_run)
+        if found.states and self.layout.has(INBOX_NAME):
+            uids, note = same_account.uidl_map(control, access, found, INBOX_NAME)
+            self._selected = INBOX_NAME
+            self.same.uids = uids
+            self.same.downloaded = {u for state in found.states for u in state.uidls}
+            if note:
+                self.report.notes.append(note)
 
     # --- per message ----------------------------------------------------------
     def _folder_report(self, path: tuple[str, ...]) -> FolderReport:
@@ -893,7 +911,13 @@ class Migration:
         index = self._index(folder)
         if not len(index):
             return None
-        return index.find(Identity.of(data, message_id))
+        identity = Identity.of(data, message_id)
+        if folder == INBOX_NAME and self.same is not None:
+            # The POP3 UIDL the program kept names the server's copy outright.
+            uid = self.same.uid_for(identity.trace.uidl)
+            if uid is not None and (found := index.claim_uid(uid)) is not None:
+                return found
+        return index.find(identity)
 
     # --- the same account: the server's own copies ----------------------------------
     def _deleted_original(self, msg: SourceMessage) -> None:
@@ -904,6 +928,17 @@ class Migration:
         if found is not None:
             trash = self.options.trash_deleted and self._target(("Trash",), deleted=False).name
             self.same.deleted(found, trash or None)
+
+    def _deleted_by_uidl(self) -> None:
+        """Downloaded by the program (its UIDL file says so), still in INBOX, in no local
+        folder: the user deleted it locally."""
+        if self.same is None or not self.same.downloaded:
+            return
+        index = self._index(INBOX_NAME)
+        trash = self.options.trash_deleted and self._target(("Trash",), deleted=False).name
+        for uid in self.same.downloaded_uids():
+            if (found := index.claim_uid(uid)) is not None:
+                self.same.deleted(found, trash or None)
 
     def _apply_same_account(self) -> None:
         if self.same is None or not self.same.plan:

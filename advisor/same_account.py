@@ -20,9 +20,7 @@ fetchmail's ``.fetchids``).
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -30,8 +28,11 @@ from pathlib import Path
 import imapclient
 import imapclient.exceptions
 
-from advisor.errors import UsageError
+from advisor.account import AccountAccess
+from advisor.errors import MailadvisorError, UsageError
 from advisor.journal import Entry, Status
+from advisor.pop3_state import Pop3State, map_to_imap, states_in
+from advisor.profile import AuthKind
 from advisor.server_index import ServerMessage, find_trace
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, SEEN, StoreReader
 
@@ -82,47 +83,12 @@ class Origin:
     program: str
     host: str | None
     user: str | None
+    port: int | None = None
 
 
 def _norm_host(host: str) -> str:
     host = host.strip().lower().rstrip(".")
     return re.sub(r"^(?:pop3?|imap4?|mail)s?\.", "", host)
-
-
-def _uidl_users(places: Iterable[Path], host: str) -> set[str]:
-    """Users named by fetchers' UIDL files for ``host`` (getmail, mpop, fetchmail)."""
-    users: set[str] = set()
-    for place in places:
-        with contextlib.suppress(OSError):
-            for entry in place.iterdir():
-                name = entry.name
-                if name.startswith("oldmail-"):  # getmail: oldmail-HOST-PORT-USER
-                    parts = name[len("oldmail-") :].split("-", 2)
-                    if len(parts) == 3 and _norm_host(parts[0]) == host:
-                        users.add(parts[2])
-                elif name in ("uidls", ".mpop_uidls", ".fetchids", "fetchids"):
-                    users |= _users_in_uidl_file(entry, host)
-    return users
-
-
-def _users_in_uidl_file(path: Path, host: str) -> set[str]:
-    users: set[str] = set()
-    try:
-        with open(path, "rb") as stream:
-            text = stream.read(4 << 20).decode("utf-8", "replace")
-    except OSError:
-        return users
-    for line in text.splitlines():
-        if line.startswith(" "):  # mpop: " COUNT HOST USER"
-            parts = line.split()
-            if len(parts) == 3 and _norm_host(parts[1]) == host:
-                users.add(parts[2])
-        elif "@" in line and " " in line:  # fetchmail: "USER@HOST UIDL"
-            who = line.split(" ", 1)[0]
-            user, _, at = who.rpartition("@")
-            if _norm_host(at) == host:
-                users.add(user)
-    return users
 
 
 def _fetcher_origin(reader: StoreReader) -> Origin | None:
@@ -137,55 +103,81 @@ def _fetcher_origin(reader: StoreReader) -> Origin | None:
     return None
 
 
-def _thunderbird_origins(reader: StoreReader) -> list[Origin]:
-    from advisor.stores.thunderbird import ThunderbirdReader, read_prefs
+def _thunderbird_origins(reader: StoreReader) -> tuple[list[Origin], list[Path]]:
+    """Thunderbird's POP3 accounts (prefs.js) and its mail directories."""
+    from advisor.stores.thunderbird import ThunderbirdReader, mail_roots, read_prefs
 
     if not isinstance(reader, ThunderbirdReader):
-        return []
+        return [], []
     try:
         profile = reader.profile_dir()
     except UsageError:  # not a profile: no accounts to compare
-        return []
+        return [], []
     if profile is None:
-        return []
+        return [], []
     servers: dict[str, dict[str, str]] = {}
     for key, value in read_prefs(profile).items():
-        match = re.fullmatch(r"mail\.server\.([A-Za-z0-9_]+)\.(hostname|userName|type)", key)
+        match = re.fullmatch(r"mail\.server\.([A-Za-z0-9_]+)\.(hostname|userName|type|port)", key)
         if match:
             servers.setdefault(match.group(1), {})[match.group(2)] = value
-    return [
-        Origin("thunderbird", s.get("hostname"), s.get("userName"))
+    origins = [
+        Origin("thunderbird", s.get("hostname"), s.get("userName"), _port(s.get("port")))
         for s in servers.values()
         if s.get("type") == "pop3"
     ]
+    return origins, [root.path for root in mail_roots(profile)]
 
 
-def detect(reader: StoreReader, host: str, user: str) -> SameAccountReport | None:
+def _port(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+@dataclass
+class Detected:
+    """The target is the account the store came from: why, and what the program kept."""
+
+    report: SameAccountReport
+    states: list[Pop3State]
+    """The program's own record of what it downloaded from this account (may be empty)."""
+    port: int | None = None
+    """The POP3 port the program used, when it says."""
+
+
+def detect(reader: StoreReader, host: str, user: str) -> Detected | None:
     """Is the IMAP account (``host``, ``user``) the one the store's mail came from?"""
     target = _norm_host(host)
+
+    def ours(states: list[Pop3State]) -> list[Pop3State]:
+        return [s for s in states if _norm_host(s.host) == target and s.user == user]
+
     if reader.kind == "pop3":
         pop_host, pop_user = getattr(reader, "host", ""), getattr(reader, "username", "")
         if _norm_host(pop_host) == target and pop_user == user:
-            return SameAccountReport("the POP3 download", f"POP3 {pop_user} at {pop_host}")
+            return Detected(
+                SameAccountReport("the POP3 download", f"POP3 {pop_user} at {pop_host}"), []
+            )
         return None
-    for origin in _thunderbird_origins(reader):
+    origins, roots = _thunderbird_origins(reader)
+    for origin in origins:
         if origin.host and _norm_host(origin.host) == target and origin.user == user:
-            return SameAccountReport(
-                "Thunderbird", f"Thunderbird's POP3 account {origin.user} at {origin.host}"
+            why = f"Thunderbird's POP3 account {origin.user} at {origin.host}"
+            return Detected(
+                SameAccountReport("Thunderbird", why), ours(states_in(roots)), origin.port
             )
     fetched = _fetcher_origin(reader)
     if fetched is None or not fetched.host or _norm_host(fetched.host) != target:
         return None
-    places = [reader.path, *list(reader.path.parents)[:2], Path.home()]
-    places += [Path.home() / ".getmail", Path.home() / ".config" / "getmail"]
-    places += [Path.home() / ".local" / "share" / "mpop"]
-    places = [p if p.is_dir() else p.parent for p in places]
-    users = _uidl_users(dict.fromkeys(places), target)
-    if users and user not in users:
+    home = Path.home()
+    places = [reader.path, *list(reader.path.parents)[:2], home, home / ".getmail"]
+    places += [home / ".config" / "getmail", home / ".local" / "share" / "mpop"]
+    states = [s for s in states_in(dict.fromkeys(places)) if _norm_host(s.host) == target]
+    if states and not ours(states):
         return None  # the fetcher downloaded another user's mail from this host
     name = _PROGRAM_NAMES.get(fetched.program, fetched.program)
-    known = f"user {user}" if users else "its trace lines"
-    return SameAccountReport(name, f"{name} downloaded it from {fetched.host} ({known})")
+    known = f"user {user}" if states else "its trace lines"
+    report = SameAccountReport(name, f"{name} downloaded it from {fetched.host} ({known})")
+    port = next((s.port for s in ours(states) if s.port), None)
+    return Detected(report, ours(states), port)
 
 
 # --- making the server look like the program ---------------------------------------------
@@ -216,6 +208,18 @@ class SameAccount:
         self.inbox = inbox
         self.dry_run = dry_run
         self.plan: list[Matched] = []
+        self.uids: dict[str, int] = {}
+        """The server's POP3 UIDL -> INBOX UID (see :func:`uidl_map`)."""
+        self.downloaded: set[str] = set()
+        """UIDLs the program says it downloaded."""
+
+    def uid_for(self, uidl: str | None) -> int | None:
+        """The INBOX UID of the message with this POP3 UIDL, when known."""
+        return self.uids.get(uidl) if uidl else None
+
+    def downloaded_uids(self) -> list[int]:
+        """INBOX UIDs of the messages the program downloaded (still on the server)."""
+        return sorted(self.uids[u] for u in self.downloaded if u in self.uids)
 
     def original(
         self, found: ServerMessage, target: str, flags: frozenset[str], key: str, digest: str
@@ -352,3 +356,52 @@ def summary(report: SameAccountReport, dry_run: bool, inbox: str = "INBOX") -> l
     if report.not_moved:
         lines.append(f"{report.not_moved:,} messages could not be moved and stay in {inbox}.")
     return lines
+
+
+def uidl_map(
+    control: imapclient.IMAPClient,
+    access: AccountAccess,
+    detected: Detected,
+    inbox: str,
+) -> tuple[dict[str, int], str | None]:
+    """The server's POP3 UIDLs as INBOX UIDs (empty with a note when they cannot be had).
+
+    POP3 signs in with the account's password on the IMAP host: the port the program
+    used (else 995, implicit TLS; 110 means STARTTLS).
+    """
+    from advisor.stores.base import ReaderOptions
+    from advisor.stores.pop3 import Pop3Reader
+
+    if access.profile.auth.method is AuthKind.OAUTH2:
+        return {}, None
+    port = detected.port or 995
+    extra = {
+        "host": access.target.host,
+        "username": access.username,
+        "port": str(port),
+        "security": "starttls" if port == 110 else "tls",
+        "timeout": str(access.target.timeout),
+    }
+    if access.target.ca_file is not None:
+        extra["ca_file"] = str(access.target.ca_file)
+    try:
+        reader = Pop3Reader(None, ReaderOptions(extra=extra), password=access.secret())
+        listing = reader.listing()
+    except MailadvisorError as exc:
+        return {}, (
+            f"the server's POP3 UIDLs could not be listed ({exc}); the server's copies are "
+            "recognised by their content only"
+        )
+    control.select_folder(inbox, readonly=True)
+    uids = control.search("ALL")
+    sizes: list[tuple[int, int]] = []
+    for start in range(0, len(uids), STORE_CHUNK):
+        fetched = control.fetch(uids[start : start + STORE_CHUNK], ["RFC822.SIZE"])
+        sizes.extend((uid, int(data[b"RFC822.SIZE"])) for uid, data in sorted(fetched.items()))
+    mapping = map_to_imap(listing, sizes)
+    if mapping is None:
+        return {}, (
+            "the server's POP3 mailbox does not line up with its INBOX; the server's copies "
+            "are recognised by their content only"
+        )
+    return mapping, None

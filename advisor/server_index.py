@@ -432,6 +432,14 @@ class ServerIndex:
         pool = self._by_id.get(identity.message_id, ())
         return [m for m in pool if not m.claimed and identity.fits(m.size)]
 
+    def claim_uid(self, uid: int) -> ServerMessage | None:
+        """Claim the message with this UID (known by other means: its POP3 UIDL)."""
+        position = self._position.get(uid)
+        if position is None or self.messages[position].claimed:
+            return None
+        self.messages[position].claimed = True
+        return self.messages[position]
+
     def find(self, identity: Identity, *, proof: bool = True) -> ServerMessage | None:
         """Claim the server's copy of this message, if it holds one.
 

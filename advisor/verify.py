@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels
+from advisor import gmail_labels, same_account
 from advisor.account import AccountAccess
 from advisor.content_check import Altered
-from advisor.folders import FolderTarget
+from advisor.folders import INBOX, FolderTarget
 from advisor.migrate import MigrationOptions, folder_mapper, read_layout, to_crlf
 from advisor.plugin_manager import PluginHost
 from advisor.rejects import subject_of
@@ -122,6 +122,8 @@ class Verification:
         self.plugins = plugins
         self.options = options or MigrationOptions()
         self.content = content
+        self._uidls: dict[str, int] = {}
+        """Same account: the server's POP3 UIDL -> INBOX UID."""
 
     def run(self) -> VerifyReport:
         report = VerifyReport(
@@ -133,6 +135,11 @@ class Verification:
         control = self.access.open()
         try:
             layout = read_layout(control)
+            detected = same_account.detect(
+                self.reader, self.access.target.host, self.access.username
+            )
+            if detected is not None and detected.states and layout.has(INBOX):
+                self._uidls, _ = same_account.uidl_map(control, self.access, detected, INBOX)
             paths = [f.path for f in self.reader.folders()]
             mapper = folder_mapper(
                 self.reader.kind, paths, layout, self.plugins, self.access, self.options
@@ -202,10 +209,10 @@ class Verification:
             groups.setdefault(key, []).append(local)
         for group in groups.values():
             first = group[0].identity
-            found = index.find(first, proof=self.content) if len(index) else None
+            found = self._find(index, first) if len(index) else None
             got = [found] if found is not None else []
             for local in group[1:] if not once else ():
-                if (more := index.find(local.identity, proof=self.content)) is not None:
+                if (more := self._find(index, local.identity)) is not None:
                     got.append(more)
             want = 1 if once else len(group)
             result.present += len(got) if not once else len(group) * bool(got)
@@ -235,6 +242,14 @@ class Verification:
         report.bodies_fetched += index.bodies_fetched
         return result
 
+    def _find(self, index: ServerIndex, identity: Identity) -> ServerMessage | None:
+        uid = self._uidls.get(identity.trace.uidl or "") if index.folder == INBOX else None
+        if uid is not None and (found := index.claim_uid(uid)) is not None:
+            if self.content:
+                index.hash([found])  # to say whether it is altered
+            return found  # the POP3 UIDL the program kept names the server's copy
+        return index.find(identity, proof=self.content)
+
     def _altered(
         self, target: str, local: _Local, server: ServerMessage, report: VerifyReport
     ) -> None:
@@ -245,9 +260,10 @@ class Verification:
             return
         if server.features is None:
             return
-        if ident.size != ident.bare_size and (
+        original = ident.size != ident.bare_size and (
             abs(server.size - ident.bare_size) < abs(server.size - ident.size)
-        ):
+        )
+        if original and server.digest == ident.digest:
             return  # the server's original, as sent: the program's download added the rest
         change = (
             describe_change(ident.features, server.features)
