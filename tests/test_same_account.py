@@ -274,6 +274,14 @@ def test_thunderbird_pop3_account_into_the_same_account(
     profile, _ = write_profile(tmp_path, dovecot, imap_account, profile_dir, kind="thunderbird")
     journal = tmp_path / "j.sqlite"
 
+    # Said up front, in the words the wizard shows too (the same report and renderer).
+    assert run(["migrate", "--profile", str(profile), "--journal", str(journal), "--dry-run"]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "Your Thunderbird downloaded this mail from this account" in said, said
+    assert (
+        f"{COUNT - 3} messages are still on the server: they will be matched, not uploaded" in said
+    )
+    assert "2 messages you deleted in Thunderbird are still in the server's INBOX" in said
     plan = migrate(profile, journal, capsys, "--dry-run")
     assert plan["same_account"]["program"] == "Thunderbird"
     assert plan["same_account"]["matched"] == COUNT - 3 and plan["same_account"]["to_move"] == 1
