@@ -904,6 +904,9 @@ class Migration:
             control, folder, lambda: self._reselect(folder), flags=self.same is not None
         )
         index.explain(expected, self.journal.done_hashes(folder))
+        if self.same is not None and folder == INBOX_NAME:
+            for planned in self.same.plan:  # matched this run, recorded once applied
+                index.claim_uid(planned.original.uid)
         return index
 
     def _on_server(self, folder: str, data: bytes, message_id: str | None) -> ServerMessage | None:

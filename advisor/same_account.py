@@ -91,8 +91,14 @@ def _norm_host(host: str) -> str:
     return re.sub(r"^(?:pop3?|imap4?|mail)s?\.", "", host)
 
 
+FETCHER_STORES = ("maildir", "mbox", "mh")
+"""Where getmail6, mpop and fetchmail (with procmail or maildrop) deliver."""
+
+
 def _fetcher_origin(reader: StoreReader) -> Origin | None:
     """The POP3 server the first messages' fetcher trace lines name."""
+    if reader.kind not in FETCHER_STORES:
+        return None
     for msg in islice(reader.messages(), SAMPLE_MESSAGES):
         head = msg.data[:8192].replace(b"\r\n", b"\n")
         trace = find_trace(head)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from advisor import same_account
 from advisor.cli import run
 from advisor.server_index import normalise
 from advisor.stores.mbox import iter_mbox
@@ -325,3 +326,21 @@ def test_each_program_downloads_the_same_normalised_message(
             copies = [p.read_bytes() for p in sorted((store / "new").iterdir())]
         assert all(c not in on_server for c in copies), program  # it did add lines
         assert Counter(normalise(c) for c in copies) == want, program
+
+
+def test_move_without_the_move_extension_expunges_exactly_those(
+    dovecot: DovecotServer, imap_account: Account
+) -> None:
+    """COPY + STORE \\Deleted + UID EXPUNGE: another message marked \\Deleted stays."""
+    deliver(dovecot, imap_account, [original(n) for n in range(3)])
+    with connect(dovecot, imap_account) as client:
+        client.select_folder("INBOX")
+        uids = sorted(client.search("ALL"))
+        client.add_flags([uids[2]], ["\\Deleted"])  # someone else's pending deletion
+        refused = same_account._move(client, uids[:1], "Archive", frozenset())
+        assert refused is not None and "neither MOVE nor UIDPLUS" in refused
+        assert same_account._move(client, uids[:2], "Archive", frozenset({"UIDPLUS"})) is None
+        assert sorted(client.search("ALL")) == [uids[2]]
+    on_server = by_folder(dovecot, imap_account)
+    assert set(on_server["Archive"]) == {0, 1} and set(on_server["INBOX"]) == {2}
+    assert all("\\Deleted" not in flags for flags in on_server["Archive"].values())
