@@ -218,7 +218,9 @@ class Verification:
             result.present += len(got) if not once else len(group) * bool(got)
             if len(got) < want:
                 result.missing += want - len(got)
-                report.missing.extend(_item(name, m, len(got), want) for m in group[len(got) :])
+                report.missing.extend(
+                    _item(name, m, len(got), want) for m in group[len(got) : want]
+                )
             for local, server in zip(group, got, strict=False):
                 self._altered(name, local, server, report)
         # Copies beyond what the source holds: unclaimed candidates of a local message.
