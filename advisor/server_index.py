@@ -214,12 +214,28 @@ def normalise(data: bytes) -> bytes:
     blanks of every line and line breaks at the very end go; mbox ``>From`` quoting is
     undone. Two messages with the same normalised form are the same message.
     """
-    head, body = _split(_lf(data))
+    return _normalise_lf(_lf(data))[0]
+
+
+def _has_blanks(lf: bytes) -> bool:
+    # A plain search first: the regexes cost far more than the bytes they rarely change.
+    return b" \n" in lf or b"\t\n" in lf or lf.endswith((b" ", b"\t"))
+
+
+def _normalise_lf(lf: bytes) -> tuple[bytes, int]:
+    """:func:`normalise` of an LF message, and how many trailing blanks it dropped."""
+    blanks = _has_blanks(lf)
+    head, body = _split(lf)
     head = head[find_trace(head).length :]
     head = _EIGHT_BIT.sub(b"X", head)
-    head = _TRAILING_BLANKS.sub(b"", head)
-    body = _FROM_QUOTING.sub(b"", _TRAILING_BLANKS.sub(b"", body)).rstrip(b"\n")
-    return head + b"\n" + body
+    dropped = 0
+    if blanks:
+        size = len(head) + len(body)
+        head, body = _TRAILING_BLANKS.sub(b"", head), _TRAILING_BLANKS.sub(b"", body)
+        dropped = size - len(head) - len(body)
+    if b">From " in body:
+        body = _FROM_QUOTING.sub(b"", body)
+    return head + b"\n" + body.rstrip(b"\n"), dropped
 
 
 @dataclass(frozen=True)
@@ -234,13 +250,12 @@ class Features:
     """Spaces and tabs at ends of lines."""
 
 
-def features_of(data: bytes) -> Features:
+def features_of(data: bytes, blanks: int | None = None) -> Features:
+    """``blanks``: the trailing blanks :func:`_normalise_lf` dropped, if known."""
     head = data[: m.start()] if (m := _HEADER_END.search(data)) else data
-    return Features(
-        data.endswith(b"\n"),
-        len(_EIGHT_BIT.findall(head)),
-        sum(len(m.group(0)) for m in _TRAILING_BLANKS.finditer(_lf(data))),
-    )
+    if blanks is None:
+        blanks = _normalise_lf(_lf(data))[1]
+    return Features(data.endswith(b"\n"), len(_EIGHT_BIT.findall(head)), blanks)
 
 
 def describe_change(local: Features, server: Features) -> str:
@@ -290,18 +305,20 @@ class Identity:
 
     @classmethod
     def of(cls, data: bytes, message_id: str | None = None) -> Identity:
-        head, _ = _split(_lf(data[: m.end()] if (m := _HEADER_END.search(data)) else data))
+        lf = _lf(data)
+        head, _ = _split(lf[: m.end()] if (m := _HEADER_END.search(lf)) else lf)
         trace = find_trace(head)
         # The trace's LF length, counted back in the CRLF bytes.
         cut = trace.length + head[: trace.length].count(b"\n") if b"\r\n" in data else trace.length
+        normalised, blanks = _normalise_lf(lf)
         return cls(
             message_id if message_id is not None else message_id_of(data),
             len(data),
             len(data) - cut,
             hashlib.sha256(data).hexdigest(),
             hashlib.sha256(data[cut:]).hexdigest() if cut else "",
-            hashlib.sha256(normalise(data)).hexdigest(),
-            features_of(data),
+            hashlib.sha256(normalised).hexdigest(),
+            features_of(data, blanks),
             trace,
         )
 
@@ -486,9 +503,10 @@ class ServerIndex:
 
 
 def _remember_body(message: ServerMessage, body: bytes) -> None:
+    normalised, blanks = _normalise_lf(_lf(body))
     message.exact = hashlib.sha256(body).hexdigest()
-    message.digest = hashlib.sha256(normalise(body)).hexdigest()
-    message.features = features_of(body)
+    message.digest = hashlib.sha256(normalised).hexdigest()
+    message.features = features_of(body, blanks)
 
 
 def fetch_bodies(
