@@ -18,5 +18,8 @@ class ExitStatus(IntEnum):
     """The server refused the credentials."""
     CONNECT_FAILED = 4
     """The server could not be reached, or TLS failed (certificate, version, STARTTLS)."""
+    ACCOUNT_FULL = 6
+    """The account has no room for (all of) the mail: nothing, or only the part that
+    fits, was uploaded; the rest waits in the source for a run after space is freed."""
     INTERRUPTED = 130
     """Interrupted by the user (Ctrl-C)."""

@@ -31,11 +31,12 @@ source is only read.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -45,7 +46,7 @@ from typing import Any, Literal, Protocol
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels, same_account
+from advisor import gmail_labels, quota, same_account
 from advisor.account import AccountAccess
 from advisor.content_check import Altered, ContentSample
 from advisor.errors import ConnectError
@@ -113,6 +114,8 @@ class MigrationOptions:
     (:func:`advisor.same_account.detect`), True/False = the user says so."""
     trash_deleted: bool = False
     """Same account: move the server's copies of messages deleted locally to Trash."""
+    when_full: quota.WhenFull = quota.WhenFull.STOP
+    """What to do when the plan does not fit into the room the server reports."""
 
 
 @dataclass
@@ -194,6 +197,12 @@ class MigrationReport:
     """Uploads the server stored differently (the closing check compares content)."""
     content_checked: int = 0
     """How many uploads the closing check compared byte for byte."""
+    room: quota.QuotaCheck | None = None
+    """The plan's bytes against the room the server (or provider) reports; None unknown."""
+    account_full: bool = False
+    """Uploading stopped (or never started) for lack of room: what is left is deferred."""
+    deferred_bytes: int = 0
+    """Bytes of the deferred messages that are known (those that did not fit)."""
 
     @property
     def complete(self) -> bool:
@@ -324,6 +333,14 @@ class Migration:
         self._held_bytes = 0
         self._uidvalidities: dict[str, int | None] = {}
         self._attributes: dict[str, frozenset[str]] = {}
+        self._measuring: list[tuple[float, int, str]] | None = None
+        """While the room is planned: (received, size, key) of each message to upload."""
+        self._fit: set[str] | None = None
+        """A partial move (newest first): the keys that fit; the others are deferred."""
+        self._planning = False
+        """A pass that only measures the room needed: nothing recorded, nothing reported."""
+        self._unconsidered: SourceMessage | None = None
+        """Read when uploading stopped, and not looked at."""
         self.report = MigrationReport(
             account=access.email,
             server=f"{access.target.host}:{access.target.port}",
@@ -340,12 +357,17 @@ class Migration:
         try:
             self._prepare(control)
             if self.options.dry_run:
+                room = self._read_room(control)
+                self._measuring = [] if room is not None else None
                 for msg in self.reader.messages():
                     self._consider(msg, None)
                 self._deleted_by_uidl()
                 if self.daily_limit:
                     self.report.estimated_days = self.report.planned_bytes / self.daily_limit
-            else:
+                if room is not None:
+                    self._weigh_room(room, self._measuring or [])
+                self._measuring = None
+            elif self._plan_room(control):
                 self._upload_all()
                 if self.report.stopped_early is None:
                     self._deleted_by_uidl()
@@ -504,7 +526,7 @@ class Migration:
             return
         if msg.deleted and self.options.skip_deleted:
             folder.skipped_deleted += 1
-            if self.same is not None:
+            if self.same is not None and not self._planning:
                 self._deleted_original(msg)
             return
         target = self._target(msg.folder, deleted=msg.deleted)
@@ -540,10 +562,14 @@ class Migration:
         if found is None and self.same is not None and target.name != INBOX_NAME:
             found = self._on_server(INBOX_NAME, data, message_id)  # the original, to move
             if found is not None:
+                if self._planning:
+                    return  # the upload pass counts and plans it (with a fresh index)
                 folder.found_on_server += 1
                 self.same.original(found, target.name, self._flags_of(msg), key, digest)
                 return
         if found is not None:
+            if self._planning:
+                return  # the upload pass counts and records it (with a fresh index)
             folder.found_on_server += 1
             if self.same is not None and target.name == INBOX_NAME:  # its flags, then
                 self.same.original(found, target.name, self._flags_of(msg), key, digest)
@@ -555,14 +581,22 @@ class Migration:
         if msg.partial:
             folder.partial += 1
         job = None
-        if self.share_labels:
+        if self.share_labels and not self._planning:
             job = self._job(msg, key, target.name, data, message_id, digest)
             if self._as_label(folder, job, msg.source_id, trust_earlier):
                 return
             self._remember(digest, target.name, "pending", key)
+        if self._measuring is not None:
+            when = msg.received or date_header_of(data)
+            self._measuring.append((when.timestamp() if when else 0.0, len(data), key))
         if submit is None:
             folder.to_upload += 1
             self.report.planned_bytes += len(data)
+            return
+        if self._fit is not None and key not in self._fit:
+            # A partial move: older than what fits; it waits in the source, not a failure.
+            self.report.deferred += 1
+            self.report.deferred_bytes += len(data)
             return
         self._sample.offer(key, folder.source, target.name, msg.source_id, subject_of(data), data)
         if self._day_left is not None:
@@ -601,6 +635,8 @@ class Migration:
         data: bytes,
     ) -> None:
         """A message not sent at all; ``data``: its CRLF bytes (empty when unreadable)."""
+        if self._planning:
+            return  # the upload pass reports it, once
         folder.failed += 1
         received = msg.received or date_header_of(data) if data else None
         self._failure(folder.source, msg.source_id, message_id, why, data, received)
@@ -1053,10 +1089,12 @@ class Migration:
                 pending.append(Batch(job.folder, [job]))
             self._drain(results, unknown)
 
+        messages = iter(self.reader.messages())
         try:
             try:
-                for msg in self.reader.messages():
+                for msg in messages:
                     if cancelled.is_set():
+                        self._unconsidered = msg
                         break
                     self._consider(msg, submit)
                 flush()
@@ -1099,6 +1137,8 @@ class Migration:
                 f"({said}); planned were {planned}"
             )
         self.report.connections = self.connections
+        if isinstance(quota_stop, quota.StorageFull):
+            self._defer_rest(messages)
         if quota_stop is not None:
             self.report.stopped_early = (
                 quota_stop.message or "the server asked to stop for now (daily quota)"
@@ -1156,8 +1196,9 @@ class Migration:
         elif result.unknown:
             unknown.append(job)
         elif result.stop:
-            # Not refused: the provider's allowance is spent; the next run sends it.
+            # Not refused: the allowance is spent or the account full; the next run sends it.
             self.report.deferred += 1
+            self.report.deferred_bytes += job.size
         else:
             reason = f"the server refused it: {result.response}"
             self.journal.record(
@@ -1216,6 +1257,7 @@ class Migration:
                 missing.append(job)
             else:
                 self.report.deferred += 1
+                self.report.deferred_bytes += job.size
         if not missing:
             return
         _ok, still_unknown, error = self._upload_directly(missing)
@@ -1278,7 +1320,83 @@ class Migration:
         )
 
     def _classify(self, response: str) -> Any:
-        return self.plugins.classify_response(self.access.provider, response)
+        # The provider's reading first (Gmail's [OVERQUOTA] is its daily allowance),
+        # then the codes every server uses for a full account.
+        advice = self.plugins.classify_response(self.access.provider, response)
+        return advice if advice is not None else quota.storage_full(response)
+
+    # --- room on the server --------------------------------------------------------
+    def _read_room(self, control: imapclient.IMAPClient) -> quota.Room | None:
+        limits = self.plugins.limits(self.access.provider)
+        return quota.read_room(control, self.layout.capabilities, limits, self.access.provider)
+
+    def _weigh_room(self, room: quota.Room, candidates: list[tuple[float, int, str]]) -> None:
+        check = self.report.room = quota.weigh(candidates, room)
+        newest_first = self.options.when_full is quota.WhenFull.NEWEST_FIRST
+        if check.blocks and newest_first and room.free_bytes is not None:
+            self._fit, _ = quota.newest_that_fit(candidates, room.free_bytes)
+
+    def _plan_room(self, control: imapclient.IMAPClient) -> bool:
+        """Before any upload: does the plan fit? False when nothing may be uploaded."""
+        room = self._read_room(control)
+        if room is None or self.reader.kind == "pop3":
+            return True  # unknown room (or a live source, not read twice): go on
+        free = room.free_bytes
+        bound = _store_bytes(self.reader)
+        if free is not None and bound is not None and 2 * bound <= free:
+            # Even with every line ending doubled it fits: not worth a pass to measure.
+            self.report.room = quota.weigh([], room, at_most=2 * bound)
+            return True
+        # Measure what this run would really upload (journal and server taken into account).
+        progress, self.progress = self.progress, _NoProgress()
+        show, self._show_folder = self._show_folder, None
+        self._measuring, self._planning = [], True
+        try:
+            for msg in self.reader.messages():
+                self._consider(msg, None)
+            self._weigh_room(room, self._measuring)
+        finally:
+            self._measuring, self._planning = None, False
+            self._indexes.clear()  # looking consumed its matches: index afresh for real
+            self.progress, self._show_folder = progress, show
+            for report in self._folders.values():  # the upload pass counts again
+                report.messages = report.bytes = report.to_upload = report.partial = 0
+                report.labelled = report.to_label = report.skipped_deleted = 0
+                report.already_done = report.failed = 0
+            self.report.planned_bytes = 0
+        check = self.report.room
+        assert check is not None
+        if not check.blocks:
+            if check.fits is False:
+                self.report.notes.append(f"{check.summary}: the upload may stop when it is full")
+            return True
+        if self._fit is not None:
+            self.report.account_full = True  # what does not fit waits: not a clean finish
+            self.report.notes.append(
+                f"{check.summary}: moving the newest {check.fitting_messages:,} messages "
+                f"({quota.fmt_bytes(check.fitting_bytes)}) that fit; the rest waits"
+            )
+            return True
+        self.report.account_full = True
+        self.report.deferred = check.planned_messages
+        self.report.deferred_bytes = check.planned_bytes
+        self.report.stopped_early = (
+            f"nothing was uploaded: {check.summary}. To go on: {check.advice}"
+        )
+        return False
+
+    def _defer_rest(self, messages: Iterator[SourceMessage]) -> None:
+        """The account is full: count what this run did not get to, in one line."""
+        self.report.account_full = True
+        first = [self._unconsidered] if self._unconsidered is not None else []
+        self._unconsidered = None
+        for msg in itertools.chain(first, messages):
+            if not msg.readable or (msg.deleted and self.options.skip_deleted):
+                continue
+            if self.journal.status(f"{self.source_name}:{msg.source_id}") in Status.DONE:
+                continue
+            self.report.deferred += 1
+            self.report.deferred_bytes += len(to_crlf(msg.data))
 
     def _restore_flags(self) -> None:
         """Set flags the provider drops on APPEND again (the provider's upload rules)."""
@@ -1365,6 +1483,21 @@ def folder_mapper(
 
 class _Stop(Exception):
     pass
+
+
+def _store_bytes(reader: StoreReader) -> int | None:
+    """Bytes of the files under the store's path (an upper bound of its mail), or None."""
+    path = Path(reader.path)
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        total = 0
+        for entry in path.rglob("*"):
+            if entry.is_file():
+                total += entry.stat().st_size
+        return total
+    except OSError:
+        return None
 
 
 def _header_value(data: dict[bytes, Any]) -> bytes:

@@ -1,9 +1,11 @@
 """The one place where mailadvisor's plugin manager is built.
 
 Plugins are found through the ``mailadvisor`` entry-point group. The three
-built-in provider plugins are distributions of their own, found the same way;
-they differ only in being trusted: a broken built-in is our bug and raises,
-a broken third-party plugin is a warning naming its distribution.
+built-in provider plugins ship inside the mailadvisor distribution and are
+registered in that same group by its pyproject.toml, so they are found exactly
+as third-party plugins are; they differ only in being trusted: a broken built-in
+is our bug and raises, a broken third-party plugin is a warning naming its
+distribution.
 
 The rest of the code talks to plugins only through :class:`PluginHost`, whose
 typed methods wrap ``pm.hook``.
@@ -37,9 +39,8 @@ from advisor.provider import (
 )
 
 ENTRY_POINT_GROUP = "mailadvisor"
-BUILTIN_DISTRIBUTIONS = frozenset(
-    {"mailadvisor-gmail", "mailadvisor-outlook", "mailadvisor-generic"}
-)
+BUILTIN_DISTRIBUTION = "mailadvisor"
+"""The distribution whose own entry points are the built-in plugins."""
 BUILTIN_ONLY_ENV = "MAILADVISOR_BUILTIN_PLUGINS_ONLY"
 """Set to 1 to load only the built-in plugins (to rule out a misbehaving third-party one)."""
 
@@ -254,7 +255,7 @@ def load_plugins(
 
 def _is_builtin(ep: EntryPointLike) -> bool:
     dist = ep.dist
-    return dist is not None and _normalise(dist.metadata["Name"]) in BUILTIN_DISTRIBUTIONS
+    return dist is not None and _normalise(dist.metadata["Name"]) == BUILTIN_DISTRIBUTION
 
 
 def _dist_name_version(ep: EntryPointLike) -> tuple[str, str]:

@@ -101,6 +101,8 @@ class MigrationConfig:
     dry_run: bool = False
     skip_deleted: bool = True
     folder_map: dict[str, str] = field(default_factory=dict)
+    when_full: str = "stop"
+    """"stop" or "newest-first": what migrate does when the mail does not fit."""
 
 
 @dataclass
@@ -240,6 +242,12 @@ def _bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise TypeError
     return value
+
+
+def _when_full(value: Any) -> str:
+    if value not in ("stop", "newest-first"):
+        raise ValueError
+    return str(value)
 
 
 def _port(value: Any) -> int:
@@ -447,7 +455,11 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
         )
 
     migration = r.table(data, "migration") or {}
-    r.check_keys(migration, "migration", {"target_prefix", "dry_run", "skip_deleted", "folder_map"})
+    r.check_keys(
+        migration,
+        "migration",
+        {"target_prefix", "dry_run", "skip_deleted", "folder_map", "when_full"},
+    )
     folder_map = migration.get("folder_map", {})
     if not isinstance(folder_map, dict) or not all(
         isinstance(v, str) and v.strip() for v in folder_map.values()
@@ -460,6 +472,9 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
         dry_run=r.get(migration, "migration", "dry_run", _bool, "true or false", False),
         skip_deleted=r.get(migration, "migration", "skip_deleted", _bool, "true or false", True),
         folder_map=dict(folder_map),
+        when_full=r.get(
+            migration, "migration", "when_full", _when_full, '"stop" or "newest-first"', "stop"
+        ),
     )
 
     advice = r.table(data, "advice")
@@ -537,6 +552,7 @@ def profile_to_dict(profile: Profile) -> dict[str, Any]:
         "dry_run": m.dry_run,
         "skip_deleted": m.skip_deleted,
         "folder_map": dict(m.folder_map),
+        "when_full": m.when_full,
     }
     answers = {name: getattr(profile.advice, name) for name in profile.advice.given()}
     if answers:

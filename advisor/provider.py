@@ -172,6 +172,9 @@ class ProviderLimits:
     daily_upload_bytes: int | None = None
     max_connections: int | None = None
     messages_per_folder: int | None = None
+    mailbox_bytes: int | None = None
+    """The storage a mailbox of this provider has, as the provider publishes it; used
+    to warn (never to stop) when the server itself does not report a quota."""
 
 
 @dataclass(frozen=True)

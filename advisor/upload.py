@@ -35,6 +35,7 @@ import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
 from advisor.provider import ThrottleAdvice
+from advisor.quota import StorageFull
 
 MAX_LINE = 64 * 1024
 """Longest server line accepted; a hostile server cannot make us buffer more."""
@@ -429,6 +430,11 @@ class UploadWorker(threading.Thread):
                 )
             return
         advice = self._classify(f"{status.decode()} {text}")
+        if isinstance(advice, StorageFull) and len(batch.jobs) > 1:
+            # All-or-nothing: the account may still take some of them, one by one; the
+            # first single refusal then stops the upload.
+            retry.extend(Batch(batch.folder, [job]) for job in batch.jobs)
+            return
         if advice is not None and advice.retry_after_seconds is None:
             self.stats.stop = self.stats.stop or advice
             for job in batch.jobs:

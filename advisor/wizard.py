@@ -93,6 +93,7 @@ from advisor.questions import (
     WizardCancelled,
     not_empty,
 )
+from advisor.quota import QuotaCheck, WhenFull, read_room
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.source import reader_for
 from advisor.stores.discover import discover_stores
@@ -806,6 +807,12 @@ class Wizard:
         if to_upload == 0:
             self.say("[green]Everything is already on the server.[/] Nothing to copy.")
             return ExitStatus.OK
+        if plan.room is not None and plan.room.blocks and not self._choose_partial(plan.room):
+            self.say(
+                "Nothing was copied. Make room, then run mailadvisor again (or "
+                "mailadvisor migrate --profile FILE with the profile saved below)."
+            )
+            return ExitStatus.ACCOUNT_FULL
         size = format_size(sum(f.bytes for f in plan.folders))
         go: bool = self.ask(
             Prompt(
@@ -831,10 +838,38 @@ class Wizard:
             self._copying = False
         self.result.report = report
         render_report(report)
+        if report.account_full:
+            self.say(
+                "Your account is full: what did not fit is still here on this computer. "
+                "Make room, then run again: it continues where it stopped."
+            )
+            return ExitStatus.ACCOUNT_FULL
         if report.complete:
             self.say("[green]Done: your mail is in your account.[/]")
             return ExitStatus.OK
         return ExitStatus.INCOMPLETE
+
+    def _choose_partial(self, room: QuotaCheck) -> bool:
+        """The mail does not fit: move the newest that fits (True), or stop (False)."""
+        answer = self.ask(
+            Prompt(
+                "when_full",
+                QuestionKind.SELECT,
+                "Your account has no room for all of this mail. What now?",
+                room.summary,
+                "stop",
+                (
+                    Option(
+                        f"Copy the newest {room.fitting_messages:,} messages "
+                        f"({format_size(room.fitting_bytes)}) that fit; the rest waits here",
+                        "newest-first",
+                    ),
+                    Option("Stop: I will make room first (or buy more storage)", "stop"),
+                ),
+            )
+        )
+        self.profile.migration.when_full = str(answer)
+        return self.profile.migration.when_full == "newest-first"
 
     def _options(self, *, dry_run: bool = False) -> MigrationOptions:
         m = self.profile.migration
@@ -843,6 +878,7 @@ class Wizard:
             skip_deleted=m.skip_deleted,
             target_prefix=m.target_prefix,
             folder_map=dict(m.folder_map),
+            when_full=WhenFull(m.when_full),
         )
 
     def _plan(self, access: AccountAccess) -> MigrationReport:
@@ -1199,12 +1235,13 @@ def measure_quota(access: AccountAccess) -> tuple[int, int] | None:
     None when the server has no QUOTA capability, reports no storage limit, or the
     question fails: an unknown quota only means it is not weighed.
     """
-    client = access.open()
     try:
-        caps = {c.decode("ascii", "replace").upper() for c in client.capabilities()}
-        if "QUOTA" not in caps:
-            return None
-        _roots, quotas = client.get_quota_root("INBOX")
+        client = access.open()
+    except (OSError, imapclient.exceptions.IMAPClientError):
+        return None
+    try:
+        caps = [c.decode("ascii", "replace") for c in client.capabilities()]
+        room = read_room(client, caps)
     except (OSError, imapclient.exceptions.IMAPClientError):
         return None
     finally:
@@ -1212,10 +1249,9 @@ def measure_quota(access: AccountAccess) -> tuple[int, int] | None:
             client.logout()
         except Exception:  # already broken; the answer matters more than a clean goodbye
             client.shutdown()
-    for q in quotas:
-        if str(q.resource).upper() == "STORAGE" and int(q.limit) > 0:
-            return int(q.usage) * 1024, int(q.limit) * 1024  # RFC 9208: units of 1024 octets
-    return None
+    if room is None or room.used_bytes is None or room.limit_bytes is None:
+        return None
+    return room.used_bytes, room.limit_bytes
 
 
 def write_profile(profile: Profile, path: Path) -> Path:

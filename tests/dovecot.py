@@ -650,6 +650,21 @@ local {PLAIN_HOST} {{
         email = name if "@" in name else f"{name}@{EMAIL_DOMAIN}"
         return Account(username=name, password=password, email=email)
 
+    def set_quota(self, user: str | Account, quota_kb: int | None) -> None:
+        """Give ``user`` another storage quota (None: the server's default of 1 GB)."""
+        name = user.username if isinstance(user, Account) else user
+        with self._lock:
+            path = self.passwd_dir / name
+            fields = path.read_text(encoding="utf-8").rstrip("\n").split(":")
+            fields[7:] = [f"userdb_quota_rule=*:storage={quota_kb}K" if quota_kb else ""]
+            tmp = self.passwd_dir / f".{name}.tmp"
+            tmp.write_text(":".join(fields) + "\n", encoding="utf-8")
+            tmp.chmod(0o644)
+            tmp.rename(path)
+        # Dovecot's auth process looks at a passwd-file at most once a second: the new
+        # rule holds only from the next second on.
+        time.sleep(1.1)
+
     def home_of(self, user: str | Account) -> Path:
         """Home directory of ``user`` (created by Dovecot at first login)."""
         return self.home_root / (user.username if isinstance(user, Account) else user)

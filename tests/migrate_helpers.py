@@ -13,6 +13,11 @@ from tests.dovecot import Account, DovecotServer
 
 _counter = itertools.count()
 
+SIZE_LIMIT_CONFIG = "plugin {\n  quota_max_mail_size = 100k\n}\n"
+"""A Dovecot variant that refuses a message for what it is: bigger than 100 kB
+("NO [LIMIT] Mail size is larger than the maximum size allowed by server configuration").
+A full account is another matter (deferred, not failed): see test_migrate_quota.py."""
+
 
 def write_profile(
     tmp_path: Path,

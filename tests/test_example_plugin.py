@@ -1,9 +1,9 @@
 """The example third-party plugin (examples/mailadvisor-fastmail) installs with pip and is used.
 
 It goes into a fresh virtual environment that sees the already-installed
-mailadvisor and its dependencies (``--system-site-packages``, so no network is
-needed) but nothing installed into it: the plugin is absent before ``pip
-install`` and present after, exactly as for a user.
+mailadvisor and its dependencies (the site directories of the interpreter running
+the tests, so no network is needed) but nothing installed into it: the plugin is
+absent before ``pip install`` and present after, exactly as for a user.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import site
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 from typing import Any
@@ -47,14 +49,38 @@ def _json(python: Path, *args: str, cwd: Path) -> Any:
     return json.loads(out.stdout)
 
 
+def _running_site_dirs() -> list[str]:
+    """Where this interpreter finds its packages, whether it is a venv or not.
+
+    ``--system-site-packages`` would show the *base* interpreter's site-packages,
+    which lack mailadvisor when the tests run inside a virtual environment.
+    """
+    dirs = [*site.getsitepackages(), sysconfig.get_paths()["purelib"]]
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return list(dict.fromkeys(d for d in dirs if Path(d).is_dir()))
+
+
+def _fresh_venv(env_dir: Path) -> Path:
+    """A new venv seeing the running environment's packages; returns its python."""
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = _run(
+        python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=env_dir
+    ).stdout.strip()
+    # addsitedir (not a bare path line) so the outer editable installs' .pth files apply too.
+    lines = [f"import site; site.addsitedir({d!r})" for d in _running_site_dirs()]
+    (Path(purelib) / "_outer_environment.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
 @pytest.mark.slow
 def test_example_plugin_installs_into_a_fresh_venv_and_is_used(tmp_path: Path) -> None:
     env_dir = tmp_path / "venv"
-    # No pip of its own: the outer environment's pip (visible through the system
-    # site-packages) installs into the interpreter that runs it, i.e. this venv.
+    # No pip of its own: the outer environment's pip (visible through its site
+    # directories) installs into the interpreter that runs it, i.e. this venv.
     # That saves the seconds ensurepip takes and works without the network.
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
+    python = _fresh_venv(env_dir)
     work = tmp_path / "cwd"  # not the source tree, so nothing is imported from the cwd
     work.mkdir()
 

@@ -17,7 +17,13 @@ from advisor.provider import Endpoint, Protocol, Security, ServerSettings
 from tests.cutting_proxy import CuttingProxy
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, connect, server_messages, write_profile
+from tests.migrate_helpers import (
+    SIZE_LIMIT_CONFIG,
+    body_counts,
+    connect,
+    server_messages,
+    write_profile,
+)
 from tests.test_plugins import FakeEntryPoint, _installed, _module
 
 FOLDERS = [("INBOX",), ("Sent",), ("Work", "Projects"), ("Entwürfe & Co",)]
@@ -259,9 +265,10 @@ def test_server_layouts(
 
 def test_refused_message_is_reported_kept_and_retried(
     tmp_path: Path,
-    dovecot: DovecotServer,
+    dovecot_factory: DovecotFactory,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    dovecot = dovecot_factory(extra_config=SIZE_LIMIT_CONFIG)
     root = tmp_path / "Maildir"
     msgs = list(generate(12, [("INBOX",)], seed=5, sizes="small"))
     msgs.append(
@@ -274,14 +281,14 @@ def test_refused_message_is_reported_kept_and_retried(
         )
     )
     write_maildir(root, msgs)
-    account = dovecot.add_user(quota_kb=200)  # room for the small ones only
+    account = dovecot.add_user()  # the server takes the small ones only
     profile, _ = write_profile(tmp_path, dovecot, account, root)
     journal = tmp_path / "j.sqlite"
     status, report = migrate(profile, journal, capsys=capsys)
     assert status == 1
     assert report["uploaded"] == 12 and report["failed"] == 1
     (failure,) = report["failures"]
-    assert "refused" in failure["reason"] and "quota" in failure["reason"].lower()
+    assert "refused" in failure["reason"] and "maximum size" in failure["reason"]
     assert (root / "cur").exists() and len(list((root / "cur").iterdir())) == 13  # kept
     # Human output names it too, and exit status stays 1 on a re-run until it fits.
     assert run(["migrate", "--profile", str(profile), "--journal", str(journal)]) == 1

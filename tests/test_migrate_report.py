@@ -19,7 +19,7 @@ from advisor.stores.maildir import MaildirReader
 from advisor.stores.mbox import MboxReader
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import connect, write_profile
+from tests.migrate_helpers import SIZE_LIMIT_CONFIG, connect, write_profile
 
 BIG_SUBJECT = "=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?= with a very long tail " + "x" * 120
 
@@ -44,10 +44,11 @@ def _refusing_store(tmp_path: Path) -> tuple[Path, GeneratedMessage]:
 
 
 def test_refused_message_is_reported_and_saved_in_not_migrated_mbox(
-    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, dovecot_factory: DovecotFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    dovecot = dovecot_factory(extra_config=SIZE_LIMIT_CONFIG)
     root, big = _refusing_store(tmp_path)
-    account = dovecot.add_user(quota_kb=200)  # room for the small ones only
+    account = dovecot.add_user()  # the server takes the small ones only
     profile, _ = write_profile(tmp_path, dovecot, account, root)
     report_file = tmp_path / "out" / "run1.json"
     report_file.parent.mkdir()
@@ -63,7 +64,7 @@ def test_refused_message_is_reported_and_saved_in_not_migrated_mbox(
     assert failure["subject"].startswith("Grüße aus Köln with a very long tail")
     assert len(failure["subject"]) == 80 and failure["subject"].endswith("…")
     assert failure["size"] == len(crlf(big.data))
-    assert "quota" in failure["reason"].lower() and failure["saved"] is True
+    assert "maximum size" in failure["reason"] and failure["saved"] is True
 
     mbox = tmp_path / "out" / "run1.not-migrated.mbox"
     assert printed["not_migrated_mbox"] == str(mbox)
@@ -105,10 +106,11 @@ def test_too_large_for_appendlimit_is_saved_without_being_sent(
 
 
 def test_dry_run_writes_no_mbox(
-    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, dovecot_factory: DovecotFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    dovecot = dovecot_factory(extra_config=SIZE_LIMIT_CONFIG)
     root, _big = _refusing_store(tmp_path)
-    account = dovecot.add_user(quota_kb=200)
+    account = dovecot.add_user()
     profile, _ = write_profile(tmp_path, dovecot, account, root)
     report_file = tmp_path / "plan.json"
     args = ["migrate", "--profile", str(profile), "--journal", str(tmp_path / "j.sqlite")]

@@ -587,3 +587,49 @@ def test_the_password_goes_to_the_keyring_or_a_checked_command_never_to_the_prof
     assert auth.password_command == str(right) and not auth.keyring
     out = capsys.readouterr().out
     assert "prints a different password" in out and secret not in out
+
+
+def test_mail_that_does_not_fit_is_a_question_not_thousands_of_failures(
+    tmp_path: Path,
+    places: dict[str, Path],
+    dovecot: DovecotServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = tmp_path / "home"
+    write_maildir(home / "Maildir", list(generate(40, [("INBOX",)], seed=3, sizes="small")))
+    account = dovecot.add_user(quota_kb=20)  # far less than the 60-odd kB of mail
+    info = dovecot.info
+    asker = ScriptedAsker(
+        [
+            ("devices", "1" + ENTER),
+            ("webmail", ENTER),
+            ("connectivity", ENTER),
+            ("backups", "y"),
+            ("keep_off_server", ENTER),
+            ("shared_mailbox", ENTER),
+            ("email", account.email + ENTER),
+            ("protocol", ENTER),
+            ("server_check", "2" + ENTER),
+            ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
+            ("password", account.password + ENTER),
+            ("fix", ENTER),
+            ("ca_file", str(info.ca_file) + ENTER),
+            ("fix", ENTER),
+            ("username", CTRL_U + account.username + ENTER),
+            ("password", account.password + ENTER),
+            ("imap_anyway", "y"),  # the user wants IMAP although the account is small
+            ("store", ENTER),
+            ("when_full", "1" + ENTER),  # the newest messages that fit
+            ("migrate", ENTER),
+            ("save", "n"),
+        ]
+    )
+    result = wizard(asker, home, places).run()
+    out = " ".join(capsys.readouterr().out.split())
+    assert not asker.script, out
+    assert result.status is ExitStatus.ACCOUNT_FULL, out
+    assert "does not fit" in out and "Your account is full" in out
+    report = result.report
+    assert report is not None and report.failures == [] and report.not_migrated_mbox is None
+    assert report.uploaded > 0 and report.deferred == 40 - report.uploaded
+    assert sum(body_counts(dovecot, account).values()) == report.uploaded

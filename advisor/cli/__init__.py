@@ -27,10 +27,14 @@ from advisor.cli import (
     verify_cmd,
     wizard_cmd,
 )
+from advisor.cli.help_format import hide_flag_types
 from advisor.cli.render import error, stderr
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 
+hide_flag_types()
+# Markdown: help paragraphs are re-flowed (docstrings are hard-wrapped) and
+# brackets such as [server] stay text instead of becoming rich markup.
 app = typer.Typer(
     name="mailadvisor",
     help=(
@@ -45,7 +49,7 @@ app = typer.Typer(
     ),
     no_args_is_help=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 app.command("advise")(advise_cmd.advise_command)

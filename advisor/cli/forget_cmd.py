@@ -31,9 +31,9 @@ def forget(
     Deletes the profile's account from the system keyring (its password and
     its OAuth2 sign-ins) and removes its token files. Use it when you stop
     using mailadvisor, hand the computer on, or fear a token has leaked; then
-    also revoke the app's access at the provider (Google: myaccount.google.com
-    > Security > Third-party apps; Microsoft: account.microsoft.com > Privacy
-    > Apps and services). The profile file itself stays.
+    also revoke the app's access at the provider (Google: myaccount.google.com,
+    Security, Third-party apps; Microsoft: account.microsoft.com, Privacy, Apps
+    and services). The profile file itself stays.
 
     Exit status 0, also when nothing was stored.
     """

@@ -30,6 +30,7 @@ from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
+from advisor.quota import WhenFull
 from advisor.same_account import summary as same_account_summary
 from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions, StoreReader
@@ -159,6 +160,16 @@ def migrate(
             "--ignore-lock", help="Read a Thunderbird profile even while Thunderbird runs."
         ),
     ] = False,
+    when_full: Annotated[
+        WhenFull | None,
+        typer.Option(
+            "--when-full",
+            help="When the account has no room for all the mail: stop before uploading "
+            "anything (stop), or upload the newest messages that fit and leave the rest for "
+            "a later run (newest-first). Default: the profile's when_full, else stop.",
+            case_sensitive=False,
+        ),
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     same_account: Annotated[
         bool | None,
@@ -196,6 +207,12 @@ def migrate(
     (folder, subject, size, the server's words) and saves a copy of each into a
     "not migrated" mbox any mail program opens; they stay in the source and are retried
     on the next run.
+
+    Before uploading, the plan is compared with the room the server reports (QUOTA):
+    when it does not fit, nothing is uploaded (exit status 6) unless --when-full
+    newest-first is given. An account that fills up during the run stops the upload at
+    once; what is left waits in the source (exit status 6), and a run after space was
+    freed goes on where this one stopped.
     """
     prof = load_profile(profile)
     plugins = load_plugins()
@@ -212,6 +229,7 @@ def migrate(
         batch_messages=batch_size,
         same_account=same_account,
         trash_deleted=trash_deleted,
+        when_full=when_full or WhenFull(prof.migration.when_full),
     )
     journal_path = journal or default_journal_path(
         access.email, access.target.host, access.target.port
@@ -240,6 +258,8 @@ def migrate(
         print_json(replace(report))
     else:
         render_report(report)
+    if report.account_full:
+        return ExitStatus.ACCOUNT_FULL
     return ExitStatus.OK if report.complete else ExitStatus.INCOMPLETE
 
 
@@ -356,7 +376,19 @@ def render_report(report: MigrationReport) -> None:
             "(an mbox: open it in any mail program).",
             soft_wrap=True,
         )
-    if report.deferred:
+    if report.room is not None and (report.dry_run or report.room.fits is False):
+        colour = "red" if report.room.blocks else "yellow" if report.room.fits is False else ""
+        text = f"Room on the server: {escape(report.room.summary)}."
+        stdout.print(f"[{colour}]{text}[/]" if colour else text, soft_wrap=True)
+        if report.dry_run and report.room.fits is False:
+            stdout.print(f"To go on: {escape(report.room.advice)}.", soft_wrap=True)
+    if report.deferred and report.account_full:
+        stdout.print(
+            f"[yellow]{report.deferred:,} messages ({_size(report.deferred_bytes)}) did not "
+            "fit into the account[/] and wait in the source for the next run; they are not "
+            "failures and were not copied anywhere."
+        )
+    elif report.deferred:
         stdout.print(
             f"{report.deferred:,} messages wait for the next run: the provider asked "
             "to stop for now. They stay in the source and are not counted as failed."

@@ -14,8 +14,12 @@ from advisor.errors import ProfileError
 from advisor.exitcodes import ExitStatus
 from advisor.plugin_manager import load_plugins
 from advisor.profile import check_profile
+from advisor.profile_examples import example_profile, example_profiles
 
-app = typer.Typer(help="Check and inspect profile files (a whole run written down in TOML).")
+app = typer.Typer(
+    help="Check and inspect profile files (a whole run written down in TOML).",
+    rich_markup_mode="markdown",
+)
 
 
 @dataclass
@@ -32,7 +36,8 @@ class ProfileCheckResult:
 @app.command("check")
 def check(
     files: Annotated[
-        list[Path], typer.Argument(help="Profile files to validate.", show_default=False)
+        list[Path],
+        typer.Argument(help="Profile files to validate.", show_default=False, metavar="FILE"),
     ],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
 ) -> int:
@@ -75,3 +80,45 @@ def check(
             else:
                 error(r.error or "")
     return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.USAGE
+
+
+@app.command("examples")
+def examples(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="Print this example's text (redirect it into your own file to start from it).",
+            show_default=False,
+            metavar="[NAME]",
+        ),
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> int:
+    """List the example profiles installed with mailadvisor, or print one.
+
+    Start your own profile from one: mailadvisor profile examples imap-from-maildir >
+    my.toml, edit it, then mailadvisor profile check my.toml.
+    """
+    if name is not None:
+        example = example_profile(name)
+        text = example.path.read_text(encoding="utf-8")
+        if json_output:
+            print_json({"name": example.name, "path": str(example.path), "text": text})
+        else:
+            typer.echo(text, nl=False)
+        return ExitStatus.OK
+    found = example_profiles()
+    if json_output:
+        print_json(
+            {
+                "examples": [
+                    {"name": e.name, "path": str(e.path), "description": e.description}
+                    for e in found
+                ]
+            }
+        )
+        return ExitStatus.OK
+    for e in found:
+        stdout.print(f"[bold]{escape(e.name)}[/]  {escape(e.description)}", soft_wrap=True)
+        stdout.print(f"   {escape(str(e.path))}", soft_wrap=True, highlight=False)
+    return ExitStatus.OK

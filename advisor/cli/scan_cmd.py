@@ -108,10 +108,11 @@ def scan(
     messages are downloaded and counted, never deleted.
 
     Examples:
-      mailadvisor scan
-      mailadvisor scan ~/Maildir
-      mailadvisor scan --json ~/.thunderbird/abcd1234.default-release
-      mailadvisor scan --profile my-move.toml
+
+    - mailadvisor scan
+    - mailadvisor scan ~/Maildir
+    - mailadvisor scan --json ~/.thunderbird/abcd1234.default-release
+    - mailadvisor scan --profile my-move.toml
 
     Exit status: 0 all scanned; 1 a store found could not be read;
     2 bad PATH or profile; 3 the POP3 server refused the login;

@@ -11,7 +11,7 @@ NOT_A_TERMINAL = (
     "mailadvisor: without a command, mailadvisor starts its guided wizard, which asks "
     "questions and needs a terminal; this is not one (input or output is redirected).\n"
     "To run without questions, describe the run in a profile file and use:\n"
-    "  mailadvisor migrate --profile FILE    (examples of profiles are in profiles/)\n"
+    "  mailadvisor migrate --profile FILE    (mailadvisor profile examples shows examples)\n"
     "  mailadvisor advise --help             (the POP3-or-IMAP advice from options)\n"
     "  mailadvisor --help                    (every command)"
 )

@@ -84,7 +84,7 @@ def mailadvisor_limits(provider: str) -> ProviderLimits | None:
     return ProviderLimits() if provider == NAME else None
 
 
-_UNAVAILABLE = re.compile(r"\[(UNAVAILABLE|LIMIT|INUSE)\]", re.I)
+_UNAVAILABLE = re.compile(r"\[(UNAVAILABLE|INUSE)\]", re.I)
 
 
 @hookimpl

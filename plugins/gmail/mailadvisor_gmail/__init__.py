@@ -44,6 +44,8 @@ LIMITS = ProviderLimits(
     max_message_bytes=35_651_584,  # APPENDLIMIT Gmail advertises
     daily_upload_bytes=500 * 1024 * 1024,  # Workspace: 500 MB/day of IMAP upload
     max_connections=15,
+    # A free account's 15 GB, shared with Drive and Photos; Gmail reports its QUOTA too.
+    mailbox_bytes=15 * 1024**3,
 )
 ALL_MAIL_ROLE = "\\All"
 # Folders are labels: a message kept in several folders is stored once, with one label each.

@@ -41,7 +41,12 @@ IMAP = Endpoint(Protocol.IMAP, "outlook.office365.com", 993, Security.TLS)
 POP3 = Endpoint(Protocol.POP3, "outlook.office365.com", 995, Security.TLS)
 SMTP_PERSONAL = Endpoint(Protocol.SMTP, "smtp-mail.outlook.com", 587, Security.STARTTLS)
 SMTP_365 = Endpoint(Protocol.SMTP, "smtp.office365.com", 587, Security.STARTTLS)
-LIMITS = ProviderLimits(max_message_bytes=35 * 1024 * 1024, max_connections=20)
+LIMITS = ProviderLimits(
+    max_message_bytes=35 * 1024 * 1024,
+    max_connections=20,
+    # Outlook.com's free mailbox; Microsoft 365 plans hold 50-100 GB: a warning only.
+    mailbox_bytes=15 * 1024**3,
+)
 ROLE_NAMES = {
     FolderRole.SENT: "Sent Items",
     FolderRole.TRASH: "Deleted Items",
