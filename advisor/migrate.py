@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -203,6 +203,8 @@ class MigrationReport:
     """Uploading stopped (or never started) for lack of room: what is left is deferred."""
     deferred_bytes: int = 0
     """Bytes of the deferred messages that are known (those that did not fit)."""
+    finished_at: str = ""
+    """When this pass ended (ISO 8601, UTC): a catch-up run copies what arrived since."""
 
     @property
     def complete(self) -> bool:
@@ -392,6 +394,7 @@ class Migration:
         r.notes.extend(self.reader.notes)
         self.reader.close()
         r.elapsed_seconds = time.monotonic() - started
+        r.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
         r.messages_per_second = r.uploaded / r.elapsed_seconds if r.elapsed_seconds else 0.0
         r.folders = list(self._folders.values())
         for f in r.folders:

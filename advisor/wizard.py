@@ -37,7 +37,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from typing import Protocol as TypingProtocol
@@ -125,6 +125,8 @@ class WizardResult:
     report: MigrationReport | None = None
     profile_path: Path | None = None
     """Where the profile was saved, if it was."""
+    device_files: dict[Any, Path] = field(default_factory=dict)
+    """What was written for the user's other devices, by kind of device."""
 
 
 class _BarProgress:
@@ -295,6 +297,8 @@ class Wizard:
                     return self.result
             self._pop3_advice()
         self._offer_profile(protocol)
+        if protocol is Protocol.IMAP and self.result.status is ExitStatus.OK:
+            self._devices()
         return self.result
 
     def interrupted_message(self) -> str:
@@ -1058,7 +1062,40 @@ class Wizard:
             if store is not None:
                 self.profile.source = SourceConfig(kind=store.kind, path=store.path)
         self._offer_profile(protocol)
+        if protocol is Protocol.IMAP and self.result.status is ExitStatus.OK:
+            self._devices()
         return self.result
+
+    def _devices(self) -> None:
+        """The new account on the user's other devices, and the switch that loses nothing."""
+        from advisor.devices import device_account
+        from advisor.devices.conversation import device_step
+
+        self.heading("Your other devices")
+        smtp = next(
+            (
+                f.endpoint
+                for f in (self.detection.servers if self.detection else ())
+                if f.endpoint.protocol is Protocol.SMTP
+            ),
+            None,
+        )
+        try:
+            account = device_account(self.profile, self.plugins, smtp=smtp)
+        except MailadvisorError as exc:
+            self.say(f"I cannot write the settings for your devices: {escape(str(exc))}")
+            return
+        saved = self.result.profile_path
+        folder = (saved.parent if saved else self.profile_dir) / f"{self.email}-devices"
+        self.result.device_files = device_step(
+            self.ask,
+            self.say,
+            account,
+            folder,
+            devices=self.asked.devices,
+            source=self.profile.source.path,
+            profile_path=str(saved) if saved else "FILE",
+        )
 
     def _offer_profile(self, protocol: Protocol) -> None:
         self.heading("Saving this for next time")

@@ -54,7 +54,8 @@ def test_console_script_is_installed_and_exits_with_status() -> None:
 
 COMMANDS = [
     [],
-    *[[c] for c in ("advise", "detect", "forget", "migrate", "plugins", "scan", "signin")],
+    *[[c] for c in ("advise", "detect", "devices", "forget", "migrate", "plugins", "scan")],
+    ["signin"],
     *[[c] for c in ("test", "verify", "profile")],
     ["profile", "check"],
     ["profile", "examples"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import plistlib
 import shutil
 import signal
 import stat
@@ -29,6 +30,7 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from advisor.cli import run
+from advisor.devices.guide import DeviceKind
 from advisor.exitcodes import ExitStatus
 from advisor.plugin_manager import load_plugins
 from advisor.profile import AuthKind, load_profile
@@ -151,6 +153,10 @@ def test_imap_wizard_migrates_saves_a_profile_and_the_profile_reruns_with_nothin
             ("profile_path", CTRL_U + str(profile_path) + ENTER),
             ("secret_source", ENTER),  # no keyring on a headless machine: env is first
             ("password_env", CTRL_U + "MA_WIZARD_PW" + ENTER),
+            # Three devices: this computer and two others, offered in turn.
+            ("device", ENTER),  # iPhone
+            ("device", ENTER),  # Android
+            ("device", ENTER),  # no more
         ]
     )
     w = wizard(asker, home, places)
@@ -198,6 +204,17 @@ def test_imap_wizard_migrates_saves_a_profile_and_the_profile_reruns_with_nothin
     assert saved.advice.devices == 3 and saved.advice.webmail is True
     assert saved.advice.mail_size is None  # measured values are not answers to keep
     assert not list(profile_path.parent.glob(".mine.toml.*")), "a temporary file was left"
+
+    # The other devices: a file each, no password in them, and the switch in order.
+    assert set(result.device_files) == {DeviceKind.APPLE, DeviceKind.ANDROID}
+    (mail,) = plistlib.loads(result.device_files[DeviceKind.APPLE].read_bytes())["PayloadContent"]
+    assert mail["IncomingMailServerPortNumber"] == info.imaps_port
+    assert "IncomingPassword" not in mail
+    qr_image = result.device_files[DeviceKind.ANDROID].read_bytes()
+    assert imap_account.password.encode() not in qr_image
+    flat = " ".join(out.split())
+    assert "Switching from POP3 without losing mail" in flat
+    assert f"mailadvisor migrate --profile {profile_path}" in flat
 
     # The same run again from the profile: nothing to upload, the journal knows it all.
     monkeypatch.setenv("MA_WIZARD_PW", imap_account.password)
@@ -511,6 +528,8 @@ def test_a_provider_without_passwords_gets_a_profile_for_signin(
             ("store", ENTER),
             ("save", ENTER),
             ("profile_path", ENTER),  # the suggested place
+            ("device", "2" + ENTER),  # Android
+            ("device", "4" + ENTER),  # no more
         ]
     )
     result = wizard(asker, home, places).run()
@@ -523,6 +542,12 @@ def test_a_provider_without_passwords_gets_a_profile_for_signin(
     assert saved.auth.method is AuthKind.OAUTH2 and saved.account.provider == "outlook"
     assert saved.source.path == home / "Maildir"
     assert not {p.key for p in asker.asked} & {"password", "secret_source"}
+    # The phone signs in through Outlook's page too: the QR code says OAuth2, no password.
+    qr = result.device_files[DeviceKind.ANDROID]
+    decoded = subprocess.run(
+        ["zbarimg", "--raw", "-q", "-Sbinary", str(qr)], capture_output=True, check=True
+    ).stdout.decode()
+    assert json.loads(decoded)[2][4] == 6
 
 
 class MemoryKeyring(KeyringBackend):

@@ -17,6 +17,7 @@ from advisor import __version__
 from advisor.cli import (
     advise_cmd,
     detect_cmd,
+    devices_cmd,
     forget_cmd,
     migrate_cmd,
     plugins_cmd,
@@ -54,6 +55,7 @@ app = typer.Typer(
 )
 app.command("advise")(advise_cmd.advise_command)
 app.command("detect")(detect_cmd.detect_command)
+app.command("devices")(devices_cmd.devices)
 app.command("forget")(forget_cmd.forget)
 app.command("migrate")(migrate_cmd.migrate)
 app.command("plugins")(plugins_cmd.plugins)

@@ -32,6 +32,7 @@ from advisor.advice import (
     parse_size,
 )
 from advisor.cli.render import print_json, stdout, to_jsonable, warning
+from advisor.devices.guide import device_advice
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.plugin_manager import PluginHost, load_plugins
@@ -244,7 +245,16 @@ def advise_command(
         provider=inputs.display_name,
     )
     if json_output:
-        print_json({**to_jsonable(advice), "provider": inputs.name, "email": email})
+        print_json(
+            {
+                **to_jsonable(advice),
+                "provider": inputs.name,
+                "email": email,
+                "devices": device_advice(
+                    advice.recommendation is Protocol.IMAP, advice.answers.devices
+                ),
+            }
+        )
     else:
         render_advice(advice, email=email)
     return ExitStatus.OK
@@ -326,6 +336,10 @@ def render_advice(advice: Advice, *, email: str | None = None, show_settings: bo
     if advice.caveats:
         _section("Keep in mind")
         stdout.print(_bullets(advice.caveats))
+    on_devices = device_advice(advice.recommendation is Protocol.IMAP, advice.answers.devices)
+    if on_devices:
+        _section("On your devices")
+        stdout.print(_bullets(on_devices))
     if show_settings:
         _section("Settings to use")
         stdout.print(_bullets(_settings_lines(advice, email)))

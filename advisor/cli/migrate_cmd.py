@@ -401,3 +401,9 @@ def render_report(report: MigrationReport) -> None:
     for note in report.notes:
         stdout.print(f"note: {escape(note)}", soft_wrap=True)
     stdout.print(f"Journal: {escape(report.journal)}", soft_wrap=True)
+    if not report.dry_run and report.finished_at:
+        stdout.print(
+            f"This pass ended at {report.finished_at}; run the same command again after "
+            "you stopped the old POP3 program to copy what arrived since (nothing twice).",
+            soft_wrap=True,
+        )

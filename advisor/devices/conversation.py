@@ -1,0 +1,81 @@
+"""The wizard's last step: the new account on each of the user's devices, then the switch.
+
+Kept out of the wizard's own module: the wizard hands in how to ask and how to speak,
+and this step only decides what to ask and what to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+
+from advisor.devices import DeviceAccount
+from advisor.devices.files import old_program_habits, write_device_files
+from advisor.devices.guide import TITLES, DeviceKind, settings_text, steps_for, switch_steps
+from advisor.old_pop3 import GMAIL_POP_NOTE
+from advisor.questions import Option, Prompt, QuestionKind
+
+DONE = "done"
+
+
+def device_step(
+    ask: Callable[[Prompt], Any],
+    say: Callable[[str], None],
+    account: DeviceAccount,
+    folder: Path,
+    *,
+    devices: int | None,
+    source: Path | None,
+    profile_path: str,
+) -> dict[DeviceKind, Path]:
+    """Ask which devices to set up, write a file for each that takes one, say the steps,
+    warn about the old POP3 program, and end with the order of steps that loses nothing."""
+    written: dict[DeviceKind, Path] = {}
+    done: set[DeviceKind] = set()
+    # The user counted this computer among the devices; the others are the ones to set up.
+    others = max(0, (devices or 1) - 1)
+    while True:
+        remaining = [k for k in DeviceKind if k not in done]
+        default = remaining[0].value if remaining and len(done) < others else DONE
+        answer = ask(
+            Prompt(
+                "device",
+                QuestionKind.SELECT,
+                "Set up another device with this account?"
+                if done
+                else "Which of your devices shall I set up with this account?",
+                "I write a file or a QR code the device takes in directly; no password in it.",
+                default,
+                (
+                    *(Option(TITLES[k], k.value) for k in remaining),
+                    Option("No more devices", DONE),
+                ),
+            )
+        )
+        if answer == DONE:
+            break
+        kind = DeviceKind(answer)
+        done.add(kind)
+        written.update(write_device_files(account, folder, [kind]))
+        where = str(written[kind]) if kind in written else None
+        steps = steps_for(kind, account, where)
+        say(f"[bold]{escape(steps.title)}[/]")
+        for n, step in enumerate(steps.steps, 1):
+            say(f"  {n}. {escape(step)}")
+        if kind in (DeviceKind.OTHER, DeviceKind.THUNDERBIRD, DeviceKind.ANDROID):
+            for line in settings_text(account):
+                say(f"     {escape(line)}")
+        if remaining == [kind]:
+            break
+    warnings = [w for h in old_program_habits(source) if (w := h.warning()) is not None]
+    if account.provider == "gmail":
+        warnings.append(GMAIL_POP_NOTE)
+    for w in warnings:
+        say(f"[yellow]Careful:[/] {escape(w)}")
+    say("[bold]Switching from POP3 without losing mail[/], in this order:")
+    for n, step in enumerate(switch_steps(profile_path), 1):
+        say(f"  {n}. {escape(step)}")
+    return written
