@@ -99,13 +99,19 @@ def _fetcher_origin(reader: StoreReader) -> Origin | None:
     """The POP3 server the first messages' fetcher trace lines name."""
     if reader.kind not in FETCHER_STORES:
         return None
-    for msg in islice(reader.messages(), SAMPLE_MESSAGES):
-        head = msg.data[:8192].replace(b"\r\n", b"\n")
-        trace = find_trace(head)
-        if not trace.programs:
-            continue
-        match = _RECEIVED_FROM.search(head[: trace.length])
-        return Origin(trace.programs[0], match.group(1).decode() if match else None, None)
+    messages = reader.messages()
+    try:
+        for msg in islice(messages, SAMPLE_MESSAGES):
+            head = msg.data[:8192].replace(b"\r\n", b"\n")
+            trace = find_trace(head)
+            if not trace.programs:
+                continue
+            match = _RECEIVED_FROM.search(head[: trace.length])
+            return Origin(trace.programs[0], match.group(1).decode() if match else None, None)
+    finally:
+        close = getattr(messages, "close", None)
+        if close is not None:
+            close()  # a generator's finally stops the reader's helpers at once
     return None
 
 
