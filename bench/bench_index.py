@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -42,9 +43,17 @@ def profile_for(server: DovecotServer, account: Account, store: Path, work: Path
     return path
 
 
+CPU: list[float] = []
+"""CPU seconds (user + system) of each run, in order: steadier than wall time on a busy
+machine."""
+
+
 def mailadvisor(code: Path, password: str, *args: str) -> float:
     env = {**os.environ, "BENCH_PASSWORD": password, "PYTHONPATH": str(code)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     seconds, _ = timed([sys.executable, "-m", "advisor", *args], env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     return seconds
 
 
@@ -59,6 +68,7 @@ def main() -> None:
         write_maildir(store, generate(args.messages, FOLDERS, seed=3), keep=False)
         server = dovecot()
         rows: list[tuple[str, float, float]] = []
+        cpu: list[tuple[str, float, float]] = []
         for label, extra in (("first migration", None), ("re-run, journal lost", "lost")):
             times = []
             for code in (ROOT, args.baseline):
@@ -68,22 +78,30 @@ def main() -> None:
                 run = ["migrate", "--profile", str(profile), "--json"]
                 first = mailadvisor(code, account.password, *run, "--journal", str(journal))
                 if extra is None:
-                    times.append(first)
+                    times.append((first, CPU[-1]))
                     continue
                 lost = work / f"{account.username}-lost.sqlite"
-                times.append(mailadvisor(code, account.password, *run, "--journal", str(lost)))
+                wall = mailadvisor(code, account.password, *run, "--journal", str(lost))
+                times.append((wall, CPU[-1]))
                 if code == ROOT:
                     check = ["verify", "--profile", str(profile), "--json"]
                     quick = mailadvisor(code, account.password, *check)
+                    quick_cpu = CPU[-1]
                     content = mailadvisor(code, account.password, *check, "--content")
+                    content_cpu = CPU[-1]
                     baseline = mailadvisor(args.baseline, account.password, *check)
                     rows.append(("verify", quick, baseline))
                     rows.append(("verify --content", content, baseline))
-            rows.insert(0 if extra is None else 1, (label, times[0], times[1]))
+                    cpu.append(("verify", quick_cpu, CPU[-1]))
+                    cpu.append(("verify --content", content_cpu, CPU[-1]))
+            at = 0 if extra is None else 1
+            rows.insert(at, (label, times[0][0], times[1][0]))
+            cpu.insert(at, (label, times[0][1], times[1][1]))
     print(f"{args.messages:,} messages; this checkout vs {args.baseline}")
-    print(f"{'':24} {'seconds':>9} {'baseline':>9} {'ratio':>7}")
-    for label, mine, base in rows:
-        print(f"{label:24} {mine:9.1f} {base:9.1f} {mine / base:7.2f}")
+    for title, table in (("wall seconds", rows), ("CPU seconds (client)", cpu)):
+        print(f"{title:24} {'this':>9} {'baseline':>9} {'ratio':>7}")
+        for label, mine, base in table:
+            print(f"{label:24} {mine:9.1f} {base:9.1f} {mine / base:7.2f}")
 
 
 if __name__ == "__main__":
