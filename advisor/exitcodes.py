@@ -21,5 +21,8 @@ class ExitStatus(IntEnum):
     ACCOUNT_FULL = 6
     """The account has no room for (all of) the mail: nothing, or only the part that
     fits, was uploaded; the rest waits in the source for a run after space is freed."""
+    INTERNAL_ERROR = 70
+    """A bug in mailadvisor stopped the command (EX_SOFTWARE); a migration still writes
+    its report, and running it again is safe."""
     INTERRUPTED = 130
     """Interrupted by the user (Ctrl-C)."""

@@ -17,6 +17,12 @@ escape ``target_prefix`` or reach the wire unquoted:
   becomes ``_``, and ``.`` / ``..`` become ``_.`` / ``_..``;
 - a name longer than 200 characters is cut and given a short hash, so two long
   names stay distinct.
+
+``INBOX`` is case-insensitive as the first level of a path (RFC 3501): a local
+``Inbox/Sub`` is the server's ``INBOX/Sub`` (``INBOX.Sub`` under an ``INBOX.`` prefix).
+Sub-folders of a special folder follow it: ``Archives/2019`` goes below the server's
+archive folder, wherever ``Archives`` went. A folder whose name the server refused and
+accepted with look-alikes (:mod:`advisor.server_folders`) keeps that name: ``renames``.
 """
 
 from __future__ import annotations
@@ -75,6 +81,31 @@ DEFAULT_ROLE_NAMES: dict[FolderRole, str] = {
     FolderRole.ARCHIVE: "Archive",
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+REFUSED_LOOKALIKES = {**DELIMITER_LOOKALIKES, "%": "\uff05", "*": "\u2217"}
+"""Characters servers refuse in names (Dovecot's Maildir++ refuses '.' under a '/'
+separator, IMAP wildcards), and what replaces them when the server says no."""
+
+
+def canonical(name: str, delimiter: str) -> str:
+    """``name`` with a first level of any case spelled ``INBOX``, as servers report it."""
+    head, sep, rest = name.partition(delimiter) if delimiter else (name, "", "")
+    if head.upper() == INBOX and head != INBOX:
+        return INBOX + sep + rest
+    return name
+
+
+def with_lookalikes(name: str, layout: ServerLayout) -> str:
+    """``name`` with the characters servers refuse replaced by look-alikes, level by level.
+
+    The namespace prefix and the delimiter stay as they are.
+    """
+    prefix = layout.prefix if name.startswith(layout.prefix) else ""
+    delim = layout.delimiter or "/"
+    levels = name[len(prefix) :].split(delim)
+    for char, lookalike in REFUSED_LOOKALIKES.items():
+        if char != delim:
+            levels = [level.replace(char, lookalike) for level in levels]
+    return prefix + delim.join(levels)
 
 
 @dataclass(frozen=True)
@@ -98,9 +129,15 @@ class ServerLayout:
         return found
 
     def has(self, name: str) -> bool:
+        """Whether the server listed ``name`` (INBOX in any case, as a path's first level)."""
         if name.upper() == INBOX:
             return True
-        return any(f.name == name for f in self.folders)
+        wanted = canonical(name, self.delimiter)
+        return any(
+            canonical(f.name, self.delimiter) == wanted
+            and not {"\\noselect", "\\nonexistent"} & {x.lower() for x in f.flags}
+            for f in self.folders
+        )
 
 
 @dataclass(frozen=True)
@@ -128,6 +165,12 @@ class FolderMapper:
     """The first level of source paths is a mail account (Thunderbird's "Local Folders",
     "pop.example.com"), not a folder: it is left out, so every account's Inbox goes to
     the server's INBOX. ``folder_map`` keys still use the full path."""
+    inboxes: Mapping[tuple[str, ...], str] = field(default_factory=dict)
+    """Source folders that are the user's inbox under another name (a mail spool such as
+    /var/mail/bob, a fetcher's target file), with the reason: they go to INBOX unless
+    ``folder_map`` or ``target_prefix`` says otherwise."""
+    renames: Mapping[str, str] = field(default_factory=dict)
+    """Server names an earlier run had to change (look-alikes for refused characters)."""
 
     def __post_init__(self) -> None:
         self._special = self.layout.special_folders()
@@ -152,9 +195,17 @@ class FolderMapper:
     def join(self, levels: Iterable[str]) -> str:
         """Levels -> full server name below the personal namespace."""
         parts = [self.sanitise(level) for level in levels]
-        if len(parts) == 1 and parts[0].upper() == INBOX:
-            return INBOX
-        return self.layout.prefix + (self.layout.delimiter or "/").join(parts)
+        delim = self.layout.delimiter or "/"
+        if parts and parts[0].upper() == INBOX:
+            if len(parts) == 1:
+                return INBOX
+            # INBOX is case-insensitive: "Inbox/Sub" is the server's INBOX/Sub, which is
+            # INBOX.Sub where the personal namespace is INBOX. itself.
+            prefix = self.layout.prefix
+            if prefix.upper() == INBOX + delim:
+                return prefix + delim.join(parts[1:])
+            return delim.join([INBOX, *parts[1:]])
+        return self.layout.prefix + delim.join(parts)
 
     def target_for(self, source: Sequence[str], *, deleted: bool = False) -> FolderTarget:
         """Where messages of the local folder ``source`` go."""
@@ -171,8 +222,18 @@ class FolderMapper:
         if self._prefix_levels:
             # Everything below one folder: special folders become ordinary ones there.
             return self._finish(self.join([*self._prefix_levels, *source]), None, "target_prefix")
+        parent_role = LOCAL_ROLE_NAMES.get(source[0].casefold()) if len(source) > 1 else None
+        if parent_role is not None and parent_role is not FolderRole.INBOX:
+            # A special folder's sub-folders go below wherever it went (Archives/2019 ->
+            # Archive/2019), not into a second tree of the local name.
+            parent = self.target_for(source[:1])
+            delim = self.layout.delimiter or "/"
+            name = delim.join([parent.name, *(self.sanitise(level) for level in source[1:])])
+            return self._finish(name, None, f"below {parent.name!r} ({parent.reason})")
         if role is FolderRole.INBOX:
             return self._finish(INBOX, role, "the inbox")
+        if tuple(source) in self.inboxes:
+            return self._finish(INBOX, FolderRole.INBOX, self.inboxes[tuple(source)])
         if role is not None:
             if role in self._special:
                 return self._finish(
@@ -192,4 +253,13 @@ class FolderMapper:
             # Never fill a non-mail folder (Calendar) or Gmail's All Mail by accident.
             name = f"{name} (imported)"
             reason += f"; the server folder is not for uploads, using {name!r}"
+        accepted = self.renames.get(name)
+        if accepted is None and not self.layout.has(name):
+            # A lost journal: the look-alike name an earlier run created is still there.
+            lookalike = with_lookalikes(name, self.layout)
+            if lookalike != name and self.layout.has(lookalike):
+                accepted = lookalike
+        if accepted is not None and accepted != name:
+            reason += f"; the server refused {name!r}, so look-alike characters replace some"
+            name = accepted
         return FolderTarget(name, role, self.layout.has(name), reason, use)

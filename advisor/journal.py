@@ -91,6 +91,10 @@ class MigrationJournal:
             );
             CREATE INDEX IF NOT EXISTS messages_folder ON messages (folder, status);
             CREATE INDEX IF NOT EXISTS messages_sha256 ON messages (sha256);
+            CREATE TABLE IF NOT EXISTS folder_names (
+                wanted TEXT PRIMARY KEY,
+                server TEXT NOT NULL
+            );
             """
         )
         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -235,6 +239,15 @@ class MigrationJournal:
     def counts(self) -> dict[str, int]:
         self.flush()
         return dict(self._db.execute("SELECT status, COUNT(*) FROM messages GROUP BY status"))
+
+    def folder_renames(self) -> dict[str, str]:
+        """Server folder names the server refused -> the names it accepted instead."""
+        return dict(self._db.execute("SELECT wanted, server FROM folder_names"))
+
+    def remember_rename(self, wanted: str, server: str) -> None:
+        """Later runs put ``wanted``'s messages into ``server`` (written at once)."""
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO folder_names VALUES (?, ?)", (wanted, server))
 
     def forget(self, keys: Iterable[str]) -> None:
         self.flush()

@@ -36,7 +36,9 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -49,16 +51,18 @@ import imapclient.exceptions
 from advisor import gmail_labels, quota, same_account
 from advisor.account import AccountAccess
 from advisor.content_check import Altered, ContentSample
-from advisor.errors import ConnectError
+from advisor.errors import ConnectError, MailadvisorError
 from advisor.folders import INBOX as INBOX_NAME
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
+from advisor.partial import PartialMessage, PartialSources
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
 from advisor.same_account import SameAccountReport, found_entry
+from advisor.server_folders import ServerFolders
 from advisor.server_index import Identity, ServerIndex, ServerMessage, message_id_of
-from advisor.stores.base import SourceMessage, StoreReader
+from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
     Batch,
@@ -114,6 +118,10 @@ class MigrationOptions:
     (:func:`advisor.same_account.detect`), True/False = the user says so."""
     trash_deleted: bool = False
     """Same account: move the server's copies of messages deleted locally to Trash."""
+    include_partial: bool = False
+    """Upload headers-only stubs as they are (else they are left out and reported)."""
+    partial_sources: PartialSources | None = None
+    """Where stubs came from; with a POP3 password, where their full copies are taken."""
     when_full: quota.WhenFull = quota.WhenFull.STOP
     """What to do when the plan does not fit into the room the server reports."""
 
@@ -197,6 +205,10 @@ class MigrationReport:
     """Uploads the server stored differently (the closing check compares content)."""
     content_checked: int = 0
     """How many uploads the closing check compared byte for byte."""
+    partial_messages: list[PartialMessage] = field(default_factory=list)
+    """Headers-only stubs: left out (unless include_partial) or replaced by the full copy."""
+    internal_error: str | None = None
+    """A bug in mailadvisor stopped the run (exception and place); None normally."""
     room: quota.QuotaCheck | None = None
     """The plan's bytes against the room the server (or provider) reports; None unknown."""
     account_full: bool = False
@@ -208,7 +220,12 @@ class MigrationReport:
 
     @property
     def complete(self) -> bool:
-        return self.failed == 0 and self.missing_after_verify == 0 and self.stopped_early is None
+        return (
+            self.failed == 0
+            and self.missing_after_verify == 0
+            and self.stopped_early is None
+            and self.internal_error is None
+        )
 
 
 class Progress(Protocol):
@@ -322,8 +339,6 @@ class Migration:
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
         self._outstanding: dict[str, UploadJob] = {}
-        self._refused: dict[str, str] = {}
-        """Server folders that could not be created, and the server's reason."""
         """Jobs handed to the uploaders and not yet answered: none may be forgotten."""
         self.share_labels = False
         """Labels instead of copies (the provider's rule, and the server offers it)."""
@@ -335,6 +350,7 @@ class Migration:
         self._held_bytes = 0
         self._uidvalidities: dict[str, int | None] = {}
         self._attributes: dict[str, frozenset[str]] = {}
+        self._finished = False
         self._measuring: list[tuple[float, int, str]] | None = None
         """While the room is planned: (received, size, key) of each message to upload."""
         self._fit: set[str] | None = None
@@ -353,8 +369,7 @@ class Migration:
         )
 
     # --- the run ------------------------------------------------------------
-    def run(self) -> MigrationReport:
-        started = time.monotonic()
+    def _run(self, started: float) -> MigrationReport:
         control = self._control = self.access.open()
         try:
             self._prepare(control)
@@ -377,7 +392,17 @@ class Migration:
                 self._apply_labels()
                 self._restore_flags()
                 if self.options.verify:
-                    self._verify()
+                    try:
+                        self._verify()
+                    except (imapclient.exceptions.IMAPClientAbortError, OSError) as exc:
+                        # The server dropped the idle control connection (Dovecot 2.3 can
+                        # panic on its list index lock): verify over a new one.
+                        self.report.notes.append(f"reconnected to verify ({exc})")
+                        with suppress(Exception):
+                            control.shutdown()
+                        control = self._control = self.access.open()
+                        self._selected = None
+                        self._verify()
         finally:
             self.journal.flush()
             if self._rejects is not None:
@@ -389,10 +414,41 @@ class Migration:
             except Exception:  # the report matters more than a clean goodbye
                 control.shutdown()
             self._control = None
+        self._finish_report(started)
+        return self.report
+
+    def run(self) -> MigrationReport:
+        """Migrate; a bug inside ends the run with ``report.internal_error`` set.
+
+        Errors a user can act on (:class:`MailadvisorError`) and broken connections are
+        raised as before; anything else is a mailadvisor bug: the report of what was done
+        so far is returned with the error in ``internal_error`` (the CLI writes it and
+        exits with status 70), never a bare traceback. The journal holds what was
+        recorded, and the server-side check covers what was in flight.
+        """
+        started = time.monotonic()
+        try:
+            return self._run(started)
+        except (MailadvisorError, OSError, imapclient.exceptions.IMAPClientAbortError):
+            raise
+        except Exception as exc:
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            self.report.internal_error = (
+                f"{type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})"
+            )
+            self.report.stopped_early = "stopped by an internal error in mailadvisor"
+            self._finish_report(started)
+            return self.report
+
+    def _finish_report(self, started: float) -> None:
+        if self._finished:
+            return
+        self._finished = True
         r = self.report
         # What the reader left out or could not trust (files that are not mail...).
         r.notes.extend(self.reader.notes)
-        self.reader.close()
+        with suppress(Exception):  # closing must not hide the report
+            self.reader.close()
         r.elapsed_seconds = time.monotonic() - started
         r.finished_at = datetime.now(UTC).isoformat(timespec="seconds")
         r.messages_per_second = r.uploaded / r.elapsed_seconds if r.elapsed_seconds else 0.0
@@ -403,16 +459,24 @@ class Migration:
             r.labelled += f.labelled
             r.skipped_deleted += f.skipped_deleted
         r.failed = len(r.failures)
-        return r
 
     def _prepare(self, control: imapclient.IMAPClient) -> None:
         layout = read_layout(control)
         caps, folders = layout.capabilities, layout.folders
-        paths = [f.path for f in self.reader.folders()]
+        listed = list(self.reader.folders())
+        paths = [f.path for f in listed]
         self.mapper = folder_mapper(
-            self.reader.kind, paths, layout, self.plugins, self.access, self.options
+            self.reader.kind,
+            paths,
+            layout,
+            self.plugins,
+            self.access,
+            self.options,
+            listed,
+            self.journal.folder_renames(),
         )
         self.layout = layout
+        self.folders = ServerFolders(control, layout, self.journal, self.report.notes)
         self.rules = self.plugins.upload_rules(self.access.provider)
         self._attributes = {f.name: f.flags for f in folders}
         self.share_labels = self.rules.labels_for_copies and gmail_labels.CAPABILITY in caps
@@ -471,6 +535,7 @@ class Migration:
         if report is None:
             target = self._target(path, deleted=False)
             report = FolderReport("/".join(path), target.name, target.reason)
+            report.created = target.name in self.folders.created
             self._folders[path] = report
         return report
 
@@ -480,38 +545,10 @@ class Migration:
         if target is None:
             target = self.mapper.target_for(path, deleted=deleted)
             if not self.options.dry_run and not target.exists and self._control is not None:
-                self._create(target)
+                # Its messages are reported as not migrated if refused; the rest goes on.
+                target = self.folders.ensure(target)
             self._targets[key] = target
         return target
-
-    def _create(self, target: FolderTarget) -> None:
-        control = self._control
-        assert control is not None
-        try:
-            if target.create_use and "CREATE-SPECIAL-USE" in self.layout.capabilities:
-                # RFC 6154: create it with its role, so other clients find it too.
-                control._command_and_check(
-                    "create",
-                    control._normalise_folder(target.name),
-                    f"(USE ({target.create_use}))",
-                    unpack=True,
-                )
-            else:
-                control.create_folder(target.name)
-        except imapclient.exceptions.IMAPClientError as exc:
-            if "ALREADYEXISTS" not in str(exc).upper():
-                # Its messages are reported as not migrated; the rest of the run goes on.
-                self._refused[target.name] = (
-                    f"the server refused to create folder {target.name!r}: {exc}"
-                )
-                return
-        try:
-            control.subscribe_folder(target.name)
-        except imapclient.exceptions.IMAPClientError:
-            self.report.notes.append(f"could not subscribe to {target.name!r}")
-        for report in self._folders.values():
-            if report.target == target.name:
-                report.created = True
 
     def _consider(self, msg: SourceMessage, submit: Callable[[UploadJob], None] | None) -> None:
         """Decide what happens to one message; hand it to ``submit`` if it must be uploaded."""
@@ -532,10 +569,23 @@ class Migration:
             if self.same is not None and not self._planning:
                 self._deleted_original(msg)
             return
+        if msg.partial:
+            folder.partial += 1
+            sources = self.options.partial_sources or PartialSources({})
+            # The room-planning pass takes nothing from POP3 and reports nothing (the upload
+            # pass does, once); a stub whose full copy will be taken is not measured.
+            opts, planning = self.options, self._planning
+            looking = opts.dry_run or planning
+            kept, stub = sources.decide(msg, folder.source, opts.include_partial, looking)
+            if stub is not None and not planning:
+                self.report.partial_messages.append(stub)
+            if kept is None:
+                return
+            msg = kept
         target = self._target(msg.folder, deleted=msg.deleted)
-        if target.name in self._refused:
+        if target.name in self.folders.refused:
             data = to_crlf(msg.data)
-            self._fail(folder, msg, message_id_of(data), self._refused[target.name], data)
+            self._fail(folder, msg, message_id_of(data), self.folders.refused[target.name], data)
             return
         key = f"{self.source_name}:{msg.source_id}"
         status = self.journal.status(key)
@@ -581,8 +631,6 @@ class Migration:
             if self.share_labels:
                 self._remember(digest, target.name, "found")
             return
-        if msg.partial:
-            folder.partial += 1
         job = None
         if self.share_labels and not self._planning:
             job = self._job(msg, key, target.name, data, message_id, digest)
@@ -925,9 +973,7 @@ class Migration:
         return index
 
     def _build_index(self, folder: str) -> ServerIndex:
-        if not self.layout.has(folder) and not any(
-            t.name == folder and t.exists for t in self._targets.values()
-        ):
+        if folder in self.folders.created:
             return ServerIndex.empty(folder)  # we just created it: nothing there yet
         try:
             exists = self._select(folder)
@@ -1476,12 +1522,27 @@ def folder_mapper(
     plugins: PluginHost,
     access: AccountAccess,
     options: MigrationOptions,
+    listed: Sequence[SourceFolder] = (),
+    renames: dict[str, str] | None = None,
 ) -> FolderMapper:
-    """Where each local folder goes: the same mapping for a migration and a verification."""
+    """Where each local folder goes: the same mapping for a migration and a verification.
+
+    ``listed``: the reader's folders, which may say that one is the inbox (a spool);
+    ``renames``: the journal's server names for names the server refused.
+    """
     policy = plugins.folder_policy(access.provider, layout.folders)
     # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
     account_level = kind == "thunderbird" and all(len(p) > 1 for p in paths)
-    return FolderMapper(layout, policy, options.target_prefix, options.folder_map, account_level)
+    inboxes = {f.path: f.inbox_reason for f in listed if f.inbox_reason}
+    return FolderMapper(
+        layout,
+        policy,
+        options.target_prefix,
+        options.folder_map,
+        account_level,
+        inboxes,
+        renames or {},
+    )
 
 
 class _Stop(Exception):

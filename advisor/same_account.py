@@ -122,7 +122,7 @@ def _thunderbird_origins(reader: StoreReader) -> tuple[list[Origin], list[Path]]
     if not isinstance(reader, ThunderbirdReader):
         return [], []
     try:
-        profile = reader.profile_dir()
+        profile = reader.profile_dir
     except UsageError:  # not a profile: no accounts to compare
         return [], []
     if profile is None:

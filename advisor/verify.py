@@ -72,6 +72,9 @@ class VerifyReport:
     doubled: list[VerifyItem] = field(default_factory=list)
     checked: int = 0
     skipped_deleted: int = 0
+    skipped_partial: int = 0
+    """Headers-only stubs: not checked (the migration leaves them out or takes the full
+    copy from POP3, neither of which is on disk)."""
     unreadable: list[str] = field(default_factory=list)
     """Source messages that could not be read (folder and id): not checked."""
     content: bool = False
@@ -135,14 +138,14 @@ class Verification:
         control = self.access.open()
         try:
             layout = read_layout(control)
-            detected = same_account.detect(
-                self.reader, self.access.target.host, self.access.username
-            )
+            access = self.access
+            detected = same_account.detect(self.reader, access.target.host, access.username)
             if detected is not None and detected.states and layout.has(INBOX):
-                self._uidls, _ = same_account.uidl_map(control, self.access, detected, INBOX)
-            paths = [f.path for f in self.reader.folders()]
+                self._uidls, _ = same_account.uidl_map(control, access, detected, INBOX)
+            listed = list(self.reader.folders())
+            paths = [f.path for f in listed]
             mapper = folder_mapper(
-                self.reader.kind, paths, layout, self.plugins, self.access, self.options
+                self.reader.kind, paths, layout, self.plugins, self.access, self.options, listed
             )
             # Gmail keeps identical messages once per label: one copy per folder is right.
             once = (
@@ -157,6 +160,9 @@ class Verification:
                     continue
                 if msg.deleted and self.options.skip_deleted:
                     report.skipped_deleted += 1
+                    continue
+                if msg.partial:
+                    report.skipped_partial += 1
                     continue
                 target = mapper.target_for(msg.folder, deleted=msg.deleted)
                 exp = expected.setdefault(target.name, _Expected(target))

@@ -1,18 +1,24 @@
 """Shared pytest fixtures.
 
 Real-server fixtures come from ``tests/dovecot.py``: every session gets private Dovecot
-instances on free loopback ports, stopped at the end of the session.
+instances on free loopback ports, stopped at the end of the session.  Cyrus and Courier
+(``tests/cyrus.py``, ``tests/courier.py``) are started the same way, from Debian packages
+``scripts/fetch-private-servers`` unpacks; ``matrix_server`` runs a test on each kind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from advisor.discovery import OFFLINE, use_options
+from tests.courier import CourierFactory
+from tests.cyrus import CyrusFactory
 from tests.dovecot import Account, DovecotFactory, DovecotMissingError, DovecotServer
+from tests.migrate_helpers import AnyServer
 from tests.netfakes import FakeInternet, NetGuard, Pki, guarded, make_pki
+from tests.private_root import PrivateServerError
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +43,66 @@ def dovecot_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Doveco
 def dovecot(dovecot_factory: DovecotFactory) -> DovecotServer:
     """The default server: separator "/", no prefix, Sent/Drafts/Trash/Junk/Archive."""
     return dovecot_factory()
+
+
+@pytest.fixture(scope="session")
+def cyrus_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CyrusFactory]:
+    """Cyrus 3.6 on demand: ``cyrus_factory("debian")`` (INBOX./".") or ``("upstream")``."""
+    try:
+        factory = CyrusFactory(log_archive=tmp_path_factory.mktemp("cyrus-logs"))
+    except PrivateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)  # never skip: see dovecot_factory
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+@pytest.fixture(scope="session")
+def courier_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CourierFactory]:
+    """Courier-IMAP 5.0 on demand (INBOX./".", no SPECIAL-USE, LITERAL+ or MULTIAPPEND)."""
+    try:
+        factory = CourierFactory(log_archive=tmp_path_factory.mktemp("courier-logs"))
+    except PrivateServerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield factory
+    finally:
+        factory.close()
+
+
+#: The servers the matrix tests run on; "cyrus" is Debian's configuration.
+SERVER_KINDS = ("dovecot", "cyrus", "cyrus-upstream", "courier")
+
+
+@pytest.fixture(scope="session")
+def imap_server(request: pytest.FixtureRequest) -> Callable[[str], AnyServer]:
+    """``imap_server(kind)``: the session's shared server of that kind (see SERVER_KINDS).
+
+    Factories are looked up lazily, so asking only for Dovecot never fetches the others.
+    """
+
+    def get(kind: str) -> AnyServer:
+        if kind == "dovecot":
+            factory: DovecotFactory = request.getfixturevalue("dovecot_factory")
+            return factory()
+        if kind in ("cyrus", "cyrus-upstream"):
+            cyrus: CyrusFactory = request.getfixturevalue("cyrus_factory")
+            return cyrus("upstream" if kind == "cyrus-upstream" else "debian")
+        if kind == "courier":
+            courier: CourierFactory = request.getfixturevalue("courier_factory")
+            return courier()
+        raise ValueError(f"unknown server kind {kind!r}")
+
+    return get
+
+
+@pytest.fixture(params=SERVER_KINDS)
+def matrix_server(
+    request: pytest.FixtureRequest, imap_server: Callable[[str], AnyServer]
+) -> AnyServer:
+    """Runs the test once per server kind, each on the session's shared server."""
+    return imap_server(request.param)
 
 
 @pytest.fixture

@@ -13,7 +13,12 @@ Listeners of every server (see :class:`ServerInfo`):
 * IMAP plaintext on ``127.0.0.3``: a ``local 127.0.0.3 { ssl = no;
   disable_plaintext_auth = no }`` block makes LOGIN work without TLS there (and
   STARTTLS is not offered) while every other listener stays strict.
-* POP3 implicit TLS and POP3 STARTTLS on ``127.0.0.1``.
+* POP3 implicit TLS and POP3 STARTTLS on ``127.0.0.1``.  A client on ``127.0.0.1`` may
+  log in on the STARTTLS port without TLS (the same-address rule above): that is how a
+  POP3 client without TLS settings (GNU movemail) fetches mail in tests.
+
+Mail is kept in Maildir (``~/Maildir``) unless the variant's ``mail_location`` says
+otherwise (:data:`MBOX_LOCATION`: mbox files in ``~/mail``, INBOX ``~/mail/inbox``).
 
 This module only needs the standard library so benchmarks can use it without pytest;
 the pytest fixtures live in ``tests/conftest.py``.
@@ -54,6 +59,8 @@ HOSTNAME = "localhost"
 PLAIN_HOST = "127.0.0.3"
 STARTUP_TIMEOUT = 10.0
 
+#: A variant's ``mail_location`` keeping mail in mbox files, Dovecot's usual mbox layout.
+MBOX_LOCATION = "mbox:~/mail:INBOX=~/mail/inbox"
 #: Special-use folders of the default variant (name relative to the namespace prefix).
 DEFAULT_SPECIAL_USE: Mapping[str, str | None] = {
     "Sent": "\\Sent",
@@ -138,6 +145,11 @@ class Variant:
     prefix: str = ""
     special_use: tuple[tuple[str, str | None], ...] = tuple(DEFAULT_SPECIAL_USE.items())
     extra_config: str = ""
+    mail_location: str = ""
+    """Dovecot's mail_location; empty: Maildir in ~/Maildir."""
+    maildir_plus_plus: bool = False
+    """Keep Maildir++ on disk under a "/" separator (a common hosting set-up): Dovecot
+    then refuses "." in folder names. By default "/" comes with LAYOUT=fs."""
 
     def __post_init__(self) -> None:
         if self.separator not in ("/", "."):
@@ -310,6 +322,8 @@ def process_group_alive(pgid: int) -> bool:
 
 class DovecotServer:
     """One private Dovecot instance; use :meth:`start`/:meth:`stop` or ``with``."""
+
+    kind = "dovecot"
 
     def __init__(
         self,
@@ -492,7 +506,7 @@ class DovecotServer:
         v, info, root = self.variant, self.info, self.root
         # Maildir++ stores hierarchy with "." on disk, so names with "." would be
         # impossible under a "/" separator; LAYOUT=fs maps "/" to directories instead.
-        layout = ":LAYOUT=fs" if v.separator == "/" else ""
+        layout = ":LAYOUT=fs" if v.separator == "/" and not v.maildir_plus_plus else ""
         mailboxes = "".join(
             f"  mailbox {_quote(name)} {{\n    auto = subscribe\n"
             + (f"    special_use = {attribute}\n" if attribute else "")
@@ -537,7 +551,7 @@ userdb {{
   args = {self.passwd_dir}/%u
 }}
 
-mail_location = maildir:~/Maildir{layout}
+mail_location = {v.mail_location or f"maildir:~/Maildir{layout}"}
 # Test data needs no durability; skipping fsync makes doveadm import much faster.
 mail_fsync = never
 mail_plugins = $mail_plugins quota
@@ -743,9 +757,13 @@ class DovecotFactory:
         prefix: str = "",
         special_use: Mapping[str, str | None] | None = None,
         extra_config: str = "",
+        mail_location: str = "",
+        maildir_plus_plus: bool = False,
     ) -> DovecotServer:
         """Return the running server for this variant, starting it on first use."""
-        variant = self._variant(separator, prefix, special_use, extra_config)
+        variant = self._variant(
+            separator, prefix, special_use, extra_config, mail_location, maildir_plus_plus
+        )
         with self._lock:
             server = self._servers.get(variant)
             if server is None:
@@ -771,9 +789,18 @@ class DovecotFactory:
         prefix: str,
         special_use: Mapping[str, str | None] | None,
         extra_config: str,
+        mail_location: str = "",
+        maildir_plus_plus: bool = False,
     ) -> Variant:
         folders = DEFAULT_SPECIAL_USE if special_use is None else special_use
-        return Variant(separator, prefix, tuple(folders.items()), extra_config)
+        return Variant(
+            separator,
+            prefix,
+            tuple(folders.items()),
+            extra_config,
+            mail_location,
+            maildir_plus_plus,
+        )
 
     def _start(self, variant: Variant) -> DovecotServer:
         root = self.root / f"server{len(self._spawned) + 1}"
@@ -824,6 +851,7 @@ __all__ = [
     "DEFAULT_SPECIAL_USE",
     "GMAIL_SPECIAL_USE",
     "INSTALL_HINT",
+    "MBOX_LOCATION",
     "OUTLOOK_SPECIAL_USE",
     "Account",
     "DovecotError",

@@ -8,6 +8,7 @@ gets a unique Message-ID unless asked otherwise, a Date, and Received lines.
 from __future__ import annotations
 
 import base64
+import os
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -174,7 +175,10 @@ def write_maildir(
         if n in deleted:
             letters = "".join(sorted(letters + "T"))
         name = f"{int(msg.date.timestamp())}.M{n}P{n}.gen,S={len(msg.data)}:2,{letters}"
-        (folder / "cur" / name).write_bytes(msg.data)
+        path = folder / "cur" / name
+        path.write_bytes(msg.data)
+        stamp = int(msg.date.timestamp())
+        os.utime(path, (stamp, stamp))  # as delivered: the mtime is the delivery time
         if keep:  # the benchmark writes thousands: it keeps nothing
             written.append(msg)
     return written

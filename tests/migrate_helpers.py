@@ -9,9 +9,31 @@ from pathlib import Path
 
 import imapclient
 
+from tests.courier import CourierServer
+from tests.cyrus import CyrusServer
 from tests.dovecot import Account, DovecotServer
 
 _counter = itertools.count()
+AnyServer = DovecotServer | CyrusServer | CourierServer
+"""Dovecot over TLS; Cyrus and Courier over plaintext on loopback (tests/private_root.py)."""
+
+
+def _server_section(server: AnyServer, account: Account) -> str:
+    info = server.info
+    if isinstance(server, DovecotServer):
+        return f"""host = "{server.info.hostname}"
+port = {server.info.imaps_port}
+security = "tls"
+username = "{account.username}"
+ca_file = "{server.info.ca_file}"
+"""
+    return f"""host = "{info.host}"
+port = {info.port}
+security = "none"
+allow_insecure = true
+username = "{account.username}"
+"""
+
 
 SIZE_LIMIT_CONFIG = "plugin {\n  quota_max_mail_size = 100k\n}\n"
 """A Dovecot variant that refuses a message for what it is: bigger than 100 kB
@@ -21,7 +43,7 @@ A full account is another matter (deferred, not failed): see test_migrate_quota.
 
 def write_profile(
     tmp_path: Path,
-    server: DovecotServer,
+    server: AnyServer,
     account: Account,
     source: Path,
     *,
@@ -31,18 +53,12 @@ def write_profile(
 ) -> tuple[Path, dict[str, str]]:
     """A profile for ``account`` on ``server`` reading ``source``; returns it and its env."""
     var = f"MA_TEST_PASSWORD_{next(_counter)}"
-    info = server.info
     text = f"""version = 1
 [account]
 email = "{account.email}"
 provider = "{provider}"
 [server]
-host = "{info.hostname}"
-port = {info.imaps_port}
-security = "tls"
-username = "{account.username}"
-ca_file = "{info.ca_file}"
-[auth]
+{_server_section(server, account)}[auth]
 method = "password"
 password_env = "{var}"
 [source]
@@ -57,18 +73,25 @@ path = "{source}"
     return path, {var: account.password}
 
 
-def connect(server: DovecotServer, account: Account) -> imapclient.IMAPClient:
-    info = server.info
-    client = imapclient.IMAPClient(
-        info.hostname, port=info.imaps_port, ssl=True, ssl_context=info.ssl_context(), timeout=30
-    )
+def connect(server: AnyServer, account: Account) -> imapclient.IMAPClient:
+    if isinstance(server, DovecotServer):
+        info = server.info
+        client = imapclient.IMAPClient(
+            info.hostname,
+            port=info.imaps_port,
+            ssl=True,
+            ssl_context=info.ssl_context(),
+            timeout=30,
+        )
+    else:
+        client = imapclient.IMAPClient(
+            server.info.host, port=server.info.port, ssl=False, timeout=30
+        )
     client.login(account.username, account.password)
     return client
 
 
-def server_messages(
-    server: DovecotServer, account: Account
-) -> dict[str, list[dict[bytes, object]]]:
+def server_messages(server: AnyServer, account: Account) -> dict[str, list[dict[bytes, object]]]:
     """Every folder's messages: flags, INTERNALDATE, size, full bytes."""
     out: dict[str, list[dict[bytes, object]]] = {}
     with connect(server, account) as client:
@@ -85,7 +108,7 @@ def server_messages(
     return out
 
 
-def body_counts(server: DovecotServer, account: Account) -> Counter[bytes]:
+def body_counts(server: AnyServer, account: Account) -> Counter[bytes]:
     """How often each full message body appears across the account (duplicates show > 1)."""
     counts: Counter[bytes] = Counter()
     for messages in server_messages(server, account).values():

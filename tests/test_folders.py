@@ -101,5 +101,50 @@ def test_thunderbird_account_level_is_left_out() -> None:
     assert m.target_for(("Local Folders", "Inbox")).name == "INBOX"
     assert m.target_for(("pop.example.com", "Inbox")).name == "INBOX"
     assert m.target_for(("pop.example.com", "Sent")).name == "Sent"
-    assert m.target_for(("Local Folders", "Archives", "2019")).name == "Archives/2019"
+    # A special folder's sub-folders follow it (issue 10, point 6).
+    assert m.target_for(("Local Folders", "Archives", "2019")).name == "Archive/2019"
     assert m.target_for(("Local Folders", "Bills")).name == "Money"
+
+
+@pytest.mark.parametrize(
+    ("delim", "prefix", "special", "expected"),
+    [
+        ("/", "", {}, ["Archive", "Archive/2019", "Archive/2019/Q1", "Sent/Old"]),
+        (".", "INBOX.", {}, ["INBOX.Archive", "INBOX.Archive.2019", "INBOX.Archive.2019.Q1",
+                            "INBOX.Sent.Old"]),
+        ("/", "", {"Archiv": "\\Archive", "Gesendet": "\\Sent"},
+         ["Archiv", "Archiv/2019", "Archiv/2019/Q1", "Gesendet/Old"]),
+    ],
+)  # fmt: skip
+def test_sub_folders_follow_their_special_parent(
+    delim: str, prefix: str, special: dict[str, str], expected: list[str]
+) -> None:
+    m = FolderMapper(layout(delim, prefix, special))
+    paths = [("Archives",), ("Archives", "2019"), ("Archives", "2019", "Q1"), ("Sent", "Old")]
+    assert [m.target_for(p).name for p in paths] == expected
+    child = m.target_for(("Archives", "2019"))
+    assert child.create_use is None and child.role is None  # only the parent has the role
+
+
+@pytest.mark.parametrize(
+    ("delim", "prefix", "expected"),
+    [("/", "", "INBOX/Sub"), (".", "", "INBOX.Sub"), (".", "INBOX.", "INBOX.Sub")],
+)
+def test_inbox_is_case_insensitive_as_first_level(delim: str, prefix: str, expected: str) -> None:
+    listed = layout(delim, prefix)
+    server = ServerLayout(delim, prefix, [*listed.folders, ServerFolder(expected, delim)])
+    for spelling in ("Inbox", "inbox", "INBOX"):
+        target = FolderMapper(server).target_for((spelling, "Sub"))
+        assert target.name == expected
+        assert target.exists  # the server's INBOX/Sub is this folder: no second CREATE
+    assert server.has(expected.replace("INBOX", "Inbox"))
+
+
+def test_a_rename_the_server_needed_is_kept() -> None:
+    dot = "\u2024"
+    m = FolderMapper(layout(), renames={"v1.2 notes": f"v1{dot}2 notes"})
+    assert m.target_for(("v1.2 notes",)).name == f"v1{dot}2 notes"
+    # Without the journal: the look-alike folder an earlier run made is found by name.
+    listed = ServerLayout("/", "", [ServerFolder(f"v1{dot}2 notes", "/")])
+    assert FolderMapper(listed).target_for(("v1.2 notes",)).name == f"v1{dot}2 notes"
+    assert FolderMapper(layout()).target_for(("v1.2 notes",)).name == "v1.2 notes"

@@ -56,7 +56,8 @@ def test_thunderbird_profile_into_imap(
     expected = {
         "INBOX": [1, 2, 3],
         f"{prefix}Sent": [5, 6],
-        f"{prefix}Archives{sep}2019": [7, 8],
+        # Sub-folders follow their special folder: Archives -> Archive (issue 10, point 6).
+        f"{prefix}Archive{sep}2019": [7, 8],
         # "." is the delimiter on the second server: a look-alike keeps one level.
         f"{prefix}Receipts v1" + ("\u2024" if sep == "." else ".") + "2": [9],
     }

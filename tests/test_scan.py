@@ -309,7 +309,9 @@ def _maildir_store(tmp: Path) -> tuple[Path, list[MaildirMessage]]:
     root = write_maildir(tmp / "Maildir", msgs)
     make_maildir(root / ".Empty")
     # A zero-byte file: counted, reported unreadable, never dropped.
-    (root / ".Archive.2019" / "cur" / "1560000000.M99P99.testhost:2,S").write_bytes(b"")
+    empty_file = root / ".Archive.2019" / "cur" / "1560000000.M99P99.testhost:2,S"
+    empty_file.write_bytes(b"")
+    os.utime(empty_file, (1560000000, 1560000000))  # its delivery time, like the others
     return root, msgs
 
 

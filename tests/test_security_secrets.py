@@ -232,6 +232,8 @@ def test_the_wizard_leaves_no_secret_behind(
             ("profile_path", "\x15" + str(profile_path) + ENTER),
             ("secret_source", ENTER),
             ("password_env", "\x15MA_WIZARD_CANARY" + ENTER),
+            ("device", "1" + ENTER),  # the iPhone profile: no password in it either
+            ("device", "4" + ENTER),  # no more
         ]
     )
     wizard = Wizard(

@@ -133,6 +133,7 @@ def test_info_separators_and_flag_orders(
 ) -> None:
     root = make_maildir(tmp_path)
     (root / "cur" / name).write_bytes(b"Subject: x\n\nx\n")
+    os.utime(root / "cur" / name, (1600000000, 1600000000))  # delivered then
     (m,) = MaildirReader(root).messages()
     assert (m.flags, m.deleted, m.problems) == (flags, deleted, ())
     assert m.source_id == "INBOX/" + split_name(name)[0]
@@ -250,13 +251,22 @@ def test_received_date_falls_back_to_headers_then_mtime(tmp_path: Path) -> None:
         message("d", "Date: Mon, 01 Mar 2021 08:00:00 -0500\n")
     )
     (root / "cur" / "mbsync-3:2,S").write_bytes(message("none"))
-    os.utime(root / "cur" / "mbsync-3:2,S", (1500000000, 1500000000))
+    (root / "cur" / "mbsync-4:2,S").write_bytes(message("delivered", received))
+    # Times no delivery has: the DOS epoch of a broken copy, the future, the Unix epoch.
+    os.utime(root / "cur" / "mbsync-1:2,S", (315532800, 315532800))
+    os.utime(root / "cur" / "mbsync-2:2,S", (4102444800, 4102444800))
+    os.utime(root / "cur" / "mbsync-3:2,S", (0, 0))
+    os.utime(root / "cur" / "mbsync-4:2,S", (1500000000, 1500000000))
     got = {m.source_id: m for m in MaildirReader(root).messages()}
     assert got["INBOX/mbsync-1"].received == datetime.fromisoformat("2021-03-02T10:00:00+01:00")
     assert got["INBOX/mbsync-2"].received == datetime.fromisoformat("2021-03-01T08:00:00-05:00")
-    assert got["INBOX/mbsync-3"].received == ts(1500000000)
+    # Nothing usable at all: the file time after all, said so.
+    assert got["INBOX/mbsync-3"].received == ts(0)
     assert [p.code for p in got["INBOX/mbsync-3"].problems] == ["bad-date"]
     assert got["INBOX/mbsync-1"].received.tzinfo is not None
+    # A plausible file time wins over the headers, as in Dovecot.
+    assert got["INBOX/mbsync-4"].received == ts(1500000000)
+    assert got["INBOX/mbsync-4"].problems == ()
 
 
 def test_folder_layouts_maildirpp_kmail_and_fs(tmp_path: Path) -> None:

@@ -370,7 +370,8 @@ def test_status_and_x_status_flags(tmp_path: Path) -> None:
     got = list(MboxReader(write(tmp_path, mboxrd(messages))).messages())
     assert [m.flags for m in got] == [{SEEN, ANSWERED, FLAGGED}, {DRAFT}, frozenset()]
     assert [m.deleted for m in got] == [False, True, False]
-    assert [m.data for m in got] == messages  # Status fields are the message's, kept
+    # Bookkeeping, hidden by Dovecot's mbox driver too: not part of the message.
+    assert [m.data for m in got] == [b"Subject: 1\n\nx\n", b"Subject: 2\n\nx\n", messages[2]]
 
 
 def test_mozilla_status_bits(tmp_path: Path) -> None:
@@ -400,7 +401,7 @@ def test_mozilla_status_bits(tmp_path: Path) -> None:
         b"S: 1\n\nx\n",
         b"S: 2\n\nx\n",
         b"S: 3\n\nx\n",
-        b"Status: R\nS: 4\n\nx\n",
+        b"S: 4\n\nx\n",
     ]
 
 

@@ -167,3 +167,18 @@ def test_folders_and_detect(dovecot: DovecotServer, mailbox: Account) -> None:
     assert [f.path for f in reader.folders()] == [("INBOX",)]
     assert reader.security is Security.TLS
     assert not Pop3Reader.detect(dovecot.maildir_of(mailbox))
+
+
+def test_single_messages_by_uidl_and_nothing_deleted(
+    dovecot: DovecotServer, mailbox: Account
+) -> None:
+    before = server_state(dovecot, mailbox)
+    uidls = [line.split()[1].decode() for line in before[1]]
+    reader = Pop3Reader(options=options(dovecot, mailbox), password=mailbox.password)
+    with reader.by_uidl() as retrieve:
+        second = retrieve(uidls[1])
+        assert retrieve("no-such-uidl") is None
+    assert second == crlf(MESSAGES[1])  # the dot-stuffed one, unstuffed
+    assert set(reader.commands_sent) <= {"CAPA", "USER", "PASS", "UIDL", "RETR", "QUIT"}
+    assert reader.commands_sent.count("RETR") == 1
+    assert server_state(dovecot, mailbox) == before

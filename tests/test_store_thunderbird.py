@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -200,7 +200,10 @@ def test_old_summary_flags_come_from_the_index(tmp_path: Path) -> None:
     assert message.source_id == "bugmail-1:0" and message.folder == ("bugmail-1",)
     assert message.flags == {SEEN, "$label4"}
     assert not message.deleted and not message.problems
-    assert message.received == datetime(2007, 10, 2, 0, 26, 47)
+    # This old .msf records no dateReceived: the topmost Received:, not the From_ line
+    # (Tue Oct 02 00:26:47 2007, when Thunderbird wrote the message).
+    mdt = timezone(-timedelta(hours=6))
+    assert message.received == datetime(2008, 5, 7, 15, 55, 21, tzinfo=mdt)
     assert b"X-Mozilla" not in message.data
     assert len(message.data) == len(raw) - 32 - 1 - 23 - 28 - 97
 

@@ -62,6 +62,9 @@ class Row:
     subject: str = "a subject we do not read"
     use_row_id: bool = False
     """Old Thunderbird: no storeToken, the row id is the offset."""
+    junkscore: str | None = None
+    """Thunderbird's junk verdict: "100" junk, "0" not junk (string cells, as it writes)."""
+    junkscoreorigin: str = "user"
 
 
 COLUMNS = {
@@ -77,6 +80,8 @@ COLUMNS = {
     "dateReceived": 0x89,
     "subject": 0x8A,
     "ns:msg:db:table:kind:thread": 0x8B,
+    "junkscore": 0x8C,
+    "junkscoreorigin": 0x8D,
 }
 
 
@@ -112,6 +117,10 @@ def msf(
         if row.received is not None:
             cells.append(b"(^%X=%X)" % (c["dateReceived"], int(row.received.timestamp())))
         cells.append(b"(^%X^%X)" % (c["subject"], atom(row.subject.encode())))
+        if row.junkscore is not None:
+            cells.append(b"(^%X^%X)" % (c["junkscore"], atom(row.junkscore.encode())))
+            origin = atom(row.junkscoreorigin.encode())
+            cells.append(b"(^%X^%X)" % (c["junkscoreorigin"], origin))
         body.append(b"  [%X%s]\n" % (row_id, b"".join(cells)))
     out.append(b"<" + b"".join(b"(%X=%s)" % (0x90 + i, a) for i, a in enumerate(atoms)) + b">\n")
     out.append(b"{1:^80 {(k^84:c)(s=9)} \n" + b"".join(body) + b"}\n")

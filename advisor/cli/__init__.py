@@ -46,7 +46,8 @@ app = typer.Typer(
         "(in a terminal); the commands below do each part without questions.\n\n"
         "Exit statuses: 0 success; 1 finished but some messages were not migrated; "
         "2 usage or profile error; 3 authentication failed; 4 cannot connect or TLS failure; "
-        "130 interrupted."
+        "6 the account is full; 70 internal error (a bug; the migration report is still "
+        "written); 130 interrupted."
     ),
     no_args_is_help=False,
     add_completion=False,

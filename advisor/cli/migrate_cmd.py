@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import closing
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,14 +25,17 @@ from rich.progress import (
 from rich.table import Table
 
 from advisor.account import resolve_account
-from advisor.cli.render import print_json, stderr, stdout, to_jsonable
+from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
+from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.partial import PartialSources
 from advisor.plugin_manager import load_plugins
-from advisor.profile import load_profile
+from advisor.profile import Profile, load_profile
 from advisor.quota import WhenFull
 from advisor.same_account import summary as same_account_summary
+from advisor.secrets import resolve_secret
 from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions, StoreReader
 
@@ -188,6 +192,31 @@ def migrate(
             "from INBOX to Trash (default: only report them).",
         ),
     ] = False,
+    include_partial: Annotated[
+        bool,
+        typer.Option(
+            "--include-partial",
+            help="Upload messages the mail program downloaded only partly (headers only) "
+            "as they are; by default they are left out and listed in the report.",
+        ),
+    ] = False,
+    partial_from_pop3: Annotated[
+        bool,
+        typer.Option(
+            "--partial-from-pop3",
+            help="Take the full copy of each partly downloaded message from the POP3 "
+            "account that left it on its server (Thunderbird profiles), by its UIDL.",
+        ),
+    ] = False,
+    pop3_password_env: Annotated[
+        str | None,
+        typer.Option(
+            "--pop3-password-env",
+            help="With --partial-from-pop3: the environment variable holding the POP3 "
+            "password (default: the profile's own account password).",
+            show_default=False,
+        ),
+    ] = None,
     report_file: Annotated[
         Path | None,
         typer.Option(
@@ -206,7 +235,8 @@ def migrate(
     read. Exit status 1 when some messages could not be migrated: the report lists them
     (folder, subject, size, the server's words) and saves a copy of each into a
     "not migrated" mbox any mail program opens; they stay in the source and are retried
-    on the next run.
+    on the next run. Exit status 70 when a bug in mailadvisor stopped the run: the report
+    of what was done is still written.
 
     Before uploading, the plan is compared with the room the server reports (QUOTA):
     when it does not fit, nothing is uploaded (exit status 6) unless --when-full
@@ -220,6 +250,11 @@ def migrate(
         stderr.print(f"[yellow]warning:[/] {escape(w.message)}", soft_wrap=True)
     access = resolve_account(prof, plugins)
     reader = reader_for(prof, ReaderOptions(ignore_lock=ignore_lock))
+    partial_sources = PartialSources.for_reader(
+        reader,
+        _pop3_password(prof, pop3_password_env) if partial_from_pop3 else None,
+        prof.server.ca_file if prof.server is not None else None,
+    )
     options = MigrationOptions(
         dry_run=prof.migration.dry_run if dry_run is None else dry_run,
         skip_deleted=prof.migration.skip_deleted,
@@ -229,6 +264,8 @@ def migrate(
         batch_messages=batch_size,
         same_account=same_account,
         trash_deleted=trash_deleted,
+        include_partial=include_partial,
+        partial_sources=partial_sources,
         when_full=when_full or WhenFull(prof.migration.when_full),
     )
     journal_path = journal or default_journal_path(
@@ -236,7 +273,7 @@ def migrate(
     )
     options.not_migrated_path = not_migrated_path(report_file, journal_path)
     show_progress = stderr.is_terminal and not json_output
-    with MigrationJournal(journal_path) as jnl:
+    with MigrationJournal(journal_path) as jnl, closing(partial_sources):
         if show_progress:
             columns = (
                 TextColumn("{task.description}"),
@@ -258,9 +295,27 @@ def migrate(
         print_json(replace(report))
     else:
         render_report(report)
+    if report.internal_error is not None:
+        where = f" (the report is in {report_file})" if report_file is not None else ""
+        error(
+            f"mailadvisor stopped because of an internal error: {report.internal_error}{where}. "
+            "This is a bug; please report it. Running the same command again is safe: "
+            "nothing is uploaded twice."
+        )
+        return ExitStatus.INTERNAL_ERROR
     if report.account_full:
         return ExitStatus.ACCOUNT_FULL
     return ExitStatus.OK if report.complete else ExitStatus.INCOMPLETE
+
+
+def _pop3_password(prof: Profile, env: str | None) -> str:
+    """The POP3 password for --partial-from-pop3: from ``env``, else the account's own."""
+    if env is None:
+        return resolve_secret(prof.auth, prof.account.email)
+    value = os.environ.get(env)
+    if not value:
+        raise UsageError(f"--pop3-password-env: the environment variable {env} is not set")
+    return value
 
 
 def _size(n: int) -> str:
@@ -270,6 +325,39 @@ def _size(n: int) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def _render_partial(report: MigrationReport) -> None:
+    """Each headers-only stub: left out or replaced by its full copy, and where it is."""
+    left = [p for p in report.partial_messages if not p.recovered]
+    taken = len(report.partial_messages) - len(left)
+    if taken:
+        stdout.print(
+            f"{taken:,} messages downloaded only partly were taken in full from their POP3 "
+            "account instead."
+        )
+    for p in left:
+        where = f" (UIDL {p.uidl} on {p.account})" if p.uidl and p.account else ""
+        why = f": {p.note}" if p.note else ""
+        stdout.print(
+            f"[yellow]partial, not migrated[/] {escape(p.folder)} {escape(p.source_id)} "
+            f"{escape(repr(p.subject))}{escape(where)}{escape(why)}",
+            soft_wrap=True,
+        )
+    if left:
+        on_server = sorted({p.account for p in left if p.account and p.on_server})
+        hint = (
+            f" The account {', '.join(on_server)} leaves mail on its server: run again with "
+            "--partial-from-pop3 to take the full messages from there."
+            if on_server
+            else " The full messages may still be on the POP3 server they came from."
+        )
+        stdout.print(
+            f"{len(left):,} messages were downloaded only partly (headers only): their "
+            "bodies are not on this disk, so they were left out (--include-partial uploads "
+            "them as they are)." + hint,
+            soft_wrap=True,
+        )
 
 
 def render_report(report: MigrationReport) -> None:
@@ -305,6 +393,9 @@ def render_report(report: MigrationReport) -> None:
     if report.same_account is not None:
         for line in same_account_summary(report.same_account, report.dry_run):
             stdout.print(escape(line), soft_wrap=True)
+    for f in report.folders:
+        if f.target == "INBOX" and f.reason != "the inbox":  # say why a folder is the inbox
+            stdout.print(f"{escape(f.source)} goes to INBOX: {escape(f.reason)}", soft_wrap=True)
     if not report.dry_run:
         stdout.print(
             f"Uploaded {report.uploaded:,} messages ({_size(report.uploaded_bytes)}) in "
@@ -337,6 +428,7 @@ def render_report(report: MigrationReport) -> None:
             f"{report.skipped_deleted:,} messages you had deleted were left out "
             "(set skip_deleted = false to recover them into a separate folder)."
         )
+    _render_partial(report)
     if report.verified is not None:
         stdout.print(
             "Verified: every migrated message is on the server."

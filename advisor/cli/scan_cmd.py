@@ -194,8 +194,7 @@ def _render(report: ScanReport, kind: SourceKind | None) -> None:
 
 
 def _render_store(store: ScannedStore) -> None:
-    what = KIND_DESCRIPTIONS.get(store.kind, store.kind.value)
-    title = f"[bold]{escape(store.source)}[/]: {escape(what)}"
+    title = f"[bold]{escape(store.source)}[/]: {escape(store.description)}"
     if store.client:
         reason = store.reason or ""
         found = reason if store.client.split("/")[0] in reason else f"{store.client}: {reason}"
@@ -226,6 +225,11 @@ def _render_store(store: ScannedStore) -> None:
         notes.append(f"{t.unreadable:,} unreadable")
     if t.undated:
         notes.append(f"{t.undated:,} without a received date")
+    if result.folder_data:
+        notes.append(
+            f"{result.folder_data:,} folder-data record(s) of c-client (\"DON'T DELETE THIS "
+            'MESSAGE"): not mail, not counted, never migrated'
+        )
     for note in notes:
         stdout.print(f"  {escape(note)}", soft_wrap=True)
     _render_problems(result)

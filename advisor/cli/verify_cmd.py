@@ -121,6 +121,11 @@ def render_verify(report: VerifyReport) -> None:
             f"{report.skipped_deleted:,} messages you had deleted were not checked "
             "(skip_deleted in the profile)."
         )
+    if report.skipped_partial:
+        stdout.print(
+            f"{report.skipped_partial:,} messages downloaded only partly (headers only) were "
+            "not checked: their full copy is not on this disk."
+        )
     if report.ok:
         stdout.print(f"All {report.checked:,} messages are on the server exactly once.")
     else:

@@ -34,6 +34,7 @@ __all__ = [
     "READERS",
     "ReaderUnavailable",
     "candidate_kinds",
+    "describe_store",
     "detect_kind",
     "open_store",
     "other_kinds",
@@ -131,6 +132,23 @@ READERS: Mapping[SourceKind, type[StoreReader]] = _ReaderRegistry(_READER_LOCATI
 
 def _describe(kind: SourceKind) -> str:
     return KIND_DESCRIPTIONS.get(kind, kind.value)
+
+
+def describe_store(kind: SourceKind, path: Path) -> str:
+    """What the store at ``path`` is, for a person: its kind, and for mbox which program
+    keeps the file or laid out the directory when that can be told (never raises)."""
+    if kind is not SourceKind.MBOX:
+        return _describe(kind)
+    from advisor.stores import mbox_bookkeeping as unix  # mbox only: no cost for the rest
+
+    try:
+        if path.is_dir():
+            layout = unix.tree_layout(path)
+            return "a folder tree of mbox files" + (f" ({layout})" if layout else "")
+        writer = unix.file_writer(path)
+    except OSError:
+        return _describe(kind)
+    return _describe(kind) + (f" (kept by {writer})" if writer else "")
 
 
 def _require_path(path: Path) -> None:

@@ -81,6 +81,9 @@ class SourceFolder:
     path: tuple[str, ...]
     location: Path | None = None
     """The file or directory holding it, for messages to the user."""
+    inbox_reason: str | None = None
+    """Why this folder is the user's inbox although it is not named so (a mail spool, a
+    fetcher's target file); the migration plan then proposes the server's INBOX."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,10 @@ class StoreReader(ABC):
         """What the last :meth:`messages` run noticed that is not a message's problem (a
         stale index, files that are not mail and were not read...), for the report.
         Complete once the messages have all been read."""
+        self.folder_data = 0
+        """How many records the last :meth:`messages` run left out because they are the
+        store's own data, not mail (c-client's "DON'T DELETE THIS MESSAGE"); each is
+        also named in :attr:`notes`."""
 
     @classmethod
     @abstractmethod

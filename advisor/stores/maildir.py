@@ -20,11 +20,16 @@ commas and repeated letters are tolerated. Everything in ``new/`` is unseen, so 
 never gets \\Seen. The identity of a message is its folder and the unique part of the
 name, so a flag change (a rename) or the move from new/ to cur/ keeps it.
 
-The received date is the leading timestamp of the file name (seconds since 1970,
-UTC), else the header's topmost Received:, else Date:, else the file's mtime.
+The received date is the file's mtime, as Dovecot takes it for INTERNALDATE: delivery
+agents write the file at arrival, and mutt, when it moves or saves a message, gives the
+new file a new name (with the time of the move) but sets its mtime back to the received
+time. The mtime is passed over only when it is clearly not a delivery time (see
+:func:`bulk_copied` and :func:`plausible_mtime`): then the name's leading timestamp
+(seconds since 1970, UTC), else the header's topmost Received:, else Date:, else the
+mtime after all.
 
-Speed: per message one ``open``/``read`` and a name split; no header parsing unless
-the name has no timestamp, no ``stat`` beyond what listing gives.
+Speed: per message one ``stat`` and one ``open``/``read`` and a name split; no header
+parsing unless the mtime and the name both fail.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -64,6 +69,13 @@ from advisor.stores.message_files import (
     unlisted_folder,
 )
 
+# A file time before this is no delivery time (zeroed or DOS-epoch times of a broken copy).
+_EARLIEST_MTIME = datetime(1990, 1, 1, tzinfo=UTC)
+_FUTURE_SLACK = timedelta(days=2)
+# A bulk copy writes a folder's files within minutes; their deliveries span far more.
+_COPY_WINDOW = 3600.0
+_DELIVERY_SPREAD = 86400.0
+
 FLAG_LETTERS: dict[str, str] = {
     "P": FORWARDED,
     "R": ANSWERED,
@@ -93,6 +105,37 @@ def name_date(name: str) -> datetime | None:
     """The delivery time at the start of the name ("1276533073.M242911P3632.host")."""
     match = _NAME_TIME.match(name)
     return timestamp_date(int(match.group(1))) if match else None
+
+
+def plausible_mtime(mtime: float | None, now: datetime | None = None) -> datetime | None:
+    """The mtime as a received date, None when it cannot be one: before 1990 (a zeroed
+    or DOS-epoch time from a broken copy) or more than two days in the future."""
+    if mtime is None:
+        return None
+    when = timestamp_date(mtime)
+    limit = (now or datetime.now(UTC)) + _FUTURE_SLACK
+    if when is None or when < _EARLIEST_MTIME or when > limit:
+        return None
+    return when
+
+
+def bulk_copied(times: list[tuple[float | None, datetime | None]]) -> bool:
+    """Whether a folder's files were copied without keeping their times (``cp -r``
+    without ``-p``, an unzip, a sync tool): every mtime falls within one hour, while the
+    delivery times in their names spread over more than a day and all lie before the
+    earliest mtime. ``times``: (mtime, name timestamp) per file. Then the mtimes say
+    when the copy was made, and the names are the better received dates. A backlog
+    delivered at once does not look like this: its names carry the same times as its
+    mtimes. Two files at least are needed to tell."""
+    mtimes = [m for m, _ in times if m is not None]
+    named = [n.timestamp() for _, n in times if n is not None]
+    if len(mtimes) < 2 or len(named) < 2:
+        return False
+    return (
+        max(mtimes) - min(mtimes) <= _COPY_WINDOW
+        and max(named) - min(named) > _DELIVERY_SPREAD
+        and max(named) < min(mtimes)
+    )
 
 
 def parse_flags(info: str, keywords: dict[int, str] | None) -> tuple[set[str], bool, list[Problem]]:
@@ -174,7 +217,9 @@ class MaildirReader(StoreReader):
     kind: ClassVar[str] = "maildir"
     metadata_notes: ClassVar[tuple[str, ...]] = (
         "Flags come from the file names (P R S T D F and Dovecot keywords); new/ is unseen.",
-        "The received date is the timestamp the delivering program put in the file name.",
+        "The received date is the file's modification time (as Dovecot and mutt keep it), "
+        "or the delivery time in the file name when the files were copied without their "
+        "times.",
         "Files in tmp/ (deliveries in progress) are not messages and are not read.",
     )
 
@@ -277,18 +322,27 @@ class MaildirReader(StoreReader):
         keywords: dict[int, str] | None = None
         keywords_loaded = False
         seen: set[str] = set()
+        mtimes = {
+            (sub, name): _mtime(directory / sub / name)
+            for sub, names in (("cur", cur_names), ("new", new_names))
+            for name in names
+        }
+        copied = bulk_copied([(m, name_date(name)) for (_, name), m in mtimes.items()])
         for sub, names in (("cur", cur_names), ("new", new_names)):
             for name in names:
+                mtime = None if copied else mtimes[(sub, name)]
                 unique, info = split_name(name)
                 if info and not keywords_loaded and any("a" <= c <= "z" for c in info):
                     keywords, keywords_loaded = read_keywords(directory), True
                 if unique in seen:
                     if not os.path.lexists(directory / sub / name):
                         continue  # moved to cur/ while we read: already yielded from there
-                    yield self._message(folder, directory, sub, name, keywords, duplicate=True)
+                    yield self._message(
+                        folder, directory, sub, name, keywords, mtime, duplicate=True
+                    )
                     continue
                 seen.add(unique)
-                yield self._message(folder, directory, sub, name, keywords)
+                yield self._message(folder, directory, sub, name, keywords, mtime)
 
     def _list_files(self, directory: Path, folder: tuple[str, ...]) -> list[str]:
         names: list[str] = []
@@ -310,6 +364,7 @@ class MaildirReader(StoreReader):
         sub: str,
         name: str,
         keywords: dict[int, str] | None,
+        mtime: float | None,
         *,
         duplicate: bool = False,
     ) -> SourceMessage:
@@ -334,10 +389,13 @@ class MaildirReader(StoreReader):
             all_problems.extend(flag_problems)
         if sub == "new":
             flags.discard(SEEN)
-        received = name_date(name)
+        # The mtime of the file found is the received date, unless it cannot be one.
+        received = plausible_mtime(mtime) or name_date(name)
         if received is None:
             received, date_problems = received_or_mtime(data, path)
             all_problems.extend(date_problems)
+            if received is not None and received > datetime.now(UTC) + _FUTURE_SLACK:
+                received = None  # a file time in the future: let the server date it
         ident = source_id(folder, unique)
         if duplicate:
             ident = f"{ident}#{sub}/{name}"
@@ -360,4 +418,11 @@ class MaildirReader(StoreReader):
             for entry in sorted_dir(directory / sub):
                 if split_name(entry.name)[0] == unique:
                     return sub, entry.name
+        return None
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
         return None

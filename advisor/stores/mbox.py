@@ -63,6 +63,15 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.fromsearch import MEMMEM, FeedBroken, HitFeed, address_of
+from advisor.stores.mbox_bookkeeping import (
+    PSEUDO_NOTE,
+    file_writer,
+    inbox_reason,
+    is_pseudo_message,
+    keeps_quoting,
+    strip_unix_fields,
+)
+from advisor.stores.mbox_tree import FolderFile, folder_files, looks_like_mbox
 
 FROM_ = b"From "
 BLOCK_SIZE = 512 << 10
@@ -1080,53 +1089,6 @@ PARTIAL_PROBLEM = Problem(
 
 # -- the reader ---------------------------------------------------------------------------
 
-_MBOX_SUFFIXES = (".mbox", ".mbx")
-_SKIP_SUFFIXES = (".msf", ".ev-summary", ".ev-summary-meta", ".cmeta", ".ibex.index", ".lock")
-
-
-_FolderFile = tuple[tuple[str, ...], Path, OSError | None]
-"""(folder, its mbox file, the error that keeps it from being read)."""
-
-
-def folder_name_for(path: Path) -> str:
-    """A folder's name from its mbox file name (``inbox.mbox`` -> ``inbox``)."""
-    name = path.name
-    for suffix in _MBOX_SUFFIXES:
-        if name.lower().endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def looks_like_mbox(path: Path) -> bool:
-    """Cheap test: a regular file whose first bytes are ``From ``."""
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(5) == FROM_
-    except OSError:
-        return False
-
-
-def _is_maildir(path: Path) -> bool:
-    try:
-        return (path / "cur").is_dir()
-    except OSError:  # a directory that cannot be entered is not known to be one
-        return False
-
-
-def _empty(path: Path) -> bool:
-    try:
-        return path.stat().st_size == 0
-    except OSError:
-        return False
-
-
-def _unreadable(path: Path) -> bool:
-    try:
-        with open(path, "rb"):
-            return False
-    except OSError:
-        return True
-
 
 def quoting_option(options: ReaderOptions) -> bool:
     """``mbox_quoting`` reader option: "mboxrd" (default: remove one level) or "none"."""
@@ -1147,11 +1109,14 @@ class MboxReader(StoreReader):
     kind: ClassVar[str] = "mbox"
     metadata_notes: ClassVar[tuple[str, ...]] = (
         "Flags come from the Status: (R read) and X-Status: (A answered, F flagged, "
-        "T draft, D deleted) fields, or Thunderbird's X-Mozilla-Status when present.",
+        "T draft, D deleted) fields, or Thunderbird's X-Mozilla-Status when present; "
+        "keywords from X-Keywords. The fields Dovecot hides (X-IMAP, X-IMAPbase, X-UID, "
+        "X-Keywords, Status, X-Status, Content-Length) are not uploaded.",
         "The received date is the From_ line's, in the writer's local time (no zone), "
         "else the newest Received: field's, else the Date: field's.",
-        "One level of >From quoting is removed (mboxrd), as Thunderbird does; "
-        'mbox_quoting = "none" keeps lines as stored.',
+        "One level of >From quoting is removed (mboxrd), as Thunderbird does, except in "
+        'files kept by c-client or Dovecot, which never remove it; mbox_quoting = "none" '
+        "keeps lines as stored.",
     )
 
     def __init__(self, path: Path, options: ReaderOptions | None = None) -> None:
@@ -1172,48 +1137,13 @@ class MboxReader(StoreReader):
                 return False
         return False
 
-    def _files(self, skipped: list[str] | None = None) -> Iterator[_FolderFile]:
-        if not self.path.is_dir():
-            yield (folder_name_for(self.path),), self.path, None
-            return
-        yield from self._walk(self.path, (), skipped if skipped is not None else [])
-
-    def _walk(
-        self, directory: Path, parent: tuple[str, ...], skipped: list[str]
-    ) -> Iterator[_FolderFile]:
-        """Folder files below ``directory``; what is not read goes to ``skipped`` with
-        the reason (hidden files and known summary files only when they hold mail). A
-        directory that cannot be listed comes with its error, to be reported unreadable."""
-        try:
-            entries = sorted(directory.iterdir(), key=lambda p: p.name)
-        except OSError as exc:
-            yield parent or (directory.name,), directory, exc
-            return
-        for entry in entries:
-            name = entry.name
-            if name.startswith(".") or name.lower().endswith(_SKIP_SUFFIXES):
-                if entry.is_file() and looks_like_mbox(entry):
-                    skipped.append(f"{entry}: a hidden or summary file holding mail, not read")
-                continue
-            if entry.is_file():
-                # A file that cannot be opened is listed, so that it is reported, not lost;
-                # an empty file is an empty folder.
-                if looks_like_mbox(entry) or _unreadable(entry) or _empty(entry):
-                    yield (*parent, folder_name_for(entry)), entry, None
-                else:
-                    skipped.append(f"{entry}: not an mbox (it does not start with 'From ')")
-            elif entry.is_dir():
-                if _is_maildir(entry):
-                    skipped.append(f"{entry}: a Maildir, not read here (--kind maildir)")
-                    continue
-                child = name[:-4] if name.endswith(".sbd") else name
-                yield from self._walk(entry, (*parent, child), skipped)
-            else:
-                skipped.append(f"{entry}: not a regular file, not read")
+    def _files(self, skipped: list[str] | None = None) -> Iterator[FolderFile]:
+        return folder_files(self.path, skipped if skipped is not None else [])
 
     def folders(self) -> Iterator[SourceFolder]:
+        single = not self.path.is_dir()  # a lone file may be a spool or a fetcher's target
         for folder, path, _ in self._files():
-            yield SourceFolder(folder, path)
+            yield SourceFolder(folder, path, inbox_reason(path) if single else None)
 
     def messages(self) -> Iterator[SourceMessage]:
         self.notes = []
@@ -1224,19 +1154,26 @@ class MboxReader(StoreReader):
             if error is not None:
                 yield unreadable_message(folder, where, error)
             else:
-                yield from read_mbox_folder(path, folder, where, self.unquote)
+                yield from read_mbox_folder(path, folder, where, self.unquote, skipped)
+        self.folder_data = sum(note.endswith(PSEUDO_NOTE) for note in skipped)
         self.notes.extend(skipped)
 
 
 def read_mbox_folder(
-    path: Path, folder: tuple[str, ...], where: str, unquote: bool
+    path: Path, folder: tuple[str, ...], where: str, unquote: bool, notes: list[str]
 ) -> Iterator[SourceMessage]:
     """The messages of one mbox file; a file that cannot be read becomes one
-    unreadable entry (empty data, problem "unreadable") instead of an exception."""
+    unreadable entry (empty data, problem "unreadable") instead of an exception.
+    c-client's folder-data record is left out, with a note (see mbox_bookkeeping)."""
     position = 0
     try:
-        for entry in iter_mbox(path, unquote=unquote, strip_mozilla=True):
+        writer = file_writer(path)
+        unquote = unquote and not keeps_quoting(writer)
+        for n, entry in enumerate(iter_mbox(path, unquote=unquote, strip_mozilla=True)):
             position = entry.offset
+            if not n and writer and is_pseudo_message(entry.envelope, entry_header_block(entry)):
+                notes.append(f"{where}:{entry.offset}: {PSEUDO_NOTE}")
+                continue
             yield message_from_entry(entry, folder, f"{where}:{entry.offset}")
     except OSError as exc:
         yield unreadable_message(folder, f"{where}:{position}", exc)
@@ -1260,17 +1197,19 @@ def message_from_entry(
     folder: tuple[str, ...],
     source_id: str,
 ) -> SourceMessage:
-    """A :class:`SourceMessage` from an mbox entry, trusting only its own headers."""
+    """A :class:`SourceMessage` from an mbox entry, trusting only its own headers,
+    without the bookkeeping fields Dovecot hides (see mbox_bookkeeping)."""
     data, size = entry.data, entry.header_size
     block = header_block(data) if size is None else data[:size]
     facts = interpret_headers(data, entry.envelope_date, block, entry.removed)
-    problems = [*entry.problems, *facts.problems]
+    unix = strip_unix_fields(facts.data, block if facts.data is data else header_block(facts.data))
+    problems = [*entry.problems, *facts.problems, *unix.problems]
     if facts.partial:
         problems.append(PARTIAL_PROBLEM)
     return SourceMessage(
         folder=folder,
-        data=facts.data,
-        flags=facts.flags,
+        data=unix.data,
+        flags=facts.flags | unix.keywords,
         received=facts.received,
         source_id=source_id,
         deleted=facts.deleted,

@@ -7,9 +7,13 @@ sub-directory ``work/2019`` is the folder ``("work", "2019")``.
 Flags come from the folder's ``.mh_sequences``: a message not in ``unseen`` is
 \\Seen, ``replied`` gives \\Answered, ``flagged`` \\Flagged, ``forwarded`` $Forwarded.
 Sequences are lists of numbers and ranges (``unseen: 1-5 8 10-12``). A folder without
-``.mh_sequences`` has no unseen message. nmh's ``rmm`` keeps a removed message as
-``,N`` (or ``#N``): such files are yielded as deleted, so they can be recovered but are
-skipped by default. Other names are not messages and are ignored.
+``.mh_sequences`` has no unseen message. Claws Mail and Sylpheed leave ``.mh_sequences``
+empty and keep their marks in ``.claws_mark`` / ``.sylpheed_mark``
+(:mod:`advisor.stores.claws_marks`): when a folder has one, it decides \\Seen, flags,
+colour labels (as keywords) and deletion; a message it has no entry for is unseen.
+nmh's ``rmm`` keeps a removed message as ``,N`` (or ``#N``): such files are yielded as
+deleted, so they can be recovered but are skipped by default. Other names are not
+messages and are ignored.
 
 The received date is the topmost Received: header's, else Date:, else the file's mtime.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import bisect
 import os
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +37,7 @@ from advisor.stores.base import (
     SourceMessage,
     StoreReader,
 )
+from advisor.stores.claws_marks import read_marks, read_tag_names, read_tags
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
@@ -125,8 +131,8 @@ class MhReader(StoreReader):
 
     kind: ClassVar[str] = "mh"
     metadata_notes: ClassVar[tuple[str, ...]] = (
-        "Flags come from .mh_sequences (unseen, replied, flagged); Claws Mail and Sylpheed "
-        "keep their marks in .claws_mark/.sylpheed_mark, which are not read.",
+        "Flags come from .mh_sequences (unseen, replied, flagged), or from Claws Mail's and "
+        "Sylpheed's .claws_mark/.sylpheed_mark (colour labels become keywords).",
         "Messages removed with rmm (,N files) are reported as deleted.",
         "The received date comes from the Received:/Date: headers, else the file's time.",
     )
@@ -190,6 +196,11 @@ class MhReader(StoreReader):
                 yield (INBOX,), directory, files, parent, error
             stack.extend(reversed(children))
 
+    @cached_property
+    def _tag_names(self) -> dict[int, str] | None:
+        """Claws Mail's tag names (``~/.claws-mail/tagsrc`` beside ``~/Mail``), read once."""
+        return read_tag_names(self.path)
+
     def _folder_messages(
         self,
         folder: tuple[str, ...],
@@ -210,14 +221,26 @@ class MhReader(StoreReader):
         else:
             sequences, folder_problems = parse_sequences(text)
         unseen = sequences.get(UNSEEN)
+        marks, mark_problems = read_marks(directory)
+        tags, tag_problems = read_tags(directory, self._tag_names)
+        folder_problems.extend(mark_problems + tag_problems)
         for number, deleted, name in sorted(files):
             path = directory / name
             data, problems = read_message_file(path)
             received, date_problems = received_or_mtime(data, path)
             flags: set[str] = set()
             if not deleted:
-                if unseen is None or number not in unseen:
+                if marks is not None:
+                    # Claws Mail / Sylpheed: the mark file is the state; no entry: unseen.
+                    mark = marks.get(number)
+                    if mark is not None:
+                        flags |= mark.flags
+                        deleted = mark.deleted
+                        if mark.seen:
+                            flags.add(SEEN)
+                elif unseen is None or number not in unseen:
                     flags.add(SEEN)
+                flags |= tags.get(number, frozenset())
                 for sequence, flag in SEQUENCE_FLAGS.items():
                     seq = sequences.get(sequence)
                     if seq is not None and number in seq:

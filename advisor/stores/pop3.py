@@ -26,8 +26,8 @@ from __future__ import annotations
 import hashlib
 import poplib
 import ssl
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -187,6 +187,33 @@ class Pop3Reader(StoreReader):
                 if number.isdigit() and size.strip().isdigit():
                     sizes[int(number)] = int(size)
             return [(uid or "", sizes.get(number, -1)) for number, uid in numbered]
+        finally:
+            _close(client)
+
+    @contextmanager
+    def by_uidl(self) -> Iterator[Callable[[str], bytes | None]]:
+        """One signed-in connection, for taking single messages by their UIDL: yields a
+        function returning a message's bytes (CRLF, dot-unstuffed), or None when the
+        server no longer has it. Only UIDL and RETR are sent; nothing is deleted."""
+        client = self._connect()
+        self.commands_sent = client.commands_sent
+        try:
+            self._login(client)
+            numbers = {uid: number for number, uid in self._list(client) if uid}
+
+            def retrieve(uidl: str) -> bytes | None:
+                number = numbers.get(uidl)
+                if number is None:
+                    return None
+                try:
+                    _, lines, _ = client.retr(number)
+                except (OSError, poplib.error_proto) as exc:
+                    raise ConnectError(
+                        f"POP3 {self.where}: retrieving message {number} failed: {_describe(exc)}"
+                    ) from None
+                return b"\r\n".join(lines) + b"\r\n" if lines else None
+
+            yield retrieve
         finally:
             _close(client)
 

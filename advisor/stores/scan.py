@@ -21,7 +21,7 @@ from pathlib import Path
 
 from advisor.errors import MailadvisorError, UsageError
 from advisor.profile import SourceKind
-from advisor.stores import open_store, other_kinds
+from advisor.stores import describe_store, open_store, other_kinds
 from advisor.stores.base import ReaderOptions, SourceMessage, StoreReader
 
 __all__ = [
@@ -110,6 +110,9 @@ class StoreScan:
     metadata_notes: tuple[str, ...] = ()
     """What this kind of store keeps or loses (flags, dates, exact bytes), from the reader."""
     seconds: float = 0.0
+    folder_data: int = 0
+    """Records that are the store's own data, not mail (c-client's "DON'T DELETE THIS
+    MESSAGE"): not counted as messages, never migrated, nothing lost."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,7 @@ def scan_store(reader: StoreReader, progress: ProgressCallback | None = None) ->
         notes=tuple(reader.notes),
         metadata_notes=reader.metadata_notes,
         seconds=time.monotonic() - started,
+        folder_data=reader.folder_data,
     )
 
 
@@ -347,10 +351,14 @@ class ScannedStore:
     """Other kinds of store found at the same path, which this scan did not read."""
     source: str = ""
     """The store as the user knows it: its path, or a POP3 account's ``pop3s://user@host``."""
+    description: str = ""
+    """What the store is ("a folder tree of mbox files (Alpine/Pine's ~/mail)")."""
 
     def __post_init__(self) -> None:
         if not self.source:
             self.source = str(self.path)
+        if not self.description:
+            self.description = describe_store(self.kind, self.path)
 
 
 @dataclass

@@ -36,26 +36,31 @@ import struct
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 from advisor.errors import SourceLockedError, UsageError
 from advisor.stores.base import Problem, ReaderOptions, SourceFolder, SourceMessage, StoreReader
 from advisor.stores.mbox import (
-    MOZ_PARTIAL,
     PARTIAL_PROBLEM,
     MboxEntry,
     entry_header_block,
     interpret_headers,
     iter_mbox,
-    keywords_from,
-    mozilla_flags,
     quoting_option,
     unreadable_message,
 )
 from advisor.stores.mork import MorkError, read_mork
+from advisor.stores.tb_foldercache import FolderNames
+from advisor.stores.tb_index import (
+    FOLDER_INFO_KIND,
+    FolderIndex,
+    load_index,
+    misplaced_offset,
+    row_flags,
+    timestamp,
+)
 
 # -- discovery -----------------------------------------------------------------------------
 
@@ -416,125 +421,6 @@ def _is_feed_account(directory: Path) -> bool:
     )
 
 
-# -- the .msf index ------------------------------------------------------------------------
-
-MSGS_TABLE_KIND = "ns:msg:db:table:kind:msgs"
-MSGS_ROW_SCOPE = "ns:msg:db:row:scope:msgs:all"
-FOLDER_INFO_KIND = "ns:msg:db:table:kind:dbfolderinfo"
-_INDEX_COLUMNS = (
-    "flags",
-    "keywords",
-    "label",
-    "storeToken",
-    "msgOffset",
-    "dateReceived",
-    "folderName",
-    "folderSize",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class IndexRow:
-    """What the .msf says about one live message."""
-
-    flags: int
-    keywords: str
-    label: int
-    received: datetime | None
-
-
-@dataclass
-class FolderIndex:
-    """A folder's .msf summary, reduced to what reading needs."""
-
-    folder_name: str | None = None
-    folder_size: int | None = None
-    live: dict[int | str, IndexRow] = field(default_factory=dict)
-    """Live messages by mbox offset (mbox store) or file name (maildir store)."""
-    usable: bool = False
-    """True when the index can decide which messages are alive."""
-    reason: str = ""
-    """Why it cannot, for the report."""
-
-
-def _hex(value: bytes | None) -> int | None:
-    if not value:
-        return None
-    try:
-        return int(value, 16)
-    except ValueError:
-        return None
-
-
-def load_index(msf: Path, store_size: int | None, maildir: bool = False) -> FolderIndex:
-    """Read a folder's .msf. ``store_size`` is the mbox's size (None for maildir):
-    the index decides which messages live only when its recorded folder size matches."""
-    try:
-        document = read_mork(msf, _INDEX_COLUMNS)
-    except (OSError, MorkError) as exc:
-        return FolderIndex(reason=f"{msf.name} cannot be read ({exc})")
-    index = FolderIndex()
-    for table in document.tables_of_kind(FOLDER_INFO_KIND):
-        for key in table.rows:
-            row = document.rows.get(key, {})
-            if row.get("folderName"):
-                index.folder_name = row["folderName"].decode("utf-8", "replace")
-            index.folder_size = _hex(row.get("folderSize"))
-            break
-    tables = [t for t in document.tables_of_kind(MSGS_TABLE_KIND) if t.scope == MSGS_ROW_SCOPE]
-    if not tables:
-        index.reason = f"{msf.name} has no message table"
-        return index
-    for table in tables:
-        for key in table.rows:
-            cells = document.rows.get(key)
-            if cells is None:
-                continue
-            where = _row_location(key[1], cells, maildir)
-            if where is None:
-                continue
-            index.live[where] = IndexRow(
-                flags=_hex(cells.get("flags")) or 0,
-                keywords=cells.get("keywords", b"").decode("utf-8", "replace"),
-                label=_hex(cells.get("label")) or 0,
-                received=_timestamp(_hex(cells.get("dateReceived"))),
-            )
-    if maildir:
-        index.usable = True
-    elif index.folder_size is None:
-        index.reason = f"{msf.name} does not record the folder's size"
-    elif index.folder_size != store_size:
-        index.reason = (
-            f"{msf.name} is out of date (it describes {index.folder_size} bytes, "
-            f"the mbox has {store_size})"
-        )
-    else:
-        index.usable = True
-    return index
-
-
-def _row_location(row_id: int, cells: dict[str, bytes], maildir: bool) -> int | str | None:
-    """Where a row's message is stored: storeToken (decimal offset or maildir file name),
-    else the old msgOffset column (hex), else the row id itself (Thunderbird < 3
-    used the offset as the message key)."""
-    token = cells.get("storeToken", b"").decode("utf-8", "replace").strip()
-    if maildir:
-        return token or None
-    if token:
-        return int(token) if token.isdigit() else None
-    offset = _hex(cells.get("msgOffset"))
-    return offset if offset is not None else row_id
-
-
-def _timestamp(seconds: int | None) -> datetime | None:
-    if not seconds:
-        return None
-    try:
-        return datetime.fromtimestamp(seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 # -- folders -------------------------------------------------------------------------------
 
 # Thunderbird's own bookkeeping files in an account directory: known, never mail.
@@ -637,13 +523,13 @@ def _looks_like_mail(path: Path) -> bool | None:
     return not head or head.startswith(b"From ") or _HEADER_START.match(head) is not None
 
 
-NameFromIndex = Callable[[Path, Path, str], "str | None"]
-"""(summary file, folder location, store) -> the folderName its index records."""
+NameFromIndex = Callable[[Path | None, Path, str], "str | None"]
+"""(summary file if any, folder location, store) -> the folder's recorded name."""
 
 
-def _name_from_msf(msf: Path, location: Path, store: str) -> str | None:
+def _name_from_msf(msf: Path | None, location: Path, store: str) -> str | None:
     del location, store
-    return _folder_name_from_msf(msf)
+    return _folder_name_from_msf(msf) if msf else None
 
 
 def _skip_reason(name: str, is_dir: bool) -> str | None:
@@ -706,7 +592,7 @@ def walk_mail_root(
             note(entry, reason)
             continue
         summary = entry.with_name(name + ".msf") if name + ".msf" in names else None
-        recorded = name_of(summary, entry, store) if summary and store != "unreadable" else None
+        recorded = name_of(summary, entry, store) if store != "unreadable" else None
         path = (*parent, folder_display_name(name, recorded))
         yield ThunderbirdFolder(path, entry, summary, store, reason)
         children = entry.with_name(name + ".sbd")
@@ -719,7 +605,7 @@ def walk_mail_root(
         if name.endswith(".sbd") and len(name) > 4 and name not in walked and _is_dir(entry):
             base = name[:-4]
             summary = entry.with_name(base + ".msf") if base + ".msf" in names else None
-            recorded = name_of(summary, entry, "none") if summary else None
+            recorded = name_of(summary, entry, "none")
             path = (*parent, folder_display_name(base, recorded))
             yield ThunderbirdFolder(path, entry, summary, "none")
             yield from walk_mail_root(entry, path, skipped, name_of)
@@ -903,8 +789,9 @@ class ThunderbirdReader(StoreReader):
             )
         return layout
 
+    @property
     def profile_dir(self) -> Path | None:
-        """The profile holding the files read (its prefs.js names the POP3 accounts)."""
+        """The profile holding the files read (its prefs.js names the accounts)."""
         return self._layout().profile
 
     def lock(self) -> ProfileLock:
@@ -926,6 +813,8 @@ class ThunderbirdReader(StoreReader):
 
     def _folders(self, name_of: NameFromIndex = _name_from_msf) -> Iterator[ThunderbirdFolder]:
         layout = self._layout()
+        # Thunderbird 115+ keeps hashed folders' real names in folderCache.json.
+        name_of = FolderNames.load(layout.profile).wrap(name_of)
         if layout.kind == "folder":
             mbox = layout.roots[0].path
             msf = mbox.with_name(mbox.name + ".msf")
@@ -941,9 +830,11 @@ class ThunderbirdReader(StoreReader):
             prefix = (root.name,) if root.name else ()
             yield from walk_mail_root(root.path, prefix, self.skipped, name_of)
 
-    def _keep_index(self, msf: Path, location: Path, store: str) -> str | None:
+    def _keep_index(self, msf: Path | None, location: Path, store: str) -> str | None:
         """Load a folder's whole index while walking (for its name) and keep it for
         reading the folder next, so each .msf is parsed once."""
+        if msf is None:
+            return None
         index = self._load_index(msf, location, store)
         self._index = (msf, index)
         return index.folder_name
@@ -987,7 +878,7 @@ class ThunderbirdReader(StoreReader):
     def _mbox_folder(self, folder: ThunderbirdFolder, where: str) -> Iterator[SourceMessage]:
         index = self._index_of(folder)
         if index is not None and index.usable:
-            wrong = _misplaced_offset(folder.location, index)
+            wrong = misplaced_offset(folder.location, index)
             if wrong is not None:
                 index.usable = False
                 index.reason = (
@@ -1027,11 +918,12 @@ class ThunderbirdReader(StoreReader):
         starts: list[int],
     ) -> SourceMessage:
         source_id = f"{where}:{entry.offset}"
-        facts = interpret_headers(
-            entry.data, entry.envelope_date, entry_header_block(entry), entry.removed
-        )
+        # Without the index's date, Thunderbird shows the topmost Received:, else Date:;
+        # its From_ line is when it wrote the message (a copy, a compaction), last resort.
+        facts = interpret_headers(entry.data, None, entry_header_block(entry), entry.removed)
         problems = list(entry.problems) + list(facts.problems)
-        flags, deleted, received = facts.flags, facts.deleted, facts.received
+        flags, deleted = facts.flags, facts.deleted
+        received = facts.received or entry.envelope_date
         partial = facts.partial
         if index is not None and index.usable:
             row = index.live.get(entry.offset)
@@ -1047,7 +939,7 @@ class ThunderbirdReader(StoreReader):
                     )
             else:
                 deleted = False
-                flags, row_partial = _row_flags(row, problems)
+                flags, row_partial = row_flags(row, problems)
                 partial = partial or row_partial
                 received = row.received or received
             following = bisect_right(starts, entry.offset)
@@ -1135,12 +1027,12 @@ class ThunderbirdReader(StoreReader):
         row = index.live.get(name) if index is not None and index.usable else None
         if row is not None:
             deleted = False
-            flags, row_partial = _row_flags(row, problems)
+            flags, row_partial = row_flags(row, problems)
             partial = partial or row_partial
             received = row.received or received
         if received is None:
             # No index date, no Received:/Date: field: when Thunderbird wrote the file.
-            received = _timestamp(int(mtime))
+            received = timestamp(int(mtime))
         if partial:
             problems.append(PARTIAL_PROBLEM)
         if not data:
@@ -1167,33 +1059,6 @@ def _unreadable(folder: tuple[str, ...], source_id: str, reason: str) -> SourceM
         source_id=source_id,
         problems=(Problem("unreadable", f"{source_id}: {reason}"),),
     )
-
-
-def _misplaced_offset(mbox: Path, index: FolderIndex, samples: int = 64) -> int | None:
-    """An offset the index gives for a message where the mbox has no ``From `` line
-    (checked for a sample spread over the folder), or None. An index whose offsets do
-    not fit its mbox must not decide which messages are deleted."""
-    offsets = sorted(o for o in index.live if isinstance(o, int))
-    if len(offsets) > samples:
-        step = len(offsets) / samples
-        offsets = sorted({offsets[int(i * step)] for i in range(samples)} | {offsets[-1]})
-    try:
-        with open(mbox, "rb", buffering=0) as stream:
-            for offset in offsets:
-                if os.pread(stream.fileno(), 5, offset) != b"From ":
-                    return offset
-    except OSError:
-        return None
-    return None
-
-
-def _row_flags(row: IndexRow, problems: list[Problem]) -> tuple[frozenset[str], bool]:
-    """IMAP flags and the partial bit from an index row."""
-    flags = mozilla_flags(row.flags)
-    flags |= keywords_from(row.keywords, problems)
-    if 1 <= row.label <= 5:
-        flags.add(f"$label{row.label}")
-    return frozenset(flags), bool(row.flags & MOZ_PARTIAL)
 
 
 __all__ = [
