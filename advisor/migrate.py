@@ -1564,13 +1564,6 @@ def _store_bytes(reader: StoreReader) -> int | None:
         return None
 
 
-def _header_value(data: dict[bytes, Any]) -> bytes:
-    for key, value in data.items():
-        if key.startswith(b"BODY[HEADER.FIELDS") and isinstance(value, bytes):
-            return value
-    return b""
-
-
 def _source_name(reader: StoreReader) -> str:
     """What identifies the source in the journal: its kind and resolved path (or account)."""
     if reader.path is not None:
