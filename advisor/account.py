@@ -87,10 +87,10 @@ def resolve_account(profile: Profile, plugins: PluginHost) -> AccountAccess:
     email = profile.account.email
     provider = profile.account.provider
     if provider == "auto":
-        matches = plugins.match_address(email)
-        if not matches:
-            raise UsageError(f"no plugin handles {email}; add a [server] table to the profile")
-        provider = matches[0].provider
+        # The same MX-aware choice as `test`, `detect` and the wizard.
+        from advisor.discovery import choose_provider
+
+        provider = choose_provider(email, plugins).provider
     if profile.server is not None:
         s = profile.server
         target = ImapTarget(s.host, s.port, s.security, s.ca_file, s.allow_insecure)

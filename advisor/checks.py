@@ -31,7 +31,7 @@ from typing import Any
 import imapclient
 import imapclient.exceptions
 
-from advisor.discovery import lookup_mx, split_address
+from advisor.discovery import choose_provider, split_address
 from advisor.discovery.domains import in_domain
 from advisor.errors import MailadvisorError, TLSError, UsageError
 from advisor.exitcodes import ExitStatus
@@ -919,12 +919,7 @@ def target_from_profile(
 
 def _provider_for(email: str, host: PluginHost) -> str:
     """The most confident plugin's provider for ``email`` (its MX hosts help)."""
-    _, domain = split_address(email)
-    mx_hosts, _ = lookup_mx(domain)
-    matches = host.match_address(email, mx_hosts)
-    if not matches:
-        raise UsageError(f"no provider plugin handles {email}; add a [server] table")
-    return matches[0].provider
+    return choose_provider(email, host).provider
 
 
 def _oauth_token(profile: Profile, host: PluginHost, provider: str) -> Callable[[], str]:

@@ -18,6 +18,8 @@ class ExitStatus(IntEnum):
     """The server refused the credentials."""
     CONNECT_FAILED = 4
     """The server could not be reached, or TLS failed (certificate, version, STARTTLS)."""
+    ACCOUNT_BUSY = 5
+    """Another mailadvisor run is moving mail into the same account (``--wait`` waits)."""
     ACCOUNT_FULL = 6
     """The account has no room for (all of) the mail: nothing, or only the part that
     fits, was uploaded; the rest waits in the source for a run after space is freed."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
+from advisor.platform_compat import open_private, state_dir
 
 SCHEMA_VERSION = 1
 
@@ -59,7 +59,7 @@ def default_journal_path(account: str, host: str, port: int) -> Path:
     """The journal for this account on this server, in the user's state directory."""
     slug = re.sub(r"[^A-Za-z0-9@._-]+", "_", f"{account}@{host}_{port}")[:120]
     digest = hashlib.sha256(f"{account}\0{host}\0{port}".encode()).hexdigest()[:10]
-    return platformdirs.user_state_path("mailadvisor") / "journals" / f"{slug}-{digest}.sqlite"
+    return state_dir() / "journals" / f"{slug}-{digest}.sqlite"
 
 
 class MigrationJournal:
@@ -70,7 +70,7 @@ class MigrationJournal:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not path.exists():
             # Created private: it names folders and Message-IDs.
-            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            os.close(open_private(path, os.O_CREAT | os.O_WRONLY))
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

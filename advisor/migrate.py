@@ -13,7 +13,8 @@ How exactly-once holds:
 3. A message whose answer was lost with its connection is checked the same way
    before it is sent again.
 4. At the end every folder is verified: each message the journal counts as on
-   the server must be found there.
+   the server must be found there, once; extra copies (a run on another machine
+   uploading at the same moment, copies there before) are counted and reported.
 
 Where the provider keeps one message under several labels (Gmail, rule
 ``labels_for_copies``), a message whose exact bytes are in several local folders
@@ -30,6 +31,7 @@ source is only read.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import queue
@@ -48,7 +50,7 @@ from typing import Any, Literal, Protocol
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels, quota, same_account
+from advisor import copies, gmail_labels, quota, same_account
 from advisor.account import AccountAccess
 from advisor.content_check import Altered, ContentSample
 from advisor.errors import ConnectError, MailadvisorError
@@ -188,6 +190,9 @@ class MigrationReport:
     connections: int = 0
     verified: bool | None = None
     missing_after_verify: int = 0
+    extra_copies: int = 0
+    """Copies on the server beyond what the journal accounts for (a message there more
+    than once), counted as ``mailadvisor verify`` counts them; never deleted for you."""
     journal: str = ""
     stopped_early: str | None = None
     deferred: int = 0
@@ -223,6 +228,7 @@ class MigrationReport:
         return (
             self.failed == 0
             and self.missing_after_verify == 0
+            and self.extra_copies == 0
             and self.stopped_early is None
             and self.internal_error is None
         )
@@ -447,6 +453,8 @@ class Migration:
         r = self.report
         # What the reader left out or could not trust (files that are not mail...).
         r.notes.extend(self.reader.notes)
+        # A store read twice (the room planning pass) says the same things twice.
+        r.notes = list(dict.fromkeys(r.notes))
         with suppress(Exception):  # closing must not hide the report
             self.reader.close()
         r.elapsed_seconds = time.monotonic() - started
@@ -1460,24 +1468,33 @@ class Migration:
 
     # --- verification -------------------------------------------------------------
     def _verify(self) -> None:
-        """Every message the journal counts as on the server must be there."""
+        """Every message the journal counts as on the server must be there, once
+        (copies counted as ``mailadvisor verify`` counts them)."""
         self.journal.flush()
         control = self._control
         assert control is not None
-        missing = 0
-        for target in {t.name for t in self._targets.values()}:
+        missing = extra = 0
+        for target in sorted({t.name for t in self._targets.values()}):
             expected = self.journal.done_keys(target)
             if not expected:
                 continue
             self._select(target)
             index = ServerIndex.read(control, target, lambda: None)
-            # Sizes within what servers change (a final CRLF added) count as there.
-            for (message_id, size), n in index.explain(expected).items():
+            # Sizes within what servers change (a final CRLF added) count as the same key.
+            keys = index.keys_like(expected)
+            for (message_id, size), n in (expected - keys).items():
                 # Gone from the server (deleted there since?): no longer counted as done,
                 # so the next run uploads them again instead of trusting the journal.
                 missing += self.journal.forget_done(target, message_id, size, n)
-        self.report.verified = missing == 0
+            extra += copies.count_extra(
+                expected,
+                keys,
+                functools.partial(self.journal.done_hashes, target),
+                index.exact_hashes,
+            )
+        self.report.verified = missing == 0 and extra == 0
         self.report.missing_after_verify = missing
+        self.report.extra_copies = extra
         checked, altered = self._sample.check(control, self._uploaded_uid, self._reselect)
         self.report.content_checked, self.report.altered = checked, altered
 

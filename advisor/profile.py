@@ -20,6 +20,7 @@ import tomli_w
 
 from advisor.advice import SIZE_ANSWERS, AdviceAnswers, Connectivity, parse_size
 from advisor.errors import ProfileError
+from advisor.platform_compat import make_private
 from advisor.provider import DEFAULT_PORTS, Protocol, Security
 
 PROFILE_VERSION = 1
@@ -217,13 +218,21 @@ class _Reader:
         convert: Callable[[Any], Any],
         expected: str,
         default: Any = None,
+        *,
+        secret: bool = False,
     ) -> Any:
+        """``data[key]`` converted; a wrong value names the file, line and key.
+
+        ``secret``: the value may be a password typed where its source's name belongs,
+        so the error never shows it.
+        """
         if key not in data:
             return default
         try:
             return convert(data[key])
         except (TypeError, ValueError):
-            raise self.fail(f"expected {expected}, got {data[key]!r}", table, key) from None
+            got = "something else (not shown: it may be a secret)" if secret else repr(data[key])
+            raise self.fail(f"expected {expected}, got {got}", table, key) from None
 
 
 def _str(value: Any) -> str:
@@ -234,6 +243,15 @@ def _str(value: Any) -> str:
 
 def _nonempty_str(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _env_name(value: Any) -> str:
+    if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
         raise ValueError
     return value
 
@@ -397,14 +415,24 @@ def parse_profile(data: Mapping[str, Any], *, path: Path, text: str = "") -> Pro
     cfg = AuthConfig(
         method=method,
         password_env=r.get(
-            auth, "auth", "password_env", _nonempty_str, "the name of an environment variable"
+            auth,
+            "auth",
+            "password_env",
+            _env_name,
+            "the name of an environment variable (letters, digits, _), not the password",
+            secret=True,
         ),
         password_command=r.get(auth, "auth", "password_command", _nonempty_str, "a command line"),
         keyring=r.get(auth, "auth", "keyring", _bool, "true or false", False),
         token_command=r.get(auth, "auth", "token_command", _nonempty_str, "a command line"),
         client_id=r.get(auth, "auth", "client_id", _nonempty_str, "an OAuth client id"),
         client_secret_env=r.get(
-            auth, "auth", "client_secret_env", _nonempty_str, "the name of an environment variable"
+            auth,
+            "auth",
+            "client_secret_env",
+            _env_name,
+            "the name of an environment variable (letters, digits, _), not the secret",
+            secret=True,
         ),
     )
     for key in ("client_id", "client_secret_env"):
@@ -570,7 +598,7 @@ def save_profile(profile: Profile, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dump_profile(profile), encoding="utf-8")
-    path.chmod(0o600)
+    make_private(path)
     return path
 
 

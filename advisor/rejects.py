@@ -16,6 +16,8 @@ from email.header import decode_header, make_header
 from pathlib import Path
 from types import TracebackType
 
+from advisor.platform_compat import make_private_fd, open_private
+
 _FROM_LINE = re.compile(rb"^(>*From )", re.M)
 _SUBJECT = re.compile(rb"^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
@@ -63,8 +65,8 @@ class NotMigratedMbox:
         if self._fd is None:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             # One file per run: a stale file under this name is replaced, never appended to.
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(self._fd, 0o600)
+            self._fd = open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            make_private_fd(self._fd)
         entry = memoryview(mboxrd_entry(data, date))
         while entry:
             entry = entry[os.write(self._fd, entry) :]

@@ -7,10 +7,10 @@ exception message: errors name where the secret should have come from, not it.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 
 from advisor.errors import UsageError
+from advisor.platform_compat import command_line, command_name
 from advisor.profile import AuthConfig
 
 KEYRING_SERVICE = "mailadvisor"
@@ -40,14 +40,14 @@ def resolve_secret(auth: AuthConfig, account: str) -> str:
 def _run_command(command: str, key: str) -> str:
     try:
         done = subprocess.run(
-            shlex.split(command),
+            command_line(command),
             capture_output=True,
             timeout=COMMAND_TIMEOUT,
             check=False,
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        raise UsageError(f"[auth] {key}: command not found: {shlex.split(command)[0]}") from None
+        raise UsageError(f"[auth] {key}: command not found: {command_name(command)}") from None
     except subprocess.TimeoutExpired:
         raise UsageError(
             f"[auth] {key}: the command did not finish in {COMMAND_TIMEOUT:.0f} s"

@@ -442,6 +442,29 @@ class ServerIndex:
                     m.claimed = True
         return left
 
+    def keys_like(self, keys: Counter[tuple[str | None, int]]) -> Counter[tuple[str | None, int]]:
+        """Every message as a (Message-ID, size) key, its size taken as that of a key in
+        ``keys`` with its Message-ID within :data:`SIZE_SLACK` (what servers add)."""
+        sizes: dict[str | None, list[int]] = {}
+        for message_id, size in keys:
+            sizes.setdefault(message_id, []).append(size)
+        found: Counter[tuple[str | None, int]] = Counter()
+        for m in self.messages:
+            near = [s for s in sizes.get(m.message_id, ()) if abs(s - m.size) <= SIZE_SLACK]
+            found[(m.message_id, min(near, key=lambda s: abs(s - m.size)) if near else m.size)] += 1
+        return found
+
+    def exact_hashes(self, sizes: set[int]) -> Counter[str]:
+        """Exact content hashes of the messages without a Message-ID of these sizes (or
+        within :data:`SIZE_SLACK` of one)."""
+        nameless = [
+            m
+            for m in self._by_id.get(None, ())
+            if any(abs(m.size - size) <= SIZE_SLACK for size in sizes)
+        ]
+        self.hash(nameless)
+        return Counter(m.exact for m in nameless if m.exact)
+
     # -- matching ---------------------------------------------------------------------------
     def candidates(self, identity: Identity) -> list[ServerMessage]:
         """Unclaimed messages that may be this one: same Message-ID and a fitting size;

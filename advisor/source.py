@@ -33,7 +33,7 @@ def reader_for(profile: Profile, options: ReaderOptions | None = None) -> StoreR
             )
         kind, path = found[0].kind, found[0].path
     if kind is SourceKind.AUTO:
-        kind = detect_kind(path)
+        kind = detect_kind(path, 'with kind = "..." in the profile\'s [source] table')
     return open_store(kind, path, options)
 
 

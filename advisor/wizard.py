@@ -14,9 +14,10 @@ It is written for someone who has never heard of IMAP, and goes:
    and offering a way out; with IMAP, the server's storage limit is measured
    (GETQUOTAROOT) and weighed too;
 7. IMAP: choose the local store, show the folder plan (a dry run), ask, then copy the
-   mail with a progress bar and show the report. POP3: test the POP3 sign-in, show the
-   settings to type into the mail program, and explain "leave a copy on the server"
-   and backups;
+   mail with a progress bar and show the report (holding the account's run lock, as
+   ``mailadvisor migrate`` does: see :mod:`advisor.run_lock`). POP3: test the POP3
+   sign-in, show the settings to type into the mail program, and explain "leave a copy
+   on the server" and backups;
 8. offer to save everything as a profile file (never with the password in it), so
    ``mailadvisor migrate --profile FILE`` repeats the run without questions.
 
@@ -44,7 +45,6 @@ from typing import Protocol as TypingProtocol
 
 import imapclient
 import imapclient.exceptions
-import platformdirs
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -64,13 +64,14 @@ from advisor.advice import (
 from advisor.checks import CheckReport, CheckResult, CheckStatus, CheckTarget, run_checks
 from advisor.checks import parse_server_option as _parse_server_option
 from advisor.cli.advise_cmd import render_advice
-from advisor.cli.migrate_cmd import render_report
+from advisor.cli.migrate_cmd import not_migrated_path, render_report
 from advisor.cli.render import stdout
 from advisor.discovery import FALLBACK_PROVIDER, Detection, Found, Origin, detect
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import (
     AccountConfig,
@@ -94,6 +95,7 @@ from advisor.questions import (
     not_empty,
 )
 from advisor.quota import QuotaCheck, WhenFull, read_room
+from advisor.run_lock import AccountBusyError, account_lock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.source import reader_for
 from advisor.stores.discover import discover_stores
@@ -215,7 +217,7 @@ class Wizard:
         self.out: Console = stdout  # the console render_advice and render_report print to
         self.home = home
         self.spool_dirs = spool_dirs
-        self.profile_dir = profile_dir or platformdirs.user_config_path("mailadvisor") / "profiles"
+        self.profile_dir = profile_dir or config_dir() / "profiles"
         self.journal_path = journal_path
         self.profile = Profile()
         self.result = WizardResult(ExitStatus.OK, self.profile)
@@ -229,6 +231,8 @@ class Wizard:
         """The servers that passed the connection test."""
         self.username = ""
         self.ca_file: Path | None = None
+        self.allow_insecure = False
+        """The user chose a plaintext connection (offered only on loopback or a LAN)."""
         self._password: str | None = None
         self._migration: Migration | None = None
         self._copying = False
@@ -256,7 +260,34 @@ class Wizard:
         except (WizardCancelled, KeyboardInterrupt):
             self.out.print()
             self.out.print(self.interrupted_message(), soft_wrap=True)
+            draft = self._save_draft()
+            if draft is not None:
+                self.out.print(
+                    f"Your answers so far are kept in {draft} (no password in it): edit it, "
+                    "or run mailadvisor again.",
+                    soft_wrap=True,
+                    markup=False,
+                )
             return int(ExitStatus.INTERRUPTED)
+
+    def _save_draft(self) -> Path | None:
+        """What was answered so far, as a profile draft (0600); None before the address."""
+        if self.result.profile_path is not None or not self.profile.account.email:
+            return None
+        self.profile.advice = self.asked
+        path = self.profile_dir / f"{self.profile.account.email}.draft.toml"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(
+                    "# Answers of an interrupted mailadvisor wizard run; complete [source] and\n"
+                    "# [auth], then: mailadvisor profile check THIS-FILE\n"
+                )
+                out.write(dump_profile(self.profile))
+        except OSError:
+            return None  # a draft is a courtesy: never a reason for a traceback
+        return path
 
     def run(self) -> WizardResult:
         """Go through the whole conversation; raises WizardCancelled/KeyboardInterrupt."""
@@ -274,6 +305,7 @@ class Wizard:
         advice = self._provider(advice)
         protocol = self._choose(advice)
         if protocol is None:
+            self._settings_untested(advice.recommendation)
             self.say("Fine: nothing was changed. Run [bold]mailadvisor[/] again any time.")
             return self.result
         self.result.protocol = protocol
@@ -300,6 +332,31 @@ class Wizard:
         if protocol is Protocol.IMAP and self.result.status is ExitStatus.OK:
             self._devices()
         return self.result
+
+    def _settings_untested(self, protocol: Protocol) -> None:
+        """The servers found for the advised protocol, for a user who stops before testing."""
+        found = [
+            f
+            for f in (self.detection.servers if self.detection else ())
+            if f.endpoint.protocol in (protocol, Protocol.SMTP)
+        ]
+        if not any(f.endpoint.protocol is protocol for f in found):
+            return
+        kind = "POP3" if protocol is Protocol.POP3 else "IMAP"
+        self.heading(f"The {kind} settings, should you set it up yourself")
+        for f in found:
+            e = f.endpoint
+            self.say(
+                f"  • {_ROLE_TITLE[e.protocol]}: server [bold]{escape(e.host)}[/], port "
+                f"[bold]{e.port}[/]. {escape(SECURITY_WORDS[e.security])} "
+                "[dim](not tested)[/]"
+            )
+        self.say(f"  • User name: [bold]{escape(self.username or self.email)}[/]; your password.")
+        if protocol is Protocol.POP3:
+            self.say(
+                "Turn on [bold]Leave messages on server[/] at first, so that nothing is lost "
+                "if this computer fails before your backup has the mail."
+            )
 
     def interrupted_message(self) -> str:
         """What to tell the user after Ctrl-C, depending on how far the run got."""
@@ -612,7 +669,21 @@ class Wizard:
             self.say(
                 f"Testing {escape(endpoint.host)} port {endpoint.port} as {escape(self.username)}:"
             )
-            report = self._test(protocol, endpoint)
+            try:
+                report = self._test(protocol, endpoint)
+            except MailadvisorError as exc:
+                # A certificate file that is no certificate, say: fixable, not the end.
+                self.say(f"[bold red]That did not work:[/] {escape(str(exc))}")
+                if self.ca_file is not None:
+                    self.say("The certificate file cannot be used; give another one.")
+                    self.ca_file = self._ask_ca_file()
+                    continue
+                remedy = self._remedy("setup", endpoint)
+                if remedy == "stop":
+                    return exc.exit_status
+                if remedy == "server":
+                    endpoint = self._ask_server(protocol)
+                continue
             failed = next((r for r in report.results if r.status is CheckStatus.FAIL), None)
             if failed is None:
                 self.endpoints[protocol] = endpoint
@@ -622,12 +693,24 @@ class Wizard:
                 return ExitStatus.OK
             self._explain(failed, endpoint)
             step = failed.id.partition(".")[2]
-            remedy = self._remedy(step)
+            remedy = self._remedy(step, endpoint, failed.detail)
             if remedy == "stop":
                 self.say("Nothing was changed. Run mailadvisor again when you have the details.")
                 return failed.exit_status
             if remedy == "server":
                 endpoint = self._ask_server(protocol)
+            elif remedy == "starttls":
+                endpoint = replace(
+                    endpoint, security=Security.STARTTLS, port=_plain_port(protocol, endpoint)
+                )
+            elif remedy == "plain":
+                self.say(
+                    "[yellow]Careful:[/] without encryption your password and mail cross the "
+                    "network readable to anyone on the way. Only for a server on this "
+                    "computer or your own network."
+                )
+                endpoint = replace(endpoint, security=Security.NONE)
+                self.allow_insecure = True
             elif remedy == "ca_file":
                 self.ca_file = self._ask_ca_file()
             elif remedy == "login":
@@ -652,6 +735,7 @@ class Wizard:
             pop3=endpoint if protocol is Protocol.POP3 else None,
             username=self.username,
             ca_file=self.ca_file,
+            allow_insecure=self.allow_insecure,
             secret=lambda: password,
             source="the wizard",
         )
@@ -692,20 +776,51 @@ class Wizard:
             "many providers want an app password here (made in your account's security "
             "settings) and some need IMAP or POP switched on in their web settings first.",
         }.get(step, "")
+        if "ca_file" in failed.detail:
+            why = (
+                "The certificate file you gave cannot be used (it holds no certificate, or "
+                "not one this computer can read). Give the right file: usually a .pem or "
+                ".crt your administrator sends, starting with '-----BEGIN CERTIFICATE-----'."
+            )
+        elif step == "tls" and "certificate" not in failed.detail.lower():
+            # No certificate was even shown: the port does not speak TLS at all.
+            why = (
+                f"{host} does not speak encrypted connections (TLS) on port {endpoint.port}. "
+                "Many servers start unencrypted and switch encryption on (STARTTLS), "
+                "usually on port 143 for IMAP and 110 for POP3: try that."
+            )
         self.say(f"[bold red]That did not work:[/] {escape(failed.detail)}")
         if why:
             self.say(why)
         elif failed.fix:
             self.say(escape(failed.fix))
 
-    def _remedy(self, step: str) -> str:
+    def _remedy(self, step: str, endpoint: Endpoint, detail: str = "") -> str:
         options = []
         if step in ("auth", "login", "list", "stat"):
             options.append(Option("Type my user name and password again", "login"))
-        if step == "tls":
+        certificate = step == "tls" and "certificate" in detail.lower()
+        if certificate:
             options.append(
                 Option("Use the certificate file of my server's own authority", "ca_file")
             )
+        if step in ("tls", "tcp") and endpoint.security is Security.TLS:
+            # Many servers speak plaintext first and switch on encryption (STARTTLS),
+            # on 143 or 110: a TLS handshake there fails like a bad certificate would.
+            port = _plain_port(endpoint.protocol, endpoint)
+            options.append(
+                Option(f"Try STARTTLS (encryption switched on after connecting) on port {port}",
+                       "starttls")
+            )  # fmt: skip
+        if step == "tls" and not certificate:
+            options.append(
+                Option("Use the certificate file of my server's own authority", "ca_file")
+            )
+        if step in ("tls", "starttls", "tcp") and is_local_network(endpoint.host):
+            options.append(
+                Option("Connect without encryption (only for this computer or my own network)",
+                       "plain")
+            )  # fmt: skip
         options.append(Option("Type another server name", "server"))
         options.append(Option("Try again", "again"))
         options.append(Option("Stop here", "stop"))
@@ -746,6 +861,7 @@ class Wizard:
             security=endpoint.security,
             username=self.username if self.username != self.email else None,
             ca_file=self.ca_file,
+            allow_insecure=self.allow_insecure,
         )
         self.profile.auth = AuthConfig(method=AuthKind.PASSWORD)
 
@@ -832,14 +948,31 @@ class Wizard:
             self.say("Nothing was copied.")
             return ExitStatus.OK
         total = sum(f.messages for f in plan.folders)
-        with MigrationJournal(journal_path) as journal, self.migration_progress(total) as bar:
-            migration = Migration(
-                reader_for(self.profile), access, self.plugins, journal, self._options(), bar
+        try:
+            # One run per account at a time: the lock `mailadvisor migrate` takes too.
+            with (
+                account_lock(access, command="wizard"),
+                MigrationJournal(journal_path) as journal,
+                self.migration_progress(total) as bar,
+            ):
+                migration = Migration(
+                    reader_for(self.profile),
+                    access,
+                    self.plugins,
+                    journal,
+                    self._options(journal_path=journal_path),
+                    bar,
+                )
+                self._migration = migration
+                self._copying = True
+                report = migration.run()
+                self._copying = False
+        except AccountBusyError as exc:
+            self.say(
+                f"[red]{escape(str(exc))}.[/] Nothing was copied: start mailadvisor again "
+                "when that run has finished."
             )
-            self._migration = migration
-            self._copying = True
-            report = migration.run()
-            self._copying = False
+            return exc.exit_status
         self.result.report = report
         render_report(report)
         if report.account_full:
@@ -875,7 +1008,11 @@ class Wizard:
         self.profile.migration.when_full = str(answer)
         return self.profile.migration.when_full == "newest-first"
 
-    def _options(self, *, dry_run: bool = False) -> MigrationOptions:
+    def _options(
+        self, *, dry_run: bool = False, journal_path: Path | None = None
+    ) -> MigrationOptions:
+        """The same options `mailadvisor migrate --profile` uses, the not-migrated mbox
+        (beside the journal, as the command keeps it) included."""
         m = self.profile.migration
         return MigrationOptions(
             dry_run=dry_run,
@@ -883,6 +1020,9 @@ class Wizard:
             target_prefix=m.target_prefix,
             folder_map=dict(m.folder_map),
             when_full=WhenFull(m.when_full),
+            not_migrated_path=(
+                not_migrated_path(None, journal_path) if journal_path and not dry_run else None
+            ),
         )
 
     def _plan(self, access: AccountAccess) -> MigrationReport:
@@ -1248,8 +1388,7 @@ class Wizard:
         if auth.password_env:
             self.say(
                 f"Before using it, set {auth.password_env} to your password in that terminal, "
-                f"for example: [bold]read -rs {auth.password_env} && export "
-                f"{auth.password_env}[/]"
+                f"for example: [bold]{escape(set_env_secretly_hint(auth.password_env))}[/]"
             )
         if auth.method is AuthKind.OAUTH2:
             self.say(f"Next: [bold]mailadvisor signin --profile {escape(quoted)}[/]")
@@ -1319,6 +1458,26 @@ def run_wizard(asker: Asker | None = None, **kwargs: Any) -> int:
 
 
 # --- small pure helpers --------------------------------------------------------------------
+
+
+def _plain_port(protocol: Protocol, endpoint: Endpoint) -> int:
+    """The port for STARTTLS: the one given unless it is the implicit-TLS one."""
+    implicit = {Protocol.IMAP: 993, Protocol.POP3: 995, Protocol.SMTP: 465}
+    usual = {Protocol.IMAP: 143, Protocol.POP3: 110, Protocol.SMTP: 587}
+    return usual[protocol] if endpoint.port == implicit.get(protocol) else endpoint.port
+
+
+def is_local_network(host: str) -> bool:
+    """Loopback or a private network address (RFC 1918, ULA, link-local), or localhost."""
+    import ipaddress
+
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
 
 
 def _without_unknown(advice: Advice) -> Advice:
@@ -1391,6 +1550,4 @@ def _short(text: str | None, limit: int = 70) -> str:
 
 
 def _shell_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
+    return shell_quote(text)

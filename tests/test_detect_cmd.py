@@ -92,6 +92,7 @@ def test_untrusted_servers_are_flagged(
 
 def test_allow_http(fake_internet: FakeInternet, capsys: pytest.CaptureFixture[str]) -> None:
     fake_internet.add_host("autoconfig.example.test")
+    fake_internet.add_host("ispdb.test")  # the network works
     fake_internet.http.route(
         "autoconfig.example.test",
         "/mail/config-v1.1.xml",
@@ -123,6 +124,7 @@ def test_no_network_looks_nothing_up(
 
 
 def test_nothing_found(fake_internet: FakeInternet, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_internet.add_host("ispdb.test")  # the network works; the domain has nothing
     assert run(["detect", EMAIL]) == ExitStatus.OK
     out = capsys.readouterr().out
     assert "No server found for example.test" in out and "[server]" in out

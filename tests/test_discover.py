@@ -136,7 +136,7 @@ def test_windows_home(tmp_path: Path) -> None:
         ("Outlook", SourceKind.PST, archive),
         ("Windows Live Mail", SourceKind.EML, wlm),
     ]
-    assert found.stores[1].reason == "Outlook data file in Documents/Outlook Files"
+    assert found.stores[1].reason == "Outlook data file in Documents\\Outlook Files"
 
 
 def test_claws_sylpheed_and_nmh_say_where_their_mail_is(tmp_path: Path) -> None:

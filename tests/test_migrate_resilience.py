@@ -126,3 +126,35 @@ def test_dropped_connections_are_resumed_without_duplicates(
     counts = body_counts(dovecot, account)
     assert sorted(counts) == sorted(crlf(m.data) for m in msgs)
     assert set(counts.values()) == {1}
+
+
+def test_ctrl_c_says_what_was_done_and_how_to_resume(
+    tmp_path: Path, dovecot: DovecotServer
+) -> None:
+    root = tmp_path / "Maildir"
+    msgs = write_maildir(root, list(generate(400, FOLDERS, seed=12, sizes="small")))
+    account = dovecot.add_user()
+    profile, env = write_profile(tmp_path, dovecot, account, root)
+    journal = tmp_path / "journal.sqlite"
+    cmd = [sys.executable, "-m", "advisor", "migrate", "--profile", str(profile),
+           "--journal", str(journal), "--batch-size", "5", "--connections", "1"]  # fmt: skip
+    full_env = {**os.environ, **env}
+    proc = subprocess.Popen(
+        cmd, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and _journal_rows(journal) < 20:
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    flat = " ".join(err.split())
+    assert "Stopped:" in flat and "messages were uploaded and recorded in the journal" in flat
+    assert "Run the same command again to continue" in flat and "Traceback" not in err
+    done = subprocess.run(
+        [*cmd, "--json"], env=full_env, capture_output=True, check=False, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    counts = body_counts(dovecot, account)
+    assert sorted(counts) == sorted(crlf(m.data) for m in msgs) and set(counts.values()) == {1}

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = {"gmail", "outlook", "generic"}
+PLUGINS = {"gmail", "outlook", "generic", "providers"}
 
 
 def _build(source: Path, out: Path, *targets: str) -> None:
@@ -72,6 +72,7 @@ def test_wheel_carries_the_builtin_plugins_and_registers_them(dists: tuple[Path,
     files = _wheel_files(wheel)
     for name in PLUGINS:
         assert f"mailadvisor_{name}/__init__.py" in files
+    assert "mailadvisor_providers/providers.toml" in files  # the data, not only the code
     # Installed under names of their own: a top-level "plugins" package would collide.
     assert not [f for f in files if f.startswith("plugins/")]
     entry_points = _dist_info(wheel, "entry_points.txt")

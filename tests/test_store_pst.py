@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from advisor.errors import UsageError
+from advisor.stores import pst
 from advisor.stores.base import SEEN, ReaderOptions
 from advisor.stores.pst import PstReader, strip_read_status
 from tests.store_checks import assert_untouched, read_twice, tree_state
@@ -89,10 +90,12 @@ def test_corrupt_file_is_a_clear_error_and_leaves_nothing(tmp_path: Path) -> Non
     assert list(work.iterdir()) == []
 
 
-def test_missing_readpst_names_the_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without readpst
-    with pytest.raises(UsageError, match="apt-get install pst-utils"):
+def test_missing_readers_name_the_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without readpst...
+    monkeypatch.setattr(pst, "libpff_available", lambda: False)  # ... and no libpff
+    with pytest.raises(UsageError, match="apt-get install pst-utils") as excinfo:
         list(PstReader(BODY_TYPES).messages())
+    assert "pip install libpff-python" in str(excinfo.value)
 
 
 def test_strip_read_status() -> None:

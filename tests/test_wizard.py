@@ -36,6 +36,7 @@ from advisor.plugin_manager import load_plugins
 from advisor.profile import AuthKind, load_profile
 from advisor.provider import Protocol
 from advisor.questions import Option, Prompt, QuestionaryAsker, QuestionKind, WizardCancelled
+from advisor.run_lock import AccountLock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.wizard import MigrationProgress, Wizard, run_wizard
 from tests.dovecot import Account, DovecotServer
@@ -127,6 +128,28 @@ def imap_questions(account: Account, info: Any) -> list[tuple[str, str]]:
         ("fix", ENTER),
         ("ca_file", str(info.ca_file) + ENTER),
         # The login name is not the address here: refused, then typed again.
+        ("fix", ENTER),
+        ("username", CTRL_U + account.username + ENTER),
+        ("password", account.password + ENTER),
+    ]
+
+
+def one_device_signin(account: Account, info: Any) -> list[tuple[str, str]]:
+    """Answers for one device, IMAP as first advised, through a TLS and a login failure."""
+    return [
+        ("devices", "1" + ENTER),
+        ("webmail", ENTER),
+        ("connectivity", ENTER),
+        ("backups", "y"),
+        ("keep_off_server", ENTER),
+        ("shared_mailbox", ENTER),
+        ("email", account.email + ENTER),
+        ("protocol", ENTER),
+        ("server_check", "2" + ENTER),
+        ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
+        ("password", account.password + ENTER),
+        ("fix", ENTER),
+        ("ca_file", str(info.ca_file) + ENTER),
         ("fix", ENTER),
         ("username", CTRL_U + account.username + ENTER),
         ("password", account.password + ENTER),
@@ -258,8 +281,42 @@ def test_ctrl_c_at_the_plan_leaves_the_server_and_the_state_untouched(
     assert status == 130
     assert "Plan (dry run: nothing was changed)" in out and "Nothing was changed" in out
     assert sum(body_counts(dovecot, imap_account).values()) == 0
-    # The plan used a throwaway journal: no state was written for this account.
-    assert not places["state"].exists() and not places["profiles"].exists()
+    # The plan used a throwaway journal: no state was written for this account; only the
+    # answers so far are kept, as a draft without the password.
+    assert not places["state"].exists()
+    (draft,) = places["profiles"].iterdir()
+    assert draft.name.endswith(".draft.toml")
+    assert imap_account.password not in draft.read_text()
+
+
+def test_while_another_run_moves_mail_into_the_account_the_wizard_copies_nothing(
+    home: Path,
+    places: dict[str, Path],
+    dovecot: DovecotServer,
+    imap_account: Account,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    info = dovecot.info
+    # Another run (a cron job's `mailadvisor migrate`, say) holds the account's lock.
+    other = AccountLock(info.hostname.upper(), info.imaps_port, imap_account.username)
+    other.acquire()
+    try:
+        asker = ScriptedAsker(
+            [
+                *imap_questions(imap_account, info),
+                ("store", ENTER),
+                ("migrate", ENTER),
+                ("save", "n"),
+            ]
+        )
+        status = wizard(asker, home, places).main()
+    finally:
+        other.release()
+    out = " ".join(capsys.readouterr().out.split())
+    assert status == ExitStatus.ACCOUNT_BUSY == 5, out
+    assert f"another mailadvisor run is moving mail into {imap_account.email} on " in out
+    assert f"(pid {os.getpid()} on " in out and "Nothing was copied" in out
+    assert sum(body_counts(dovecot, imap_account).values()) == 0
 
 
 class InterruptingWizard(Wizard):
@@ -310,7 +367,9 @@ def test_ctrl_c_while_copying_leaves_a_consistent_journal(
     assert status == 130, out
     copied = sum(body_counts(dovecot, imap_account).values())
     assert f"Stopped while copying. {copied:,} messages were copied" in " ".join(out.split())
-    assert not places["profiles"].exists(), "no profile is written after Ctrl-C"
+    # No profile after Ctrl-C: only a draft of the answers, without the password.
+    assert [p.name for p in places["profiles"].iterdir()] == [f"{imap_account.email}.draft.toml"]
+    assert imap_account.password not in next(places["profiles"].iterdir()).read_text()
     assert 0 < copied < 400  # the first batch went, the rest did not
 
     # What the journal says is exactly what is on the server: a run from a profile
@@ -626,22 +685,7 @@ def test_mail_that_does_not_fit_is_a_question_not_thousands_of_failures(
     info = dovecot.info
     asker = ScriptedAsker(
         [
-            ("devices", "1" + ENTER),
-            ("webmail", ENTER),
-            ("connectivity", ENTER),
-            ("backups", "y"),
-            ("keep_off_server", ENTER),
-            ("shared_mailbox", ENTER),
-            ("email", account.email + ENTER),
-            ("protocol", ENTER),
-            ("server_check", "2" + ENTER),
-            ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
-            ("password", account.password + ENTER),
-            ("fix", ENTER),
-            ("ca_file", str(info.ca_file) + ENTER),
-            ("fix", ENTER),
-            ("username", CTRL_U + account.username + ENTER),
-            ("password", account.password + ENTER),
+            *one_device_signin(account, info),
             ("imap_anyway", "y"),  # the user wants IMAP although the account is small
             ("store", ENTER),
             ("when_full", "1" + ENTER),  # the newest messages that fit

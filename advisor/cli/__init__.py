@@ -44,10 +44,11 @@ app = typer.Typer(
         "and date.\n\n"
         "Run mailadvisor without a command to be guided through it all with questions "
         "(in a terminal); the commands below do each part without questions.\n\n"
-        "Exit statuses: 0 success; 1 finished but some messages were not migrated; "
-        "2 usage or profile error; 3 authentication failed; 4 cannot connect or TLS failure; "
-        "6 the account is full; 70 internal error (a bug; the migration report is still "
-        "written); 130 interrupted."
+        "Exit statuses: 0 success; 1 finished but some messages were not migrated (or are "
+        "missing or doubled on the server); 2 usage or profile error; 3 authentication "
+        "failed; 4 cannot connect or TLS failure; 5 another mailadvisor run is moving mail "
+        "into the same account; 6 the account is full; 70 internal error (a bug; the "
+        "migration report is still written); 130 interrupted."
     ),
     no_args_is_help=False,
     add_completion=False,

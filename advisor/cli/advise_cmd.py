@@ -33,6 +33,7 @@ from advisor.advice import (
 )
 from advisor.cli.render import print_json, stdout, to_jsonable, warning
 from advisor.devices.guide import device_advice
+from advisor.discovery import choose_provider
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.plugin_manager import PluginHost, load_plugins
@@ -78,13 +79,12 @@ class ProviderInputs:
 def provider_inputs(host: PluginHost, email: str | None, provider: str | None) -> ProviderInputs:
     """Find the provider (given, or detected from the address) and ask its plugin.
 
-    Detection uses the address's domain only (no DNS lookup), so this stays
-    quick and offline. Settings are looked up only with an address, since hosts
-    and user names depend on it.
+    The provider comes from the one resolver every command uses (the address's
+    domain, and its MX hosts when the network is on). Settings are looked up only
+    with an address, since hosts and user names depend on it.
     """
     if provider in (None, "auto"):
-        matches = host.match_address(email) if email else []
-        provider = matches[0].provider if matches else None
+        provider = choose_provider(email, host).provider if email else None
     if provider is None:
         return ProviderInputs(None, None, [], None)
     info = host.provider(provider)  # PluginError (status 2) names the loaded providers

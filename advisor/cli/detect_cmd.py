@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from advisor.cli.render import print_json, stdout, warning
 from advisor.discovery import Found, Origin, Outcome, current_options, detect, use_options
+from advisor.errors import ConnectError
 from advisor.exitcodes import ExitStatus
 from advisor.plugin_manager import load_plugins
 
@@ -79,6 +80,14 @@ def detect_command(
                 result = detect(email, host, options)
         else:
             result = detect(email, host, options)
+    if result.network_unreachable:
+        # Every name failed to resolve, the ISPDB's too: the network is the problem, and
+        # "no server found" would send the user looking in the wrong place.
+        raise ConnectError(
+            "the network seems unreachable: not one lookup worked, not even "
+            "autoconfig.thunderbird.net (Thunderbird's provider database) resolved. Check "
+            "the connection, or use --no-network for mailadvisor's built-in provider data"
+        )
     if json_output:
         print_json(result)
         return ExitStatus.OK

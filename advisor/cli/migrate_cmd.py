@@ -24,16 +24,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from advisor.account import resolve_account
+from advisor.account import AccountAccess, resolve_account
 from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.partial import PartialSources
-from advisor.plugin_manager import load_plugins
+from advisor.platform_compat import make_private_fd, open_private
+from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
 from advisor.quota import WhenFull
+from advisor.run_lock import AccountBusyError, Holder, account_lock
 from advisor.same_account import summary as same_account_summary
 from advisor.secrets import resolve_secret
 from advisor.source import reader_for
@@ -119,9 +121,9 @@ def not_migrated_path(report_file: Path | None, journal: Path) -> Path:
 def write_report(report: MigrationReport, path: Path) -> None:
     """The JSON report (as ``--json`` prints it) into ``path``, private (0600)."""
     text = json.dumps(to_jsonable(report), indent=2, ensure_ascii=False) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        os.fchmod(fd, 0o600)
+        make_private_fd(fd)
         out.write(text)
 
 
@@ -226,6 +228,24 @@ def migrate(
             dir_okay=False,
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another mailadvisor run is moving mail into the same account (same "
+            "server, port and user, from any profile), wait until it has finished instead "
+            "of stopping at once with exit status 5.",
+        ),
+    ] = False,
+    wait_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--wait-timeout",
+            metavar="SECONDS",
+            help="Wait at most this long for the other run (implies --wait); then exit status 5.",
+            min=0,
+        ),
+    ] = None,
 ) -> int:
     """Move the mail of the profile's local store into its IMAP account.
 
@@ -243,6 +263,10 @@ def migrate(
     newest-first is given. An account that fills up during the run stops the upload at
     once; what is left waits in the source (exit status 6), and a run after space was
     freed goes on where this one stopped.
+
+    Only one run at a time moves mail into an account: a second one (even from another
+    profile) stops with exit status 5 and names the first (pid, host, start time), or
+    waits for it with --wait.
     """
     prof = load_profile(profile)
     plugins = load_plugins()
@@ -273,22 +297,32 @@ def migrate(
     )
     options.not_migrated_path = not_migrated_path(report_file, journal_path)
     show_progress = stderr.is_terminal and not json_output
-    with MigrationJournal(journal_path) as jnl, closing(partial_sources):
-        if show_progress:
-            columns = (
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
+    waited = wait or wait_timeout is not None
+
+    def waiting(holder: Holder | None) -> None:
+        who = f" ({holder.describe()})" if holder is not None and holder.describe() else ""
+        stderr.print(
+            f"Waiting: another mailadvisor run is moving mail into {escape(access.email)}"
+            f"{escape(who)}; this run starts when it has finished.",
+            soft_wrap=True,
+        )
+
+    try:
+        with account_lock(access, wait=wait_timeout if waited else 0.0, on_wait=waiting):
+            report = _run(
+                prof,
+                reader,
+                partial_sources,
+                access,
+                plugins,
+                options,
+                journal_path,
+                show_progress,
             )
-            total = estimate_source_bytes(reader)
-            with Progress(*columns, console=stderr, transient=True) as bar:
-                display = _RichProgress(bar, total)
-                report = Migration(reader, access, plugins, jnl, options, display).run()
-        else:
-            report = Migration(reader, access, plugins, jnl, options).run()
+    except AccountBusyError as exc:
+        hint = "" if waited else ", or with --wait to wait for it"
+        error(f"{exc}. Run again when it has finished{hint}.")
+        return exc.exit_status
     if report_file is not None:
         write_report(report, report_file)
     if json_output:
@@ -316,6 +350,53 @@ def _pop3_password(prof: Profile, env: str | None) -> str:
     if not value:
         raise UsageError(f"--pop3-password-env: the environment variable {env} is not set")
     return value
+
+
+def _run(
+    prof: Profile,
+    reader: StoreReader,
+    partial_sources: PartialSources,
+    access: AccountAccess,
+    plugins: PluginHost,
+    options: MigrationOptions,
+    journal_path: Path,
+    show_progress: bool,
+) -> MigrationReport:
+    """The migration itself, while the account's lock is held."""
+    with MigrationJournal(journal_path) as jnl, closing(partial_sources):
+        migration: Migration | None = None
+        try:
+            if not show_progress:
+                migration = Migration(reader, access, plugins, jnl, options)
+                return migration.run()
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            total = estimate_source_bytes(reader)
+            with Progress(*columns, console=stderr, transient=True) as bar:
+                display = _RichProgress(bar, total)
+                migration = Migration(reader, access, plugins, jnl, options, display)
+                return migration.run()
+        except KeyboardInterrupt:
+            # The journal is flushed by the run itself; say what is safe and what to do.
+            done = migration.report.uploaded if migration is not None else 0
+            stderr.print(
+                f"Stopped: {done:,} messages were uploaded and recorded in the journal "
+                f"({jnl.path}); the source was only read. Run the same command again to "
+                "continue where it stopped: nothing is uploaded twice.",
+                soft_wrap=True,
+                markup=False,
+            )
+            raise
+
+
+NOTES_SHOWN = 8
+"""Notes printed under the plan or report; the rest are counted (the plan stays visible)."""
 
 
 def _size(n: int) -> str:
@@ -429,11 +510,11 @@ def render_report(report: MigrationReport) -> None:
             "(set skip_deleted = false to recover them into a separate folder)."
         )
     _render_partial(report)
-    if report.verified is not None:
+    if report.verified:
+        stdout.print("Verified: every migrated message is on the server, once.")
+    if report.missing_after_verify:
         stdout.print(
-            "Verified: every migrated message is on the server."
-            if report.verified
-            else f"[red]Verification: {report.missing_after_verify} messages are "
+            f"[red]Verification: {report.missing_after_verify:,} messages are "
             "missing on the server; run again to upload them.[/]"
         )
     for altered in report.altered:
@@ -448,6 +529,13 @@ def render_report(report: MigrationReport) -> None:
             f"The content of {report.content_checked:,} uploads was compared with what the "
             f"server stored: {len(report.altered):,} changed."
             + (" `mailadvisor verify --content` compares every message." if report.altered else "")
+        )
+    if report.extra_copies:
+        stdout.print(
+            f"[red]Verification: {report.extra_copies:,} extra copies: messages that are on "
+            "the server more than once (uploaded by another run at the same time, or there "
+            "before). `mailadvisor verify --profile FILE` lists them; they are left for you "
+            "to remove (nothing is ever deleted for you).[/]"
         )
     for failure in report.failures:
         subject = f" {failure.subject!r}" if failure.subject else ""
@@ -490,8 +578,14 @@ def render_report(report: MigrationReport) -> None:
             f"[yellow]Stopped early:[/] {escape(report.stopped_early)}. Run the same "
             "command again later to continue where it stopped."
         )
-    for note in report.notes:
+    for note in report.notes[:NOTES_SHOWN]:
         stdout.print(f"note: {escape(note)}", soft_wrap=True)
+    if len(report.notes) > NOTES_SHOWN:
+        stdout.print(
+            f"... and {len(report.notes) - NOTES_SHOWN:,} more notes (all of them in --json "
+            "and --report).",
+            soft_wrap=True,
+        )
     stdout.print(f"Journal: {escape(report.journal)}", soft_wrap=True)
     if not report.dry_run and report.finished_at:
         stdout.print(

@@ -27,8 +27,9 @@ def plugins(
         print_json({"plugins": host.records, "warnings": host.warnings})
         return ExitStatus.OK
     table = Table(title="mailadvisor plugins")
-    for column in ("name", "distribution", "version", "kind", "providers"):
+    for column in ("name", "distribution", "version", "kind"):
         table.add_column(column, no_wrap=True)
+    table.add_column("providers", max_width=18, overflow="fold")
     table.add_column("hooks", ratio=1, min_width=16, overflow="fold")
     for r in host.records:
         table.add_row(
@@ -36,7 +37,7 @@ def plugins(
             r.distribution,
             r.version,
             "built-in" if r.builtin else "third-party",
-            ", ".join(r.providers),
+            _providers(r.providers),
             ", ".join(h.removeprefix("mailadvisor_") for h in r.hooks),
         )
     stdout.print(table)
@@ -45,3 +46,10 @@ def plugins(
             f"Plugins that failed to load are ignored; {BUILTIN_ONLY_ENV}=1 skips them all."
         )
     return ExitStatus.OK
+
+
+def _providers(names: tuple[str, ...], shown: int = 3) -> str:
+    """A few names and a count: the data-driven plugin serves twenty (--json lists all)."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f" +{len(names) - shown} more"

@@ -48,7 +48,9 @@ def verify(
     changed: the source is only read, the server only examined (EXAMINE, FETCH). Mail
     on the server that did not come from the source is ignored. Lists what is missing
     or doubled, per folder. Exit status 0 when every message is there once, 1 otherwise
-    (run `mailadvisor migrate` again to upload what is missing).
+    (run `mailadvisor migrate` again to upload what is missing). It takes no run lock:
+    it may run beside a migration into the same account, but then what it reports is
+    a snapshot of messages still on their way.
     """
     prof = load_profile(profile)
     plugins = load_plugins()

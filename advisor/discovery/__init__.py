@@ -9,7 +9,13 @@ be trusted (RFC 7817). See :mod:`advisor.discovery.engine` for the details and
 from __future__ import annotations
 
 from advisor.discovery.autoconfig import AutoconfigError, ClientConfig, parse_client_config
-from advisor.discovery.detect import FALLBACK_PROVIDER, Detection, detect
+from advisor.discovery.detect import (
+    FALLBACK_PROVIDER,
+    Detection,
+    ProviderChoice,
+    choose_provider,
+    detect,
+)
 from advisor.discovery.engine import (
     Attempt,
     Discovery,
@@ -36,7 +42,9 @@ __all__ = [
     "Found",
     "Origin",
     "Outcome",
+    "ProviderChoice",
     "choose",
+    "choose_provider",
     "current_options",
     "detect",
     "discover",

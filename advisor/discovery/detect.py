@@ -27,6 +27,47 @@ FALLBACK_PROVIDER = "generic"
 
 
 @dataclass(frozen=True)
+class ProviderChoice:
+    """The provider for an address, and how it was chosen: the one resolver every command
+    and the wizard use, so that a Google Workspace domain is Gmail everywhere."""
+
+    email: str
+    domain: str
+    provider: str
+    reason: str
+    matches: tuple[AddressMatch, ...]
+    mx_hosts: tuple[str, ...]
+    mx_attempt: Attempt
+
+
+def choose_provider(
+    email: str,
+    host: PluginHost,
+    options: DiscoveryOptions | None = None,
+    *,
+    given: str = "auto",
+) -> ProviderChoice:
+    """``given`` when it names a provider; else the most confident plugin's claim, with
+    the domain's MX hosts (when the network is on) so custom domains are recognised."""
+    options = options or current_options()
+    _, domain = split_address(email)
+    if given != "auto":
+        host.provider(given)  # a clear error naming the loaded providers
+        skipped = Attempt(Origin.MX, domain, Outcome.SKIPPED, f"provider {given} given")
+        return ProviderChoice(email, domain, given, f"the profile says {given}", (), (), skipped)
+    mx_hosts, mx_attempt = lookup_mx(domain, options)
+    matches = host.match_address(email, mx_hosts)
+    if not matches:
+        raise PluginError(
+            f"no provider plugin handles {email}; reinstall mailadvisor to get the generic one"
+        )
+    best = matches[0]
+    return ProviderChoice(
+        email, domain, best.provider, best.reason, tuple(matches), tuple(mx_hosts), mx_attempt
+    )
+
+
+@dataclass(frozen=True)
 class Detection:
     """The provider chosen for an address and the servers to use, each with its origin."""
 
@@ -51,18 +92,28 @@ class Detection:
     def untrusted(self) -> tuple[Found, ...]:
         return tuple(f for f in self.servers if not f.trusted)
 
+    @property
+    def network_unreachable(self) -> bool:
+        """Nothing found because nothing could be reached: not one lookup gave anything,
+        and not even Thunderbird's ISPDB host (which always exists) resolved or answered."""
+        if not self.network or self.servers:
+            return False
+        if any(a.outcome is Outcome.FOUND for a in self.attempts):
+            return False
+        ispdb = [a for a in self.attempts if a.origin is Origin.ISPDB]
+        return bool(ispdb) and all(
+            "does not resolve" in a.detail or "could not connect" in a.detail
+            or a.outcome is Outcome.ERROR
+            for a in ispdb
+        )  # fmt: skip
+
 
 def detect(email: str, host: PluginHost, options: DiscoveryOptions | None = None) -> Detection:
     """Choose the provider for ``email`` and find its servers."""
     options = options or current_options()
-    _, domain = split_address(email)
-    mx_hosts, mx_attempt = lookup_mx(domain, options)
-    matches = host.match_address(email, mx_hosts)
-    if not matches:
-        raise PluginError(
-            f"no provider plugin handles {email}; reinstall mailadvisor to get the generic one"
-        )
-    best = matches[0]
+    choice = choose_provider(email, host, options)
+    domain, mx_hosts, mx_attempt = choice.domain, list(choice.mx_hosts), choice.mx_attempt
+    matches, best = choice.matches, choice.matches[0]
     name = host.provider(best.provider).display_name
     if best.provider == FALLBACK_PROVIDER:
         found = discover(email, options, mx=(mx_hosts, mx_attempt))

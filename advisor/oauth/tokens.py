@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
-import platformdirs
-
 from advisor.errors import UsageError
+from advisor.platform_compat import owned_by_me, readable_by_others, state_dir
 
 SERVICE = "mailadvisor-oauth"
 """Keyring service name of the token records."""
@@ -206,7 +205,7 @@ class KeyringTokenStore:
 
 def token_directory() -> Path:
     """The directory of token files: ``<user state dir>/mailadvisor/tokens``."""
-    return platformdirs.user_state_path("mailadvisor", appauthor=False) / "tokens"
+    return state_dir() / "tokens"
 
 
 class FileTokenStore:
@@ -294,16 +293,15 @@ class FileTokenStore:
 
 def check_private(path: Path, st: os.stat_result) -> None:
     """Refuse a token file that is not a regular file of ours, private to us."""
-    if os.name == "nt":  # POSIX modes mean nothing there; the profile directory's ACL does
-        return
     if not stat.S_ISREG(st.st_mode):
         raise UsageError(f"{path} is not a regular file; a token file must be one")
-    if st.st_uid != os.geteuid():
+    # On Windows both checks pass: no owner or mode bits, the per-user directory's ACL.
+    if not owned_by_me(st):
         raise UsageError(
             f"the token file {path} belongs to another user (uid {st.st_uid}); "
             "it is not used. Remove it and sign in again"
         )
-    if st.st_mode & 0o077:
+    if readable_by_others(st):
         mode = stat.S_IMODE(st.st_mode)
         raise UsageError(
             f"the token file {path} can be read by others (mode {mode:04o}), so its tokens "

@@ -182,11 +182,12 @@ def candidate_kinds(path: Path) -> list[SourceKind]:
     return found
 
 
-def detect_kind(path: Path) -> SourceKind:
+def detect_kind(path: Path, how_to_say: str = "with --kind") -> SourceKind:
     """The kind of store at ``path``: the first in :data:`DETECTION_ORDER` that recognises it.
 
     Raises :class:`UsageError` when the path does not exist or no reader recognises it;
-    the message lists what was looked for and any reader that could not be loaded.
+    the message lists what was looked for and any reader that could not be loaded, and
+    ``how_to_say`` tells how the caller's user names the kind (an option, a profile key).
     """
     path = path.expanduser()
     found = candidate_kinds(path)
@@ -201,7 +202,7 @@ def detect_kind(path: Path) -> SourceKind:
     looked_for = "; ".join(_describe(k) for k in DETECTION_ORDER)
     message = (
         f"{path}: not a mail store mailadvisor recognises (looked for {looked_for}). "
-        "If it is one, say which with --kind"
+        f"If it is one, say which {how_to_say}"
     )
     if path.is_dir():
         message += "; if the folder holds several stores, give the path of one of them"

@@ -1,21 +1,25 @@
 """Finding the mail stores of the mail programs installed on this machine.
 
-Every location is taken relative to a ``home`` directory (the user's by default), so the
-same code finds a Linux, macOS or Windows layout in a test's fake home tree. Discovery
-only looks: it lists directories and reads a few bytes and small config files; it never
-opens a store for writing.
+Every location is taken relative to a ``home`` directory (the user's by default) and, on
+Windows, the known folders of the environment (APPDATA, LOCALAPPDATA, USERPROFILE,
+OneDrive: :mod:`advisor.stores.windows_places`), so the same code finds a Linux, macOS or
+Windows layout in a test's fake tree. Discovery only looks: it lists directories and
+reads a few bytes and small config files; it never opens a store for writing.
 
 What it knows (see ../shared/reference/local-stores.md):
 
-- Thunderbird: every profile in profiles.ini (Linux, snap, flatpak, macOS, Windows),
-  through :func:`advisor.stores.thunderbird.find_thunderbird_profiles`.
+- Thunderbird: every profile in profiles.ini (Linux, snap, flatpak; macOS
+  ``~/Library/Thunderbird``; Windows ``%APPDATA%\\Thunderbird`` and the Microsoft Store
+  app's folder in ``%LOCALAPPDATA%\\Packages``).
 - Evolution 3: ``~/.local/share/evolution/mail/local`` (Maildir; also its flatpak);
   Evolution 2: ``~/.evolution/mail/local`` (mbox files with ``.sbd`` children).
 - KMail: ``~/.local/share/local-mail`` (Maildir; also its flatpak and the KDE 4 place).
 - Apple Mail: each account folder of ``~/Library/Mail/V*/`` (.emlx files).
-- Outlook: ``*.pst`` in ``Documents/Outlook Files`` and
-  ``AppData/{Local,Roaming}/Microsoft/Outlook`` (and their Windows XP names).
-  Windows Live Mail: its ``.eml`` tree.
+- Outlook: the .pst files its mail profiles name in the registry, and ``*.pst`` in
+  ``Documents\\Outlook Files`` (also OneDrive's Documents), ``%LOCALAPPDATA%`` and
+  ``%APPDATA%\\Microsoft\\Outlook`` (and their Windows XP names).
+  Windows Live Mail and Vista's Windows Mail: their ``.eml`` trees; Outlook Express:
+  only a warning (.dbx files are not read).
 - Claws Mail and Sylpheed: the MH mailboxes named in their ``folderlist.xml``; nmh: the
   ``Path:`` of ``~/.mh_profile``; mutt and the rest: ``~/Mail``, ``~/mail``, ``~/Maildir``,
   ``~/mbox``; and the system mailbox ``/var/mail/$USER``.
@@ -28,12 +32,20 @@ import os
 import re
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from advisor.platform_compat import outlook_registry_pst_values
 from advisor.profile import SourceKind
 from advisor.stores import KIND_DESCRIPTIONS, READERS, ReaderUnavailable, candidate_kinds
+from advisor.stores.thunderbird import read_profiles_ini, thunderbird_data_dirs
+from advisor.stores.windows_places import (
+    WindowsFolders,
+    host_path,
+    pst_path_from_registry,
+    windows_folders,
+)
 
 __all__ = ["DEFAULT_SPOOL_DIRS", "DiscoveredStore", "Discovery", "discover_stores"]
 
@@ -79,18 +91,31 @@ def discover_stores(
     platform: str | None = None,
     user: str | None = None,
     spool_dirs: Sequence[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+    outlook_registry: Iterable[bytes | str] | None = None,
 ) -> Discovery:
     """Find the stores of installed mail clients below ``home`` (and the system mailbox).
 
     ``platform`` (a ``sys.platform`` value) chooses where Thunderbird's profiles.ini is
     looked for; every other client's places are checked on every platform, because they
     cannot be confused and a home copied from another machine is still worth finding.
-    ``user`` and ``spool_dirs`` locate the system mailbox (``/var/mail/$USER``); pass
-    ``spool_dirs=()`` to leave it out. Results are in client order, each path once.
+    ``environ`` gives Windows' known folders (APPDATA, LOCALAPPDATA, USERPROFILE,
+    OneDrive; see :mod:`advisor.stores.windows_places`), and ``outlook_registry`` the
+    .pst paths of Outlook's mail profiles (raw registry values or strings). Both default
+    to this machine's (environment, registry) only when ``home`` is not given, so a test
+    home is searched alone. ``user`` and ``spool_dirs`` locate the system mailbox
+    (``/var/mail/$USER``); pass ``spool_dirs=()`` to leave it out. Results are in client
+    order, each path once.
     """
     given = home.expanduser() if home is not None else None
     home = given or Path.home()
     platform = platform or sys.platform
+    windows = _is_windows(platform)
+    if environ is None or not windows:
+        environ = os.environ if given is None and windows else {}
+    if outlook_registry is None:
+        outlook_registry = outlook_registry_pst_values() if given is None and windows else ()
+    folders = windows_folders(home, environ)
     found = Discovery(home=home)
     seen: set[str] = set()
 
@@ -100,12 +125,14 @@ def discover_stores(
             seen.add(key)
             found.stores.append(store)
 
-    # Without an explicit home, Thunderbird's own lookup may use %APPDATA% on Windows.
-    for store in _thunderbird(given, home, platform, found.warnings):
+    for store in _thunderbird(_thunderbird_dirs(home, platform, folders), home, found.warnings):
         add(store)
     if spool_dirs is None:
         spool_dirs = DEFAULT_SPOOL_DIRS
-    for candidate in _candidates(home, user, spool_dirs):
+    _outlook_express(folders, found.warnings)
+    _mac_privacy(home, found.warnings)
+    candidates = _candidates(home, user, spool_dirs, folders, outlook_registry)
+    for candidate in candidates:
         if os.path.realpath(candidate.path) in seen:
             continue
         confirmed = _confirm(candidate, home, found.warnings)
@@ -114,22 +141,43 @@ def discover_stores(
     return found
 
 
+def _is_windows(platform: str) -> bool:
+    return platform.lower().startswith(("win", "cygwin", "msys"))
+
+
+def _thunderbird_dirs(home: Path, platform: str, folders: WindowsFolders) -> list[tuple[str, Path]]:
+    """(variant, directory holding profiles.ini) of each Thunderbird installation."""
+    if not _is_windows(platform):
+        return thunderbird_data_dirs(home, platform)
+    dirs = [("windows", host_path(folders.thunderbird()))]
+    # The Microsoft Store's Thunderbird keeps its data inside its package's folder.
+    for package in sorted(_listdir(host_path(folders.store_packages()))):
+        if "thunderbird" in package.name.lower():
+            dirs.append(("windows-store", package / "LocalCache" / "Roaming" / "Thunderbird"))
+    return dirs
+
+
 def _thunderbird(
-    given: Path | None, home: Path, platform: str, warnings: list[str]
+    data_dirs: list[tuple[str, Path]], home: Path, warnings: list[str]
 ) -> Iterator[DiscoveredStore]:
-    try:
-        from advisor.stores.thunderbird import find_thunderbird_profiles
-    except ImportError as exc:
-        warnings.append(f"Thunderbird profiles were not looked for: {exc}")
-        return
-    for profile in find_thunderbird_profiles(home=given, platform=platform):
+    profiles = [
+        profile
+        for variant, data_dir in data_dirs
+        if data_dir.is_dir()
+        for profile in read_profiles_ini(data_dir, variant)
+    ]
+    for profile in profiles:
         if not profile.exists:
             warnings.append(
                 f"Thunderbird's profiles.ini in {_shown(profile.data_dir, home)} lists profile "
                 f"{profile.name!r} at {profile.path}, but it is not there (a disk not mounted?)"
             )
             continue
-        where = {"snap": " (snap)", "flatpak": " (flatpak)"}.get(profile.variant, "")
+        where = {
+            "snap": " (snap)",
+            "flatpak": " (flatpak)",
+            "windows-store": " (Microsoft Store)",
+        }.get(profile.variant, "")
         default = ", the default one" if profile.is_default else ""
         yield DiscoveredStore(
             kind=SourceKind.THUNDERBIRD,
@@ -139,7 +187,13 @@ def _thunderbird(
         )
 
 
-def _candidates(home: Path, user: str | None, spool_dirs: Sequence[Path]) -> Iterator[_Candidate]:
+def _candidates(
+    home: Path,
+    user: str | None,
+    spool_dirs: Sequence[Path],
+    folders: WindowsFolders,
+    outlook_registry: Iterable[bytes | str],
+) -> Iterator[_Candidate]:
     """Every place a known client keeps mail, in the order results are listed."""
     maildir = (SourceKind.MAILDIR,)
     yield from (
@@ -165,12 +219,18 @@ def _candidates(home: Path, user: str | None, spool_dirs: Sequence[Path]) -> Ite
         )
     )
     yield from _apple_mail(home)
-    yield from _outlook(home)
-    yield from (
-        _Candidate(
-            "Windows Live Mail", home / rel, (SourceKind.EML,), "Windows Live Mail's .eml folders"
-        )
-        for rel in ("AppData/Local/Microsoft/Windows Live Mail",)
+    yield from _outlook(folders, outlook_registry)
+    yield _Candidate(
+        "Windows Live Mail",
+        host_path(folders.windows_live_mail()),
+        (SourceKind.EML,),
+        "Windows Live Mail's .eml folders",
+    )
+    yield _Candidate(
+        "Windows Mail",
+        host_path(folders.windows_mail()),
+        (SourceKind.EML,),
+        "Windows Mail's .eml folders (Windows Vista)",
     )
     for client, config in (("Claws Mail", ".claws-mail"), ("Sylpheed", ".sylpheed-2.0")):
         yield from _folderlist_mailboxes(home, client, home / config / "folderlist.xml")
@@ -226,21 +286,53 @@ def _apple_mail(home: Path) -> Iterator[_Candidate]:
                 )
 
 
-_OUTLOOK_DIRS = (
-    "Documents/Outlook Files",
-    "My Documents/Outlook Files",
-    "AppData/Local/Microsoft/Outlook",
-    "AppData/Roaming/Microsoft/Outlook",
-    "Local Settings/Application Data/Microsoft/Outlook",
-)
-
-
-def _outlook(home: Path) -> Iterator[_Candidate]:
-    """Outlook data files (``*.pst``, any case) where Outlook puts them by default."""
-    for rel in _OUTLOOK_DIRS:
-        for entry in sorted(_listdir(home / rel)):
+def _outlook(
+    folders: WindowsFolders, registry_values: Iterable[bytes | str]
+) -> Iterator[_Candidate]:
+    """Outlook data files: the .pst files Outlook's mail profiles name (registry), then
+    ``*.pst`` (any case) where Outlook puts them by default."""
+    for value in registry_values:
+        named = pst_path_from_registry(value)
+        if named is not None and named.suffix.lower() == ".pst":
+            path = host_path(named)
+            if path.is_file():
+                yield _Candidate("Outlook", path, (SourceKind.PST,), "named in Outlook's profile")
+    for directory, shown in folders.outlook():
+        for entry in sorted(_listdir(host_path(directory))):
             if entry.name.lower().endswith(".pst") and entry.is_file():
-                yield _Candidate("Outlook", entry, (SourceKind.PST,), f"Outlook data file in {rel}")
+                yield _Candidate(
+                    "Outlook", entry, (SourceKind.PST,), f"Outlook data file in {shown}"
+                )
+
+
+def _mac_privacy(home: Path, warnings: list[str]) -> None:
+    """macOS keeps ~/Library/Mail from programs without Full Disk Access (EPERM): say
+    how to allow it, instead of silently finding no Apple Mail."""
+    root = home / "Library" / "Mail"
+    try:
+        with os.scandir(root):
+            pass
+    except PermissionError:
+        warnings.append(
+            f"macOS did not let mailadvisor look into {root} (Apple Mail's folder): give "
+            "the terminal app Full Disk Access (System Settings, Privacy & Security, Full "
+            "Disk Access), open a new terminal window and run mailadvisor again"
+        )
+    except OSError:
+        pass
+
+
+def _outlook_express(folders: WindowsFolders, warnings: list[str]) -> None:
+    """Outlook Express's .dbx files cannot be read: say so, and what to do instead."""
+    for identities in folders.identities():
+        for identity in sorted(_listdir(host_path(identities))):
+            store = identity / "Microsoft" / "Outlook Express"
+            if any(e.name.lower().endswith(".dbx") for e in _listdir(store)):
+                warnings.append(
+                    f"Outlook Express mail in {store} (.dbx files) cannot be read by "
+                    "mailadvisor: import it into Windows Live Mail or Thunderbird, then "
+                    "scan that"
+                )
 
 
 def _folderlist_mailboxes(home: Path, client: str, config: Path) -> Iterator[_Candidate]:

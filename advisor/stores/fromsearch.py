@@ -27,6 +27,8 @@ from array import array
 from collections.abc import Callable
 from typing import NoReturn
 
+from advisor.platform_compat import usable_cores
+
 MemMem = Callable[[int, int, bytes, int], "int | None"]
 
 
@@ -115,10 +117,7 @@ except (BrokenPipeError, OSError, ValueError):
 
 
 def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return usable_cores()
 
 
 class FeedBroken(Exception):

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from advisor.platform_compat import NONBLOCK
 from advisor.stores.base import Problem, SourceMessage
 
 INBOX = "INBOX"
@@ -37,7 +38,7 @@ def _opener(path: str, flags: int) -> int:
     O_NONBLOCK: a named pipe where a message file should be must not hang the reader
     (it is refused right after opening, see :func:`read_bytes`).
     """
-    flags |= os.O_NONBLOCK
+    flags |= NONBLOCK
     if _NOATIME:
         try:
             return os.open(path, flags | _NOATIME)

@@ -1,9 +1,20 @@
-"""Outlook data files (.pst, also .ost), read through Debian's ``readpst`` (pst-utils).
+"""Outlook data files (.pst, also .ost), read through readpst or libpff.
 
-Why readpst: a PST holds MAPI properties, not MIME, so every reader must rebuild the
-messages; readpst (libpst) does that completely (headers, bodies, attachments,
-embedded messages), is packaged by Debian, Ubuntu, Fedora and Homebrew, and needs no
-compiler. libpff-python would give more properties but leaves rebuilding MIME to us.
+Two readers, because no one program is on every machine:
+
+* readpst (libpst; Debian/Ubuntu ``pst-utils``, Fedora ``libpst``, Homebrew ``libpst``)
+  rebuilds messages completely (headers, bodies, attachments, attached messages) and is
+  the one used wherever it is installed: it is what this reader was first built and
+  tested on, and attached messages survive only through it.
+* libpff (pip package ``libpff-python``, module ``pypff``: :mod:`advisor.stores.
+  pst_libpff`) where readpst is absent: Windows and most Macs. It ships wheels, so it
+  installs with mailadvisor there, and it keeps more of the message's state (replied,
+  forwarded, flagged, the delivery time); an attached message is lost through it.
+
+``ReaderOptions.extra["pst_reader"]`` or the environment variable
+``MAILADVISOR_PST_READER`` ("readpst", "libpff"; default "auto") forces one. Which one
+read the file, and why, is the first of :attr:`PstReader.notes`, shown by scan and in
+the migration report.
 
 How: ``readpst -q -D -j 0 -te -e -o TMP FILE`` writes one RFC 822 file per message,
 ``TMP/<store name>/<folder>/.../<n>.eml``, into a private temporary directory (never
@@ -14,7 +25,7 @@ keeps the numbering deterministic. The files are then read one at a time, each o
 deleted once yielded, and the directory is removed at the end, on errors too, and
 when the caller stops early (closing the generator).
 
-What survives is listed in :attr:`PstReader.metadata_notes`: read/unread (readpst
+What survives through readpst (:attr:`PstReader.metadata_notes`): read/unread (readpst
 writes ``Status: RO`` for a read message; that line is readpst's bookkeeping and is
 removed), folder names (lossy for ``/``, ``\\`` and ``:``), headers as delivered when
 Outlook kept them. Replied/forwarded/flagged state and the delivery time are lost;
@@ -26,6 +37,8 @@ the root itself (rare) get the root's display name as folder.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -34,7 +47,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from advisor.errors import UsageError
+from advisor.errors import SourceLockedError, UsageError
+from advisor.platform_compat import is_sharing_violation
 from advisor.stores.base import (
     SEEN,
     Problem,
@@ -52,15 +66,49 @@ from advisor.stores.message_files import (
     read_bytes,
     sorted_dir,
 )
+from advisor.stores.pst_libpff import PffFile, libpff_available
 
 PST_MAGIC = b"!BDN"
 READPST = "readpst"
 READPST_ARGS = ("-q", "-D", "-j", "0", "-te", "-e")
 STATUS_READ = b"Status: RO"
+PST_READER_OPTION = "pst_reader"
+PST_READER_ENV = "MAILADVISOR_PST_READER"
 INSTALL_HINT = (
-    "reading Outlook .pst files needs readpst: apt-get install pst-utils "
-    "(Fedora: dnf install libpst; macOS: brew install libpst)"
+    "reading Outlook .pst files needs readpst or libpff: pip install libpff-python "
+    "(into mailadvisor's environment: pipx inject mailadvisor libpff-python), or readpst: "
+    "apt-get install pst-utils (Fedora: dnf install libpst; macOS: brew install libpst)"
 )
+
+
+def choose_pst_reader(choice: str | None = None) -> tuple[str, str]:
+    """("readpst" or "libpff", why), for ``choice`` ("auto", "readpst", "libpff").
+
+    Auto: readpst when it is on PATH (complete rebuild, attached messages included),
+    else libpff when installed; neither: a UsageError saying how to install one."""
+    wanted = (choice or os.environ.get(PST_READER_ENV) or "auto").strip().lower()
+    if wanted not in ("auto", READPST, "libpff"):
+        raise UsageError(f'{PST_READER_ENV} must be "auto", "readpst" or "libpff", not {wanted!r}')
+    has_readpst = shutil.which(READPST) is not None
+    has_libpff = libpff_available()
+    if wanted == READPST:
+        if not has_readpst:
+            raise UsageError(f"readpst was asked for but is not installed: {INSTALL_HINT}")
+        return READPST, "readpst, as asked"
+    if wanted == "libpff":
+        if not has_libpff:
+            raise UsageError(f"libpff was asked for but is not installed: {INSTALL_HINT}")
+        return "libpff", "libpff, as asked"
+    if has_readpst:
+        return READPST, (
+            "readpst (found on PATH; preferred where installed: it also rebuilds attached messages)"
+        )
+    if has_libpff:
+        return "libpff", (
+            "libpff (readpst is not installed; replied/forwarded/flagged states and the "
+            "delivery time survive, attached messages do not)"
+        )
+    raise UsageError(INSTALL_HINT)
 
 
 def strip_read_status(data: bytes) -> tuple[bytes, bool]:
@@ -85,22 +133,25 @@ def strip_read_status(data: bytes) -> tuple[bytes, bool]:
 
 
 class PstReader(StoreReader):
-    """Reads the mail folders of an Outlook .pst/.ost file through readpst."""
+    """Reads the mail folders of an Outlook .pst/.ost file through readpst or libpff."""
 
     kind: ClassVar[str] = "pst"
     metadata_notes: ClassVar[tuple[str, ...]] = (
-        "A .pst holds MAPI properties, not MIME: readpst rebuilds each message, so the "
-        "bytes differ from what the server sent (header lines are kept as delivered when "
-        "Outlook stored them; bodies and attachments are re-encoded).",
-        "Read/unread survives (PR_MESSAGE_FLAGS); replied, forwarded and flagged states are lost.",
-        "The received date comes from the Received:/Date: headers: readpst does not export "
-        "the delivery time (PR_MESSAGE_DELIVERY_TIME).",
+        "A .pst holds MAPI properties, not MIME: each message is rebuilt (by readpst, else "
+        "libpff), so the bytes differ from what the server sent (header lines are kept as "
+        "delivered when Outlook stored them; bodies and attachments are re-encoded).",
+        "Read/unread survives (PR_MESSAGE_FLAGS); through readpst replied, forwarded and "
+        "flagged states are lost (libpff keeps them).",
+        "The received date comes from the Received:/Date: headers through readpst, which "
+        "does not export the delivery time (PR_MESSAGE_DELIVERY_TIME); libpff uses it.",
         "Only mail is read: contacts, calendar, tasks, journal and notes are skipped; "
         "Deleted Items is read like any folder.",
         "Folder names: readpst writes /, \\ and : as _ and numbers a name repeated among "
         "sibling folders (Inbox, Inbox1).",
-        "A PST password is not encryption: Outlook asks for it, readpst does not, so such "
-        "files are read like any other.",
+        "A message attached to a message (an Outlook item) survives through readpst only; "
+        "libpff leaves a note in its place and reports it.",
+        "A PST password is not encryption: Outlook asks for it, readpst and libpff do not, "
+        "so such files are read like any other.",
     )
 
     @classmethod
@@ -117,9 +168,23 @@ class PstReader(StoreReader):
         super().__init__(path, options)
         self._extraction: _Extraction | None = None
 
+    def _backend(self) -> str:
+        """The reader for this file; its choice is noted once per run for the report."""
+        name, why = choose_pst_reader(self.options.extra.get(PST_READER_OPTION))
+        note = f"Read with {why}."
+        if note not in self.notes:
+            self.notes.insert(0, note)
+        return name
+
     def folders(self) -> Iterator[SourceFolder]:
-        """Mail folders, listed from a readpst run (a PST cannot be listed more cheaply).
-        The extraction is kept for :meth:`messages`, so a scan runs readpst once."""
+        """Mail folders, listed from a readpst run (a PST cannot be listed more cheaply)
+        or through libpff. The extraction is kept for :meth:`messages`, so a scan runs
+        readpst once."""
+        if self._backend() == "libpff":
+            with _opened(self.path) as pst:
+                for folder, _, _ in pst.mail_folders():
+                    yield SourceFolder(folder, self.path)
+            return
         top, _ = self._extracted().result()
         seen: set[tuple[str, ...]] = set()
         for folder, _, _ in self._walk(top):
@@ -130,6 +195,10 @@ class PstReader(StoreReader):
     def messages(self) -> Iterator[SourceMessage]:
         """Every message, from the extraction :meth:`folders` made (or a new one); the
         extraction is removed once read, also when the caller stops early."""
+        if self._backend() == "libpff":
+            with _opened(self.path) as pst:
+                yield from pst.messages()
+            return
         extraction = self._extracted()
         self._extraction = None  # this run owns it now; a next run extracts again
         try:
@@ -175,6 +244,25 @@ class PstReader(StoreReader):
             stack.extend(reversed(children))
 
 
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[PffFile]:
+    """The file open through libpff; its errors as one clear UsageError."""
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file")
+    try:
+        pst = PffFile(path)
+    except OSError as exc:
+        # Opened by Python first: on Windows a file Outlook holds open fails there with
+        # a sharing violation, told apart from one libpff cannot parse.
+        if is_sharing_violation(exc):
+            raise SourceLockedError(
+                f"{path} is open in Outlook: close Outlook and try again"
+            ) from None
+        raise UsageError(f"libpff cannot read {path}: {exc}") from None
+    with pst:
+        yield pst
+
+
 def _message_names(directory: Path) -> list[str]:
     names = [e.name for e in sorted_dir(directory) if is_file(e) and e.name.endswith(".eml")]
     return sorted(names, key=natural_key)
@@ -218,7 +306,7 @@ class _Extraction:
     def _run(self) -> tuple[Path | None, str]:
         readpst = shutil.which(READPST)
         if readpst is None:
-            raise UsageError(INSTALL_HINT)
+            raise UsageError(INSTALL_HINT)  # removed from PATH since it was chosen
         if not self.source.is_file():
             raise UsageError(f"{self.source} is not a file")
         directory = Path(tempfile.mkdtemp(prefix="mailadvisor-pst-", dir=self.tmp_dir))

@@ -7,11 +7,11 @@ where the message is stored (offset in the mbox, or maildir file name).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from advisor.platform_compat import pread
 from advisor.stores.base import Problem
 from advisor.stores.mbox import MOZ_PARTIAL, keywords_from, mozilla_flags
 from advisor.stores.mork import MorkError, read_mork
@@ -149,7 +149,7 @@ def misplaced_offset(mbox: Path, index: FolderIndex, samples: int = 64) -> int |
     try:
         with open(mbox, "rb", buffering=0) as stream:
             for offset in offsets:
-                if os.pread(stream.fileno(), 5, offset) != b"From ":
+                if pread(stream.fileno(), 5, offset) != b"From ":
                     return offset
     except OSError:
         return None

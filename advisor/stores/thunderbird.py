@@ -28,11 +28,9 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import fcntl
 import json
 import os
 import re
-import struct
 import sys
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from advisor.errors import SourceLockedError, UsageError
+from advisor.platform_compat import fcntl_lock_holder, held_open_elsewhere, pid_alive
 from advisor.stores.base import Problem, ReaderOptions, SourceFolder, SourceMessage, StoreReader
 from advisor.stores.mbox import (
     PARTIAL_PROBLEM,
@@ -220,49 +219,6 @@ class ProfileLock:
     detail: str = ""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _fcntl_holder(path: Path) -> int | None:
-    """The pid holding an fcntl lock on ``path`` (0 if unknown), None when unlocked.
-
-    Opens the file read-only (never creating it) and uses F_GETLK, which tests
-    for a conflicting lock without taking one.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        if sys.platform == "darwin":
-            layout = "@qqihh"  # l_start, l_len, l_pid, l_type, l_whence
-            request = struct.pack(layout, 0, 0, 0, fcntl.F_WRLCK, os.SEEK_SET)
-        else:
-            layout = "@hhqqi"  # l_type, l_whence, l_start, l_len, l_pid
-            request = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
-        request += b"\0" * 8  # room for the C struct's tail padding
-        try:
-            answer = fcntl.fcntl(fd, fcntl.F_GETLK, request)
-        except OSError:
-            return None
-        fields = struct.unpack_from(layout, answer)
-        lock_type, pid = (
-            (fields[3], fields[2]) if sys.platform == "darwin" else (fields[0], fields[4])
-        )
-        return None if lock_type == fcntl.F_UNLCK else int(pid)
-    finally:
-        os.close(fd)
-
-
 def profile_lock(profile_dir: Path) -> ProfileLock:
     """Is ``profile_dir`` in use by a running Thunderbird? Checked without writing:
 
@@ -279,22 +235,16 @@ def profile_lock(profile_dir: Path) -> ProfileLock:
             match = re.search(r":\+?(\d+)$", target)
             if match:
                 pid = int(match.group(1))
-                if _pid_alive(pid):
+                if pid_alive(pid):
                     return ProfileLock(True, link, pid, f"{link} points to live process {pid}")
     parentlock = profile_dir / ".parentlock"
     if parentlock.is_file():
-        holder = _fcntl_holder(parentlock)
+        holder = fcntl_lock_holder(parentlock)
         if holder is not None:
             return ProfileLock(True, parentlock, holder or None, f"process {holder} locks it")
     windows_lock = profile_dir / "parent.lock"
-    if os.name == "nt" and windows_lock.is_file():
-        try:
-            with open(windows_lock, "rb"):
-                pass
-        except PermissionError:
-            return ProfileLock(True, windows_lock, None, "another program holds it open")
-        except OSError:
-            pass
+    if windows_lock.is_file() and held_open_elsewhere(windows_lock):
+        return ProfileLock(True, windows_lock, None, "another program holds it open")
     return ProfileLock(False)
 
 
