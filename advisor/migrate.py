@@ -7,9 +7,9 @@ How exactly-once holds:
 2. Before the first upload into a server folder, its messages are compared with
    what the journal says should be there. Anything the journal cannot explain
    (a run killed between the server's OK and the journal's commit, a lost
-   journal, mail uploaded by another tool) is indexed by Message-ID and size
-   (by content hash for messages without a Message-ID), and local messages
-   found in that index are not uploaded again.
+   journal, mail uploaded by another tool) is indexed (:mod:`advisor.server_index`:
+   Message-ID and a tolerant size pick candidates, the hash of the normalised
+   message decides), and local messages found there are not uploaded again.
 3. A message whose answer was lost with its connection is checked the same way
    before it is sent again.
 4. At the end every folder is verified: each message the journal counts as on
@@ -22,7 +22,10 @@ is uploaded once, into the first folder met; each other folder becomes a label o
 it (``UID STORE +X-GM-LABELS``), also when the first copy went up in an earlier
 run. Identical copies within one folder are stored once, as Gmail keeps only one.
 
-Nothing is ever deleted on the server (labels and flags are only added); the
+When the target is the account the store was downloaded from (:mod:`advisor.same_account`),
+the server's own copies in INBOX are the local messages: they get the local flags and are
+moved into the folder the user put them in, instead of being uploaded again. Otherwise
+nothing on the server is changed or deleted (labels and flags are only added); the
 source is only read.
 """
 
@@ -36,7 +39,6 @@ import re
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -48,16 +50,20 @@ from typing import Any, Literal, Protocol
 import imapclient
 import imapclient.exceptions
 
-from advisor import copies, gmail_labels, quota
+from advisor import copies, gmail_labels, quota, same_account
 from advisor.account import AccountAccess
+from advisor.content_check import Altered, ContentSample
 from advisor.errors import ConnectError, MailadvisorError
+from advisor.folders import INBOX as INBOX_NAME
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
 from advisor.partial import PartialMessage, PartialSources
 from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
+from advisor.same_account import SameAccountReport, found_entry
 from advisor.server_folders import ServerFolders
+from advisor.server_index import Identity, ServerIndex, ServerMessage, message_id_of
 from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
@@ -78,7 +84,6 @@ BATCH_MESSAGES = 200
 MAX_RESTARTS = 5
 BATCH_BYTES = 4 * 1024 * 1024
 FETCH_CHUNK = 1000
-CONTENT_CHUNK_BYTES = 4 * 1024 * 1024
 HOLD_BYTES = 64 * 1024 * 1024
 """Labels instead of copies: bytes of messages kept while the upload of their identical
 copy is unanswered, to upload them after all if it fails. Beyond this none are kept
@@ -88,7 +93,6 @@ LABEL_FAILED = "label-failed: "
 stored: the next run does not rely on that copy again."""
 
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 _DATE = re.compile(rb"^date:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 
 
@@ -111,6 +115,11 @@ class MigrationOptions:
     not_migrated_path: Path | None = None
     """Where the bytes of messages that were not migrated are saved (an mbox, written
     only when something fails; never on a dry run)."""
+    same_account: bool | None = None
+    """The target is the account the store was downloaded from: None = find out
+    (:func:`advisor.same_account.detect`), True/False = the user says so."""
+    trash_deleted: bool = False
+    """Same account: move the server's copies of messages deleted locally to Trash."""
     include_partial: bool = False
     """Upload headers-only stubs as they are (else they are left out and reported)."""
     partial_sources: PartialSources | None = None
@@ -195,6 +204,12 @@ class MigrationReport:
     """Dry run: days the upload takes under the provider's daily upload limit, if any."""
     not_migrated_mbox: str | None = None
     """The mbox holding the messages that were not migrated (those whose bytes were read)."""
+    same_account: SameAccountReport | None = None
+    """Set when the target is the account the store was downloaded from."""
+    altered: list[Altered] = field(default_factory=list)
+    """Uploads the server stored differently (the closing check compares content)."""
+    content_checked: int = 0
+    """How many uploads the closing check compared byte for byte."""
     partial_messages: list[PartialMessage] = field(default_factory=list)
     """Headers-only stubs: left out (unless include_partial) or replaced by the full copy."""
     internal_error: str | None = None
@@ -247,15 +262,6 @@ def header_block(data: bytes) -> bytes:
     return data[: end.start()] if end else data
 
 
-def message_id_of(data: bytes) -> str | None:
-    """The Message-ID as the server will report it (unfolded, whitespace squeezed)."""
-    match = _MESSAGE_ID.search(header_block(data))
-    if match is None:
-        return None
-    value = b" ".join(match.group(1).split()).decode("utf-8", "replace")
-    return value or None
-
-
 def date_header_of(data: bytes) -> datetime | None:
     match = _DATE.search(header_block(data))
     if match is None:
@@ -304,19 +310,6 @@ class _LabelTask:
     copy does not make it, this one is uploaded after all."""
 
 
-class _ServerIndex:
-    """Messages in one server folder that the journal cannot account for."""
-
-    def __init__(self, keys: Counter[tuple[str | None, int]], no_id_sizes: dict[int, list[int]]):
-        self.keys = keys
-        self.no_id_uids = no_id_sizes
-        self.hashes: Counter[str] | None = None
-
-    @classmethod
-    def empty(cls) -> _ServerIndex:
-        return cls(Counter(), {})
-
-
 class Migration:
     """One migration run. Build it, call :meth:`run`, read the report."""
 
@@ -345,7 +338,10 @@ class Migration:
         self.source_name = source_name or _source_name(reader)
         self._control: imapclient.IMAPClient | None = None
         self._targets: dict[tuple[tuple[str, ...], bool], FolderTarget] = {}
-        self._indexes: dict[str, _ServerIndex] = {}
+        self._indexes: dict[str, ServerIndex] = {}
+        self.same: same_account.SameAccount | None = None
+        """Set when the target is the account the store came from."""
+        self._sample = ContentSample()
         self._folders: dict[tuple[str, ...], FolderReport] = {}
         self._selected: str | None = None
         self._outstanding: dict[str, UploadJob] = {}
@@ -388,6 +384,7 @@ class Migration:
                 self._measuring = [] if room is not None else None
                 for msg in self.reader.messages():
                     self._consider(msg, None)
+                self._deleted_by_uidl()
                 if self.daily_limit:
                     self.report.estimated_days = self.report.planned_bytes / self.daily_limit
                 if room is not None:
@@ -395,6 +392,9 @@ class Migration:
                 self._measuring = None
             elif self._plan_room(control):
                 self._upload_all()
+                if self.report.stopped_early is None:
+                    self._deleted_by_uidl()
+                self._apply_same_account()
                 self._apply_labels()
                 self._restore_flags()
                 if self.options.verify:
@@ -515,6 +515,28 @@ class Migration:
         self.keywords_allowed = True
         for path in paths:
             self._folder_report(path)
+        if self.options.same_account is not False:
+            self._same_account(control)
+
+    def _same_account(self, control: imapclient.IMAPClient) -> None:
+        """Is the target the account the store came from? Then its POP3 UIDLs, too."""
+        access = self.access
+        found = same_account.detect(self.reader, access.target.host, access.username)
+        if found is None and self.options.same_account:
+            found = same_account.Detected(
+                SameAccountReport("mail program", "you said so (--same-account)"), []
+            )
+        if found is None:
+            return
+        self.report.same_account = found.report
+        self.same = same_account.SameAccount(found.report, INBOX_NAME, self.options.dry_run)
+        if found.states and self.layout.has(INBOX_NAME):
+            uids, note = same_account.uidl_map(control, access, found, INBOX_NAME)
+            self._selected = INBOX_NAME
+            self.same.uids = uids
+            self.same.downloaded = {u for state in found.states for u in state.uidls}
+            if note:
+                self.report.notes.append(note)
 
     # --- per message ----------------------------------------------------------
     def _folder_report(self, path: tuple[str, ...]) -> FolderReport:
@@ -553,6 +575,8 @@ class Migration:
             return
         if msg.deleted and self.options.skip_deleted:
             folder.skipped_deleted += 1
+            if self.same is not None and not self._planning:
+                self._deleted_original(msg)
             return
         if msg.partial:
             folder.partial += 1
@@ -596,13 +620,23 @@ class Migration:
             )
             return
         digest = hashlib.sha256(data).hexdigest()
-        if self._on_server(target.name, message_id, len(data), digest):
+        found = self._on_server(target.name, data, message_id)
+        if found is None and self.same is not None and target.name != INBOX_NAME:
+            found = self._on_server(INBOX_NAME, data, message_id)  # the original, to move
+            if found is not None:
+                if self._planning:
+                    return  # the upload pass counts and plans it (with a fresh index)
+                folder.found_on_server += 1
+                self.same.original(found, target.name, self._flags_of(msg), key, digest)
+                return
+        if found is not None:
             if self._planning:
                 return  # the upload pass counts and records it (with a fresh index)
             folder.found_on_server += 1
-            self.journal.record(
-                Entry(key, target.name, message_id, len(data), digest, Status.FOUND)
-            )
+            if self.same is not None and target.name == INBOX_NAME:  # its flags, then
+                self.same.original(found, target.name, self._flags_of(msg), key, digest)
+            else:
+                self.journal.record(found_entry(key, target.name, found, digest))
             if self.share_labels:
                 self._remember(digest, target.name, "found")
             return
@@ -624,6 +658,7 @@ class Migration:
             self.report.deferred += 1
             self.report.deferred_bytes += len(data)
             return
+        self._sample.offer(key, folder.source, target.name, msg.source_id, subject_of(data), data)
         if self._day_left is not None:
             if len(data) > self._day_left:
                 raise _Stop(
@@ -633,6 +668,9 @@ class Migration:
                 )
             self._day_left -= len(data)
         submit(job or self._job(msg, key, target.name, data, message_id, digest))
+
+    def _flags_of(self, msg: SourceMessage) -> frozenset[str]:
+        return frozenset(valid_flags(sorted(msg.flags), self.keywords_allowed)[0])
 
     def _job(
         self,
@@ -940,84 +978,79 @@ class Migration:
         self._selected = name
         return int(info.get(b"EXISTS", 0))
 
-    def _index(self, folder: str) -> _ServerIndex:
+    def _index(self, folder: str) -> ServerIndex:
         index = self._indexes.get(folder)
         if index is None:
             index = self._indexes[folder] = self._build_index(folder)
         return index
 
-    def _build_index(self, folder: str) -> _ServerIndex:
+    def _build_index(self, folder: str) -> ServerIndex:
         if folder in self.folders.created:
-            return _ServerIndex.empty()  # we just created it: nothing there yet
+            return ServerIndex.empty(folder)  # we just created it: nothing there yet
         try:
             exists = self._select(folder)
         except imapclient.exceptions.IMAPClientError:
-            return _ServerIndex.empty()
+            return ServerIndex.empty(folder)
         expected = self.journal.done_keys(folder)
         if exists == 0 or exists == sum(expected.values()):
-            return _ServerIndex.empty()
-        keys, no_id = self._fetch_keys()
-        return _ServerIndex(keys - expected, no_id)
-
-    def _fetch_keys(self) -> tuple[Counter[tuple[str | None, int]], dict[int, list[int]]]:
+            return ServerIndex.empty(folder)
         control = self._control
         assert control is not None
-        keys: Counter[tuple[str | None, int]] = Counter()
-        no_id: dict[int, list[int]] = {}
-        for uid, data in self._fetch_all(["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]):
-            size = int(data[b"RFC822.SIZE"])
-            header = _header_value(data)
-            mid = message_id_of(header)
-            keys[(mid, size)] += 1
-            if mid is None:
-                no_id.setdefault(size, []).append(uid)
-        return keys, no_id
 
-    def _fetch_all(self, items: list[str]) -> Iterator[tuple[int, dict[bytes, Any]]]:
-        """FETCH ``items`` for every message of the selected folder, in bounded chunks."""
-        control = self._control
-        assert control is not None
-        uids = control.search("ALL")
-        for start in range(0, len(uids), FETCH_CHUNK):
-            yield from control.fetch(uids[start : start + FETCH_CHUNK], items).items()
+        index = ServerIndex.read(
+            control, folder, lambda: self._reselect(folder), flags=self.same is not None
+        )
+        index.explain(expected, self.journal.done_hashes(folder))
+        if self.same is not None and folder == INBOX_NAME:
+            for planned in self.same.plan:  # matched this run, recorded once applied
+                index.claim_uid(planned.original.uid)
+        return index
 
-    def _on_server(self, folder: str, message_id: str | None, size: int, digest: str) -> bool:
+    def _on_server(self, folder: str, data: bytes, message_id: str | None) -> ServerMessage | None:
+        """Claim the server's copy of this message in ``folder``, if it has one."""
         index = self._index(folder)
-        key = (message_id, size)
-        if index.keys[key] <= 0:
-            return False
-        if message_id is not None:
-            index.keys[key] -= 1  # Message-ID confirmed by size
-            return True
-        # No Message-ID: only identical content counts.
-        if index.hashes is None:
-            index.hashes = self._content_hashes(folder, index) - self.journal.done_hashes(folder)
-        if index.hashes[digest] > 0:
-            index.hashes[digest] -= 1
-            index.keys[key] -= 1
-            return True
-        return False
+        if not len(index):
+            return None
+        identity = Identity.of(data, message_id)
+        if folder == INBOX_NAME and self.same is not None:
+            # The POP3 UIDL the program kept names the server's copy outright.
+            uid = self.same.uid_for(identity.trace.uidl)
+            if uid is not None and (found := index.claim_uid(uid)) is not None:
+                return found
+        return index.find(identity)
 
-    def _content_hashes(self, folder: str, index: _ServerIndex) -> Counter[str]:
+    # --- the same account: the server's own copies ----------------------------------
+    def _deleted_original(self, msg: SourceMessage) -> None:
+        """A message deleted locally: is POP3's copy still in the server's INBOX?"""
+        assert self.same is not None
+        data = to_crlf(msg.data)
+        found = self._on_server(INBOX_NAME, data, message_id_of(data))
+        if found is not None:
+            trash = self.options.trash_deleted and self._target(("Trash",), deleted=False).name
+            self.same.deleted(found, trash or None)
+
+    def _deleted_by_uidl(self) -> None:
+        """Downloaded by the program (its UIDL file says so), still in INBOX, in no local
+        folder: the user deleted it locally."""
+        if self.same is None or not self.same.downloaded:
+            return
+        index = self._index(INBOX_NAME)
+        trash = self.options.trash_deleted and self._target(("Trash",), deleted=False).name
+        for uid in self.same.downloaded_uids():
+            if (found := index.claim_uid(uid)) is not None:
+                self.same.deleted(found, trash or None)
+
+    def _apply_same_account(self) -> None:
+        if self.same is None or not self.same.plan:
+            return
         control = self._control
         assert control is not None
-        if self._selected != folder:
-            self._select(folder)
-        hashes: Counter[str] = Counter()
-        chunk: list[int] = []
-        chunk_bytes = 0
-        groups = sorted(index.no_id_uids.items())
-        for n, (size, uids) in enumerate(groups):
-            for i, uid in enumerate(uids):
-                chunk.append(uid)
-                chunk_bytes += size
-                last = n == len(groups) - 1 and i == len(uids) - 1
-                # Full bodies: a few MB per FETCH keeps memory small whatever the sizes.
-                if chunk_bytes >= CONTENT_CHUNK_BYTES or len(chunk) >= 50 or last:
-                    for data in control.fetch(chunk, ["BODY.PEEK[]"]).values():
-                        hashes[hashlib.sha256(data[b"BODY[]"]).hexdigest()] += 1
-                    chunk, chunk_bytes = [], 0
-        return hashes
+        done, notes = self.same.apply(control, self.layout.capabilities)
+        self._selected = INBOX_NAME
+        self._indexes.clear()  # UIDs moved: what was indexed is out of date
+        for entry in done:
+            self.journal.record(entry)
+        self.report.notes.extend(notes)
 
     # --- uploading ---------------------------------------------------------------
     def _upload_all(self) -> None:
@@ -1266,7 +1299,7 @@ class Migration:
         self._indexes.clear()
         missing: list[UploadJob] = []
         for job in unknown:
-            if self._on_server(job.folder, job.message_id, job.size, job.sha256):
+            if self._on_server(job.folder, job.data, job.message_id) is not None:
                 if (copy := self._copy_of.pop(job.source_key, None)) is not None:
                     copy.state = "found"
                 self.journal.record(
@@ -1443,13 +1476,17 @@ class Migration:
         """Every message the journal counts as on the server must be there, once
         (copies counted as ``mailadvisor verify`` counts them)."""
         self.journal.flush()
+        control = self._control
+        assert control is not None
         missing = extra = 0
         for target in sorted({t.name for t in self._targets.values()}):
             expected = self.journal.done_keys(target)
             if not expected:
                 continue
             self._select(target)
-            keys, no_id = self._fetch_keys()
+            index = ServerIndex.read(control, target, lambda: None)
+            # Sizes within what servers change (a final CRLF added) count as the same key.
+            keys = index.keys_like(expected)
             for (message_id, size), n in (expected - keys).items():
                 # Gone from the server (deleted there since?): no longer counted as done,
                 # so the next run uploads them again instead of trusting the journal.
@@ -1458,18 +1495,21 @@ class Migration:
                 expected,
                 keys,
                 functools.partial(self.journal.done_hashes, target),
-                functools.partial(self._hashes_without_id, target, no_id),
+                index.exact_hashes,
             )
         self.report.verified = missing == 0 and extra == 0
         self.report.missing_after_verify = missing
         self.report.extra_copies = extra
+        checked, altered = self._sample.check(control, self._uploaded_uid, self._reselect)
+        self.report.content_checked, self.report.altered = checked, altered
 
-    def _hashes_without_id(
-        self, folder: str, no_id: dict[int, list[int]], sizes: set[int]
-    ) -> Counter[str]:
-        """Content hashes of ``folder``'s messages without a Message-ID of these sizes."""
-        wanted = {size: no_id[size] for size in sizes if size in no_id}
-        return self._content_hashes(folder, _ServerIndex(Counter(), wanted))
+    def _uploaded_uid(self, key: str) -> int | None:
+        entry = self.journal.entry(key)
+        return entry.uid if entry is not None and entry.status == Status.UPLOADED else None
+
+    def _reselect(self, folder: str) -> None:
+        if self._selected != folder:
+            self._select(folder)
 
 
 def read_layout(control: imapclient.IMAPClient) -> ServerLayout:
@@ -1544,13 +1584,6 @@ def _store_bytes(reader: StoreReader) -> int | None:
         return total
     except OSError:
         return None
-
-
-def _header_value(data: dict[bytes, Any]) -> bytes:
-    for key, value in data.items():
-        if key.startswith(b"BODY[HEADER.FIELDS") and isinstance(value, bytes):
-            return value
-    return b""
 
 
 def _source_name(reader: StoreReader) -> str:

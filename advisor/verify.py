@@ -2,9 +2,13 @@
 
 Read-only on both sides: the source is read as for a migration, the server only
 with EXAMINE and FETCH. Each local message is mapped to its server folder exactly
-as :mod:`advisor.migrate` maps it, then compared by Message-ID and size (as the
-server reports them), or by a hash of the full content for messages without a
-Message-ID (only server messages of a matching size are downloaded for that).
+as :mod:`advisor.migrate` maps it, then looked for with the same identity the
+migration uses (:mod:`advisor.server_index`): Message-ID with a size within what
+servers and fetching programs change (a quick check from sizes and headers only), or,
+with ``content``, the hash of the normalised message, for which every candidate is
+downloaded; messages without a Message-ID are always compared by content. With
+``content`` the report also names the messages the server stored altered (other bytes
+than the local copy, beyond what the program that downloaded it added).
 
 Mail on the server that did not come from the source is ignored; a source message
 found more often on the server than it occurs in the source is "doubled".
@@ -12,34 +16,20 @@ found more often on the server than it occurs in the source is "doubled".
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels
+from advisor import gmail_labels, same_account
 from advisor.account import AccountAccess
-from advisor.folders import FolderTarget
-from advisor.migrate import (
-    MigrationOptions,
-    folder_mapper,
-    message_id_of,
-    read_layout,
-    to_crlf,
-)
+from advisor.content_check import Altered
+from advisor.folders import INBOX, FolderTarget
+from advisor.migrate import MigrationOptions, folder_mapper, read_layout, to_crlf
 from advisor.plugin_manager import PluginHost
 from advisor.rejects import subject_of
+from advisor.server_index import Identity, ServerIndex, ServerMessage, describe_change
 from advisor.stores.base import StoreReader
-
-FETCH_CHUNK = 1000
-BODY_CHUNK_BYTES = 4 * 1024 * 1024
-
-_Key = tuple[str, int]
-"""("id:" + Message-ID, size) or ("sha256:" + content hash, size)."""
 
 
 @dataclass
@@ -87,6 +77,11 @@ class VerifyReport:
     copy from POP3, neither of which is on disk)."""
     unreadable: list[str] = field(default_factory=list)
     """Source messages that could not be read (folder and id): not checked."""
+    content: bool = False
+    """Compared by content (``verify --content``), not by Message-ID and size."""
+    altered: list[Altered] = field(default_factory=list)
+    """Messages the server holds with other bytes than the local copy (content only)."""
+    bodies_fetched: int = 0
 
     @property
     def ok(self) -> bool:
@@ -100,6 +95,7 @@ class _Local:
     message_id: str | None
     subject: str
     size: int
+    identity: Identity
 
 
 @dataclass
@@ -108,7 +104,7 @@ class _Expected:
 
     target: FolderTarget
     sources: dict[str, None] = field(default_factory=dict)
-    keys: dict[_Key, list[_Local]] = field(default_factory=dict)
+    locals: list[_Local] = field(default_factory=list)
     messages: int = 0
 
 
@@ -121,21 +117,31 @@ class Verification:
         access: AccountAccess,
         plugins: PluginHost,
         options: MigrationOptions | None = None,
+        *,
+        content: bool = False,
     ) -> None:
         self.reader = reader
         self.access = access
         self.plugins = plugins
         self.options = options or MigrationOptions()
+        self.content = content
+        self._uidls: dict[str, int] = {}
+        """Same account: the server's POP3 UIDL -> INBOX UID."""
 
     def run(self) -> VerifyReport:
         report = VerifyReport(
             account=self.access.email,
             server=f"{self.access.target.host}:{self.access.target.port}",
             folders=[],
+            content=self.content,
         )
         control = self.access.open()
         try:
             layout = read_layout(control)
+            access = self.access
+            detected = same_account.detect(self.reader, access.target.host, access.username)
+            if detected is not None and detected.states and layout.has(INBOX):
+                self._uidls, _ = same_account.uidl_map(control, access, detected, INBOX)
             listed = list(self.reader.folders())
             paths = [f.path for f in listed]
             mapper = folder_mapper(
@@ -162,14 +168,16 @@ class Verification:
                 exp = expected.setdefault(target.name, _Expected(target))
                 exp.sources[source] = None
                 data = to_crlf(msg.data)
-                message_id = message_id_of(data)
-                key: _Key = (
-                    ("id:" + message_id, len(data))
-                    if message_id is not None
-                    else ("sha256:" + hashlib.sha256(data).hexdigest(), len(data))
+                identity = Identity.of(data)
+                local = _Local(
+                    source,
+                    msg.source_id,
+                    identity.message_id,
+                    subject_of(data),
+                    len(data),
+                    identity,
                 )
-                local = _Local(source, msg.source_id, message_id, subject_of(data), len(data))
-                exp.keys.setdefault(key, []).append(local)
+                exp.locals.append(local)
                 exp.messages += 1
                 report.checked += 1
             for name, exp in sorted(expected.items()):
@@ -191,57 +199,86 @@ class Verification:
         report: VerifyReport,
     ) -> VerifyFolder:
         result = VerifyFolder(name, list(exp.sources), messages=exp.messages)
-        on_server = self._server_keys(control, name, exp)
-        result.exists = on_server is not None
-        have = on_server or Counter()
-        for key, locals_ in exp.keys.items():
-            want = 1 if once else len(locals_)
-            got = have[key]
-            result.present += min(got, len(locals_))
-            if got < want:
-                result.missing += want - got
-                report.missing.extend(_item(name, m, got, want) for m in locals_[got:want])
-            elif got > want:
-                result.doubled += got - want
-                report.doubled.append(_item(name, locals_[0], got, want))
-        return result
-
-    def _server_keys(
-        self, control: imapclient.IMAPClient, name: str, exp: _Expected
-    ) -> Counter[_Key] | None:
-        """The folder's messages as keys; None when the folder is not on the server."""
         try:
-            info = control.select_folder(name, readonly=True)  # EXAMINE: changes nothing
+            control.select_folder(name, readonly=True)  # EXAMINE: changes nothing
         except imapclient.exceptions.IMAPClientAbortError:
             raise
         except imapclient.exceptions.IMAPClientError:
-            return None
-        keys: Counter[_Key] = Counter()
-        if not int(info.get(b"EXISTS", 0)):
-            return keys
-        # Sizes of local messages without a Message-ID: only those are worth hashing.
-        hash_sizes = {size for (kind, size) in exp.keys if kind.startswith("sha256:")}
-        no_id: list[tuple[int, int]] = []
-        items = ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]
-        for uid, data in _fetch_all(control, items):
-            size = int(data[b"RFC822.SIZE"])
-            message_id = message_id_of(_header(data))
-            if message_id is not None:
-                keys[("id:" + message_id, size)] += 1
-            elif size in hash_sizes:
-                no_id.append((uid, size))
-        chunk: list[int] = []
-        chunk_bytes = 0
-        for n, (uid, size) in enumerate(no_id):
-            chunk.append(uid)
-            chunk_bytes += size
-            # Full bodies a few MB at a time: memory stays small whatever the sizes.
-            if chunk_bytes >= BODY_CHUNK_BYTES or len(chunk) >= 50 or n == len(no_id) - 1:
-                for data in control.fetch(chunk, ["BODY.PEEK[]"]).values():
-                    body = data[b"BODY[]"]
-                    keys[("sha256:" + hashlib.sha256(body).hexdigest(), len(body))] += 1
-                chunk, chunk_bytes = [], 0
-        return keys
+            result.exists = False
+            index = ServerIndex.empty(name)
+        else:
+            index = ServerIndex.read(control, name, lambda: None)
+        # Gmail keeps identical messages once per label: one copy per folder is right.
+        groups: dict[object, list[_Local]] = {}
+        for local in exp.locals:
+            key = local.identity.digest if once else id(local)
+            groups.setdefault(key, []).append(local)
+        for group in groups.values():
+            first = group[0].identity
+            found = self._find(index, first) if len(index) else None
+            got = [found] if found is not None else []
+            for local in group[1:] if not once else ():
+                if (more := self._find(index, local.identity)) is not None:
+                    got.append(more)
+            want = 1 if once else len(group)
+            result.present += len(got) if not once else len(group) * bool(got)
+            if len(got) < want:
+                result.missing += want - len(got)
+                report.missing.extend(
+                    _item(name, m, len(got), want) for m in group[len(got) : want]
+                )
+            for local, server in zip(group, got, strict=False):
+                self._altered(name, local, server, report)
+        # Copies beyond what the source holds: unclaimed candidates of a local message.
+        for group in groups.values():
+            extra = index.candidates(group[0].identity)
+            if self.content or group[0].message_id is None:
+                index.hash(extra)
+                extra = [m for m in extra if m.digest == group[0].identity.digest]
+            if extra:
+                for m in extra:
+                    m.claimed = True
+                result.doubled += len(extra)
+                report.doubled.append(
+                    _item(
+                        name,
+                        group[0],
+                        len(extra) + (1 if once else len(group)),
+                        1 if once else len(group),
+                    )
+                )
+        report.bodies_fetched += index.bodies_fetched
+        return result
+
+    def _find(self, index: ServerIndex, identity: Identity) -> ServerMessage | None:
+        uid = self._uidls.get(identity.trace.uidl or "") if index.folder == INBOX else None
+        if uid is not None and (found := index.claim_uid(uid)) is not None:
+            if self.content:
+                index.hash([found])  # to say whether it is altered
+            return found  # the POP3 UIDL the program kept names the server's copy
+        return index.find(identity, proof=self.content)
+
+    def _altered(
+        self, target: str, local: _Local, server: ServerMessage, report: VerifyReport
+    ) -> None:
+        """With content: name a server copy whose bytes differ from the local one, unless
+        only in the lines the fetching program put on top (it is the server's original)."""
+        ident = local.identity
+        if not self.content or server.exact in (None, "", ident.exact, ident.bare_exact):
+            return
+        if server.features is None:
+            return
+        original = ident.size != ident.bare_size and (
+            abs(server.size - ident.bare_size) < abs(server.size - ident.size)
+        )
+        if original and server.digest == ident.digest:
+            return  # the server's original, as sent: the program's download added the rest
+        change = (
+            describe_change(ident.features, server.features)
+            if server.digest == ident.digest
+            else "its content differs"
+        )
+        report.altered.append(Altered(local.folder, target, local.source_id, local.subject, change))
 
 
 def _item(target: str, local: _Local, on_server: int, in_source: int) -> VerifyItem:
@@ -255,18 +292,3 @@ def _item(target: str, local: _Local, on_server: int, in_source: int) -> VerifyI
         on_server,
         in_source,
     )
-
-
-def _fetch_all(
-    control: imapclient.IMAPClient, items: list[str]
-) -> Iterator[tuple[int, dict[bytes, Any]]]:
-    uids = control.search("ALL")
-    for start in range(0, len(uids), FETCH_CHUNK):
-        yield from control.fetch(uids[start : start + FETCH_CHUNK], items).items()
-
-
-def _header(data: dict[bytes, Any]) -> bytes:
-    for key, value in data.items():
-        if key.startswith(b"BODY[HEADER.FIELDS") and isinstance(value, bytes):
-            return value
-    return b""

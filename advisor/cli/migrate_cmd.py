@@ -36,6 +36,7 @@ from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
 from advisor.quota import WhenFull
 from advisor.run_lock import AccountBusyError, Holder, account_lock
+from advisor.same_account import summary as same_account_summary
 from advisor.secrets import resolve_secret
 from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions, StoreReader
@@ -176,6 +177,23 @@ def migrate(
         ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    same_account: Annotated[
+        bool | None,
+        typer.Option(
+            "--same-account/--not-same-account",
+            help="The account is the one the mail program downloaded this mail from (POP3 "
+            "with leave-on-server): its copies in INBOX are matched, flagged and moved, not "
+            "uploaded again. Default: found out from the store.",
+        ),
+    ] = None,
+    trash_deleted: Annotated[
+        bool,
+        typer.Option(
+            "--trash-deleted",
+            help="Same account: move the server's copies of messages you deleted locally "
+            "from INBOX to Trash (default: only report them).",
+        ),
+    ] = False,
     include_partial: Annotated[
         bool,
         typer.Option(
@@ -268,6 +286,8 @@ def migrate(
         folder_map=dict(prof.migration.folder_map),
         connections=connections,
         batch_messages=batch_size,
+        same_account=same_account,
+        trash_deleted=trash_deleted,
         include_partial=include_partial,
         partial_sources=partial_sources,
         when_full=when_full or WhenFull(prof.migration.when_full),
@@ -451,6 +471,9 @@ def render_report(report: MigrationReport) -> None:
             escape(", ".join(left_out)) or "-",
         )
     stdout.print(table)
+    if report.same_account is not None:
+        for line in same_account_summary(report.same_account, report.dry_run):
+            stdout.print(escape(line), soft_wrap=True)
     for f in report.folders:
         if f.target == "INBOX" and f.reason != "the inbox":  # say why a folder is the inbox
             stdout.print(f"{escape(f.source)} goes to INBOX: {escape(f.reason)}", soft_wrap=True)
@@ -493,6 +516,19 @@ def render_report(report: MigrationReport) -> None:
         stdout.print(
             f"[red]Verification: {report.missing_after_verify:,} messages are "
             "missing on the server; run again to upload them.[/]"
+        )
+    for altered in report.altered:
+        stdout.print(
+            f"[yellow]changed by the server[/] {escape(altered.target)} "
+            f"{escape(altered.source_id)} {escape(repr(altered.subject))}: "
+            f"{escape(altered.change)}",
+            soft_wrap=True,
+        )
+    if report.content_checked:
+        stdout.print(
+            f"The content of {report.content_checked:,} uploads was compared with what the "
+            f"server stored: {len(report.altered):,} changed."
+            + (" `mailadvisor verify --content` compares every message." if report.altered else "")
         )
     if report.extra_copies:
         stdout.print(

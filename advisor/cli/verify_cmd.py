@@ -30,12 +30,21 @@ def verify(
             "--ignore-lock", help="Read a Thunderbird profile even while Thunderbird runs."
         ),
     ] = False,
+    content: Annotated[
+        bool,
+        typer.Option(
+            "--content",
+            help="Compare content, not only Message-ID and size: downloads the server's copies, "
+            "and names each message the server stored altered.",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> int:
     """Check that every message of the profile's local store is on the server exactly once.
 
     Each local message is looked for in the server folder a migration puts it in, by
-    Message-ID and size (by content for messages without a Message-ID). Nothing is
+    Message-ID and size (by content for messages without a Message-ID; with --content,
+    by content for every message). Nothing is
     changed: the source is only read, the server only examined (EXAMINE, FETCH). Mail
     on the server that did not come from the source is ignored. Lists what is missing
     or doubled, per folder. Exit status 0 when every message is there once, 1 otherwise
@@ -56,9 +65,9 @@ def verify(
     )
     if stderr.is_terminal and not json_output:
         with stderr.status("Comparing the source with the server (read-only)..."):
-            report = Verification(reader, access, plugins, options).run()
+            report = Verification(reader, access, plugins, options, content=content).run()
     else:
-        report = Verification(reader, access, plugins, options).run()
+        report = Verification(reader, access, plugins, options, content=content).run()
     if json_output:
         print_json(report)
     else:
@@ -95,6 +104,18 @@ def render_verify(report: VerifyReport) -> None:
         stdout.print(_line("[red]missing[/]", item), soft_wrap=True)
     for item in report.doubled:
         stdout.print(_line("[yellow]doubled[/]", item), soft_wrap=True)
+    for altered in report.altered:
+        stdout.print(
+            f"[yellow]changed by the server[/] {escape(altered.folder)} -> "
+            f"{escape(altered.target)} {escape(altered.source_id)} "
+            f"{escape(repr(altered.subject))}: {escape(altered.change)}",
+            soft_wrap=True,
+        )
+    if report.content:
+        stdout.print(
+            f"Compared by content: {report.bodies_fetched:,} messages downloaded, "
+            f"{len(report.altered):,} stored altered by the server."
+        )
     for where in report.unreadable:
         stdout.print(f"not checked (unreadable): {escape(where)}", soft_wrap=True)
     if report.skipped_deleted:

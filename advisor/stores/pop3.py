@@ -10,8 +10,8 @@ TLS is verified as for IMAP (:func:`advisor.imap_connection.tls_context`): certi
 chain and host name, TLS 1.2 or later; STARTTLS (``STLS``) is enforced when chosen.
 
 Reading sends only CAPA, STLS, USER, PASS (or AUTH PLAIN, for a user name or password
-with characters outside ASCII: :func:`advisor.password_login.pop3_login`), UIDL, RETR
-and QUIT. ``DELE`` is refused by the client object itself, so not even a bug here could
+with characters outside ASCII: :func:`advisor.password_login.pop3_login`), UIDL, LIST,
+RETR and QUIT. ``DELE`` is refused by the client object itself, so not even a bug here could
 delete mail; the verbs sent are kept in :attr:`Pop3Reader.commands_sent` for audit.
 (Some servers, Dovecot among them, mark a retrieved message as seen in their own
 store; that is the server's doing and deletes nothing.)
@@ -169,6 +169,26 @@ class Pop3Reader(StoreReader):
                         f"{position} of {len(numbered)} messages: {_describe(exc)}"
                     ) from None
                 yield self._message(lines, uid, number, hashes)
+        finally:
+            _close(client)
+
+    def listing(self) -> list[tuple[str, int]]:
+        """(UIDL, size) of every message, in maildrop order; nothing is downloaded."""
+        client = self._connect()
+        self.commands_sent = client.commands_sent
+        try:
+            self._login(client)
+            numbered = self._list(client)
+            try:
+                _, lines, _ = client.list()
+            except (OSError, poplib.error_proto) as exc:
+                raise ConnectError(f"POP3 {self.where}: LIST failed: {_describe(exc)}") from None
+            sizes = {}
+            for line in lines:
+                number, _, size = line.decode("ascii", "replace").partition(" ")
+                if number.isdigit() and size.strip().isdigit():
+                    sizes[int(number)] = int(size)
+            return [(uid or "", sizes.get(number, -1)) for number, uid in numbered]
         finally:
             _close(client)
 
