@@ -43,6 +43,7 @@ from typing import ClassVar
 
 from imapclient import imap_utf7
 
+from advisor.stores.fsnames import decode_name, printable
 from advisor.stores.base import (
     ANSWERED,
     DRAFT,
@@ -284,9 +285,9 @@ class MaildirReader(StoreReader):
         if error is not None:
             self._unlisted.append((parent or (INBOX,), directory, error))
         for entry in sorted(entries, key=_parent_first):
-            name = entry.name
-            if name in _MAILDIR_SUBDIRS or not is_dir(entry):
+            if entry.name in _MAILDIR_SUBDIRS or not is_dir(entry):
                 continue
+            name = self._decoded(entry.name, directory)
             child = Path(entry.path)
             if name.startswith("."):
                 if name.endswith(_KMAIL_SUFFIX) and len(name) > len(_KMAIL_SUFFIX) + 1:
@@ -302,6 +303,18 @@ class MaildirReader(StoreReader):
                 continue
             # A plain directory: a folder (fs layout, KMail) or an intermediate level.
             yield from self._walk(child, (*parent, decode_folder_name(name)), guard, depth + 1)
+
+    def _decoded(self, name: str, directory: Path) -> str:
+        """A folder name that is not UTF-8 decoded (see :mod:`advisor.stores.fsnames`),
+        saying so once in the notes."""
+        text, how = decode_name(name)
+        note = (
+            f"folder name '{printable(name)}' in {printable(str(directory))} is not UTF-8: "
+            f"read as {how}, '{text}'"
+        )
+        if how is not None and note not in self.notes:  # folders() and messages() both walk
+            self.notes.append(note)
+        return text
 
     # -- messages --------------------------------------------------------------------
 
