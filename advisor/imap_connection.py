@@ -34,6 +34,7 @@ import imapclient.exceptions
 import imapclient.imap4
 import imapclient.tls
 
+from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
 from advisor.provider import Security
@@ -286,7 +287,10 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
     """Log in; :class:`AuthenticationError` names the user, never the password."""
     try:
         client.login(username, password)
-    except imapclient.exceptions.LoginError:
+    except imapclient.exceptions.LoginError as exc:
+        said = str(exc).removeprefix("b'").removesuffix("'")
+        if too_many_connections(said):  # Dovecot: NO [LIMIT] Maximum number of connections
+            raise TooManyConnections(said.replace(password, "***") if password else said) from None
         bye = getattr(client._imap, "untagged_responses", {}).get("BYE")
         if bye:
             # Not a refusal of the credentials: the server hung up ("Too many simultaneous
@@ -294,6 +298,8 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
             words = bye[-1].decode("utf-8", "replace")
             if password:
                 words = words.replace(password, "***")
+            if too_many_connections(words):
+                raise TooManyConnections(words) from None
             raise ConnectError(f"the server closed the connection during login: {words}") from None
         raise AuthenticationError(
             f"the server refused the login for {username!r}: check the user name and password "

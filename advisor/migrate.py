@@ -50,6 +50,7 @@ import imapclient.exceptions
 
 from advisor import copies, gmail_labels, quota
 from advisor.account import AccountAccess
+from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import ConnectError, MailadvisorError
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
@@ -58,6 +59,7 @@ from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
 from advisor.server_folders import ServerFolders
+from advisor.single_connection import CONTROL_NOTE, upload_over
 from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
@@ -1062,6 +1064,10 @@ class Migration:
                         f"the server turned a connection away ({worker.stats.error}); "
                         f"using {self.connections}"
                     )
+                elif worker.stats.refused and too_many_connections(worker.stats.error or ""):
+                    # Not even one more: the control connection carries the upload.
+                    self.connections = 0
+                    self.progress.note(f"{CONTROL_NOTE} ({worker.stats.error})")
                 wait = worker.stats.retry_after
                 if wait is None:
                     wait = min(2.0**restarts, 30.0)
@@ -1104,6 +1110,9 @@ class Migration:
             ):
                 flush()
             tend_workers()
+            if self.connections == 0 and budget.used + job.size > budget.limit:
+                flush()
+                over_control()
             if not budget.acquire(job.size, cancelled):
                 raise _Stop("the upload was stopped")
             self._outstanding[job.source_key] = job
@@ -1111,6 +1120,20 @@ class Migration:
                 pending[0].jobs.append(job)
             else:
                 pending.append(Batch(job.folder, [job]))
+            self._drain(results, unknown)
+
+        def over_control() -> None:
+            assert self._control is not None
+            upload_over(
+                self._control,
+                batches,
+                results,
+                budget,
+                self._classify,
+                cancelled,
+                self.keywords_allowed,
+            )
+            self._selected = None  # its untagged answers were the appender's to read
             self._drain(results, unknown)
 
         messages = iter(self.reader.messages())
@@ -1122,6 +1145,9 @@ class Migration:
                         break
                     self._consider(msg, submit)
                 flush()
+                tend_workers(restart=False)
+                if self.connections == 0:
+                    over_control()
             except _Stop as stop:
                 self.report.stopped_early = str(stop)
             finally:
@@ -1154,8 +1180,10 @@ class Migration:
         if unknown:
             # After a stop, only look: what is not on the server waits for the next run.
             self._settle_unknown(unknown, resend=quota_stop is None)
-        if self.connections < planned:
-            said = next((w.stats.error for w in everyone if w.stats.refused), None)
+        said = next((w.stats.error for w in everyone if w.stats.refused), None)
+        if self.connections == 0:
+            self.report.notes.append(f"{CONTROL_NOTE} (it said: {said})")
+        elif self.connections < planned:
             self.report.notes.append(
                 f"the server accepted only {self.connections} upload connection(s) at once "
                 f"({said}); planned were {planned}"
@@ -1288,6 +1316,8 @@ class Migration:
         for job in still_unknown:
             self._report_unknown(job, error)
         if error and still_unknown:
+            if too_many_connections(error):
+                raise TooManyConnections(error)
             raise ConnectError(f"lost the connection to the server: {error}")
 
     def _upload_directly(
@@ -1305,8 +1335,9 @@ class Migration:
             budget.acquire(job.size)  # each is released when its answer comes
             batches.put(Batch(job.folder, [job]))
         batches.put(None)
+        control = self._control if self.connections == 0 else None
         worker = UploadWorker(
-            self.access.open,
+            self.access.open if control is None else lambda: control,
             batches,
             results,
             budget,
@@ -1314,18 +1345,23 @@ class Migration:
             self._classify,
             threading.Event(),
             self.keywords_allowed,
+            keep_open=control is not None,
         )
         worker.run()
         ok: set[str] = set()
         still_unknown: list[UploadJob] = []
+        answered: set[str] = set()
         while True:
             try:
                 result = results.get_nowait()
             except queue.Empty:
                 break
+            answered.add(result.job.source_key)
             if result.ok:
                 ok.add(result.job.source_key)
             self._record(result, still_unknown)
+        # A connection refused before it took a job answers for none: never drop them.
+        still_unknown += [j for j in jobs if j.source_key not in answered]
         return ok, still_unknown, worker.stats.error
 
     def _report_unknown(self, job: UploadJob, error: str | None) -> None:

@@ -92,7 +92,9 @@ def test_migrate_latin1_maildir_into_dovecot(
 
 def test_scan_json_is_valid_utf8(latin1_maildir: Path, tmp_path: Path) -> None:
     # A C locale, where Python writes undecodable names back out as raw bytes.
-    env = dict(os.environ, PYTHONPATH=str(ROOT), LC_ALL="C", PYTHONIOENCODING="utf-8:surrogateescape")
+    env = dict(
+        os.environ, PYTHONPATH=str(ROOT), LC_ALL="C", PYTHONIOENCODING="utf-8:surrogateescape"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "advisor", "scan", "--json", str(latin1_maildir)],
         env=env,

@@ -131,7 +131,7 @@ def _parse_plist(raw: bytes) -> tuple[dict[str, Any] | None, Problem | None]:
         return None, Problem("bad-flags", "no property list: flags and date-received unknown")
     try:
         value = plistlib.loads(raw.strip(), fmt=plistlib.FMT_XML)
-    except Exception as exc:  # noqa: BLE001 - plistlib on hostile XML also raises LookupError
+    except Exception as exc:
         # (an unknown encoding in the declaration), IndexError, KeyError...: this file's
         # problem, never the run's.
         return None, Problem("bad-flags", f"unreadable property list ({exc!r}); flags unknown")

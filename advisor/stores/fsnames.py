@@ -68,4 +68,6 @@ def decode_name(name: str | bytes) -> tuple[str, str | None]:
     text = raw.decode("latin-1")
     if _plausible(text):
         return text, "Latin-1"
-    return raw.decode("utf-8", "backslashreplace"), "a stand-in (undecodable bytes written as \\xNN)"
+    return raw.decode(
+        "utf-8", "backslashreplace"
+    ), "a stand-in (undecodable bytes written as \\xNN)"

@@ -43,7 +43,6 @@ from typing import ClassVar
 
 from imapclient import imap_utf7
 
-from advisor.stores.fsnames import decode_name, printable
 from advisor.stores.base import (
     ANSWERED,
     DRAFT,
@@ -56,6 +55,7 @@ from advisor.stores.base import (
     SourceMessage,
     StoreReader,
 )
+from advisor.stores.fsnames import decode_name, printable
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,

@@ -18,8 +18,8 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from advisor.platform_compat import NONBLOCK
-from advisor.stores.fsnames import printable
 from advisor.stores.base import Problem, SourceMessage
+from advisor.stores.fsnames import printable
 
 INBOX = "INBOX"
 """Folder name of a store's root folder (Maildir's root, loose files of an .eml tree...)."""
