@@ -110,3 +110,25 @@ def test_scan_json_is_valid_utf8(latin1_maildir: Path, tmp_path: Path) -> None:
     assert "Café" in names and "Bad\\\\x81\\\\x9d" in names
     # Where a path is not UTF-8, its exact bytes are given as well (hex).
     assert os.fsencode(latin1_maildir / ".Caf\udce9").hex() in text
+
+
+def test_mbox_tree_and_mh_folder_names_are_decoded_too(tmp_path: Path) -> None:
+    from advisor.profile import SourceKind
+    from advisor.stores import open_store
+
+    mbox = b"From a@example.org Mon Jan  1 00:00:00 2024\n" + _msg("m")
+    top = os.fsencode(tmp_path / "mail")
+    _put(os.path.join(top, b"Caf\xe9"), mbox)
+    _put(os.path.join(top, b"Sub\xe9.sbd", b"deep"), mbox)
+    _put(os.path.join(top, b"inbox"), mbox)
+    mh = os.fsencode(tmp_path / "Mail" / "inbox")
+    _put(os.path.join(mh, b"1"), _msg("a"))
+    _put(os.path.join(mh, b"f\xe9", b"1"), _msg("b"))
+    for kind, path, want in (
+        (SourceKind.MBOX, tmp_path / "mail", {("Café",), ("Subé", "deep"), ("inbox",)}),
+        (SourceKind.MH, tmp_path / "Mail" / "inbox", {("INBOX",), ("fé",)}),
+    ):
+        reader = open_store(kind, path)
+        folders = {m.folder for m in reader.messages()}
+        assert folders == want, kind
+        assert any("read as Latin-1" in n for n in reader.notes), reader.notes

@@ -15,8 +15,9 @@ import codecs
 import locale
 import os
 import unicodedata
+from pathlib import Path
 
-__all__ = ["decode_name", "has_surrogates", "printable"]
+__all__ = ["decode_folder_name", "decode_name", "has_surrogates", "printable"]
 
 
 def has_surrogates(text: str) -> bool:
@@ -71,3 +72,17 @@ def decode_name(name: str | bytes) -> tuple[str, str | None]:
     return raw.decode(
         "utf-8", "backslashreplace"
     ), "a stand-in (undecodable bytes written as \\xNN)"
+
+
+def decode_folder_name(name: str, directory: Path, notes: list[str]) -> str:
+    """:func:`decode_name` for a folder's file or directory ``name`` in ``directory``;
+    a name that was not UTF-8 is said once in ``notes`` (the reader's, for the report)."""
+    text, how = decode_name(name)
+    if how is not None:
+        note = (
+            f"folder name '{printable(name)}' in {printable(str(directory))} is not UTF-8: "
+            f"read as {how}, '{text}'"
+        )
+        if note not in notes:  # a reader's folders() and messages() both walk the tree
+            notes.append(note)
+    return text

@@ -55,7 +55,7 @@ from advisor.stores.base import (
     SourceMessage,
     StoreReader,
 )
-from advisor.stores.fsnames import decode_name, printable
+from advisor.stores.fsnames import decode_folder_name as fs_folder_name
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
@@ -305,16 +305,7 @@ class MaildirReader(StoreReader):
             yield from self._walk(child, (*parent, decode_folder_name(name)), guard, depth + 1)
 
     def _decoded(self, name: str, directory: Path) -> str:
-        """A folder name that is not UTF-8 decoded (see :mod:`advisor.stores.fsnames`),
-        saying so once in the notes."""
-        text, how = decode_name(name)
-        note = (
-            f"folder name '{printable(name)}' in {printable(str(directory))} is not UTF-8: "
-            f"read as {how}, '{text}'"
-        )
-        if how is not None and note not in self.notes:  # folders() and messages() both walk
-            self.notes.append(note)
-        return text
+        return fs_folder_name(name, directory, self.notes)
 
     # -- messages --------------------------------------------------------------------
 
