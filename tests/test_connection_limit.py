@@ -107,3 +107,31 @@ def test_no_connection_left_stops_within_a_minute_with_exit_4(
     assert "Traceback" not in captured.err
     assert "too many connections" in captured.err.lower()
     assert "close" in captured.err  # tells the user what to do
+
+
+def test_gmail_allowing_one_connection_uploads_over_the_control_connection(
+    tmp_path: Path, dovecot: DovecotServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Gmail's wording (``* BYE Too many simultaneous connections``), from the fault proxy
+    in front of the suite's Dovecot, since Gmail cannot run here."""
+    from tests.fault_proxy import FaultProxy
+    from tests.test_migrate_faults import (
+        _assert_all_once,
+        _migrate,
+        _profile_via,
+        _setup,
+        _target,
+    )
+
+    root, msgs, account = _setup(tmp_path, dovecot, 20, seed=41)
+    started = time.monotonic()
+    with FaultProxy(_target(dovecot), max_connections=1) as proxy:
+        profile = _profile_via(tmp_path, dovecot, account, root, proxy, "gmail")
+        status, report = _migrate(profile, tmp_path / "j.sqlite", capsys, "--connections", "4")
+        peak = proxy.peak
+    assert status == 0, report
+    assert peak == 1
+    assert report["connections"] == 0 and report["uploaded"] == len(msgs)
+    assert any("control connection" in n for n in report["notes"]), report["notes"]
+    assert time.monotonic() - started < 60
+    _assert_all_once(dovecot, account, msgs)
