@@ -59,7 +59,7 @@ from advisor.plugin_manager import PluginHost
 from advisor.provider import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
 from advisor.server_folders import ServerFolders
-from advisor.single_connection import CONTROL_NOTE, upload_over
+from advisor.single_connection import control_note, upload_over
 from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
@@ -1067,7 +1067,7 @@ class Migration:
                 elif worker.stats.refused and too_many_connections(worker.stats.error or ""):
                     # Not even one more: the control connection carries the upload.
                     self.connections = 0
-                    self.progress.note(f"{CONTROL_NOTE} ({worker.stats.error})")
+                    self.progress.note(control_note(worker.stats.error))
                 wait = worker.stats.retry_after
                 if wait is None:
                     wait = min(2.0**restarts, 30.0)
@@ -1182,7 +1182,7 @@ class Migration:
             self._settle_unknown(unknown, resend=quota_stop is None)
         said = next((w.stats.error for w in everyone if w.stats.refused), None)
         if self.connections == 0:
-            self.report.notes.append(f"{CONTROL_NOTE} (it said: {said})")
+            self.report.notes.append(control_note(said))
         elif self.connections < planned:
             self.report.notes.append(
                 f"the server accepted only {self.connections} upload connection(s) at once "

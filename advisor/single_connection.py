@@ -6,6 +6,7 @@ left logged in for the rest of the run."""
 from __future__ import annotations
 
 import queue
+import re
 import threading
 
 import imapclient
@@ -19,12 +20,21 @@ from advisor.upload import (
     WorkerStats,
 )
 
-__all__ = ["CONTROL_NOTE", "upload_over"]
+__all__ = ["CONTROL_NOTE", "control_note", "upload_over"]
 
 CONTROL_NOTE = (
     "the server accepts only one connection to this account at once: uploaded over the "
     "control connection itself, one message at a time (slower, nothing is lost)"
 )
+
+_SAID = re.compile(r"it said '(.*)'\)")
+
+
+def control_note(error: str | None) -> str:
+    """:data:`CONTROL_NOTE` with the server's own words, for the report."""
+    match = _SAID.search(error or "")
+    words = match.group(1) if match else error
+    return f"{CONTROL_NOTE}; the server said: {words}" if words else CONTROL_NOTE
 
 
 def upload_over(
