@@ -19,7 +19,7 @@ from tests.scan_builders import emlx_bytes, write_apple_mail
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "tests" / "data" / "fuzz"
 FINDINGS = sorted(p.parent for p in FUZZ.glob("*/*/FINDING.txt"))
-FAKE_READPST = ROOT / "scripts" / "fuzz-readers"
+FUZZ_SCRIPT = ROOT / "scripts" / "fuzz-readers"
 
 
 def _finding(tree: Path) -> tuple[str, Path]:
@@ -84,3 +84,19 @@ def test_malformed_apple_mail_plist_is_that_messages_problem(tmp_path: Path, pli
     done = _scan_cli(tmp_path, "emlx", root)
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
     assert emlx_bytes(GOOD)  # the builder itself writes a valid plist
+
+
+def test_the_fuzz_script_runs(tmp_path: Path) -> None:
+    """A few seconds of two targets (the real runs take minutes per reader, outside the
+    suite): the script still builds its stores and reads them with today's readers."""
+    args = ["--minutes", "0.03", "--only", "eml,pst", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(FUZZ_SCRIPT), *args],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    out = done.stdout.decode()
+    assert done.returncode == 0, out + done.stderr.decode()
+    assert "eml: " in out and "pst: " in out and "total: 0 finding(s)" in out
