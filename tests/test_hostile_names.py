@@ -112,7 +112,7 @@ def test_scan_json_is_valid_utf8(latin1_maildir: Path, tmp_path: Path) -> None:
     assert os.fsencode(latin1_maildir / ".Caf\udce9").hex() in text
 
 
-def test_mbox_tree_and_mh_folder_names_are_decoded_too(tmp_path: Path) -> None:
+def test_mbox_tree_mh_and_eml_folder_names_are_decoded_too(tmp_path: Path) -> None:
     from advisor.profile import SourceKind
     from advisor.stores import open_store
 
@@ -124,9 +124,13 @@ def test_mbox_tree_and_mh_folder_names_are_decoded_too(tmp_path: Path) -> None:
     mh = os.fsencode(tmp_path / "Mail" / "inbox")
     _put(os.path.join(mh, b"1"), _msg("a"))
     _put(os.path.join(mh, b"f\xe9", b"1"), _msg("b"))
+    emls = os.fsencode(tmp_path / "emls")
+    _put(os.path.join(emls, b"a.eml"), _msg("a"))
+    _put(os.path.join(emls, b"sub\xe9", b"b\xe9.eml"), _msg("b"))
     for kind, path, want in (
         (SourceKind.MBOX, tmp_path / "mail", {("Café",), ("Subé", "deep"), ("inbox",)}),
         (SourceKind.MH, tmp_path / "Mail" / "inbox", {("INBOX",), ("fé",)}),
+        (SourceKind.EML, tmp_path / "emls", {("INBOX",), ("subé",)}),
     ):
         reader = open_store(kind, path)
         folders = {m.folder for m in reader.messages()}
