@@ -5,9 +5,9 @@ then POP3 and SMTP submission when known) they go, in order: DNS; TCP; STARTTLS
 offered and enforced (when the security is STARTTLS); TLS handshake and
 certificate (chain, host name, expiry, version); then, for IMAP, CAPABILITY, AUTH
 mechanisms, login, LIST with special-use attributes, QUOTA and APPENDLIMIT; for
-POP3, login and STAT; for SMTP, EHLO (with STARTTLS and the AUTH mechanisms on
-offer: nothing is ever sent). A check that needs an earlier one which did not
-pass is skipped with the reason.
+POP3, login and STAT; for SMTP, EHLO (with the AUTH mechanisms on offer) and a
+login (AUTH PLAIN in UTF-8; no mail is ever sent). A check that needs an earlier
+one which did not pass is skipped with the reason.
 
 The first failure decides the exit status: 4 for DNS, TCP, TLS and STARTTLS
 (cannot connect), 3 for a refused login, 2 when the secret cannot be read.
@@ -33,9 +33,16 @@ import imapclient.exceptions
 
 from advisor.discovery import choose_provider, split_address
 from advisor.discovery.domains import in_domain
-from advisor.errors import MailadvisorError, TLSError, UsageError
+from advisor.errors import (
+    AuthenticationError,
+    CredentialCharactersError,
+    MailadvisorError,
+    TLSError,
+    UsageError,
+)
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, connect, login, oauth2_login, tls_context
+from advisor.password_login import ADVICE, pop3_login, smtp_login
 from advisor.plugin_manager import PluginHost
 from advisor.probe import (
     CLIENT_NAME,
@@ -519,6 +526,8 @@ class _ImapChecks(_ServerChecks):
                 self._oauth2_login(secret)
             else:
                 login(self.client, self.username, secret)
+        except CredentialCharactersError as exc:
+            raise CheckFailed(str(exc), ADVICE, exc.exit_status) from None
         except MailadvisorError as exc:
             raise CheckFailed(
                 str(exc),
@@ -651,20 +660,16 @@ class _Pop3Checks(_ServerChecks):
                 ExitStatus.CONNECT_FAILED,
             ) from None
         try:
-            self.pop.user(self.username)
-            self.pop.pass_(secret)
-        except poplib.error_proto as exc:
+            how = pop3_login(self.pop, self.username, secret, f"the POP3 server {e.host}:{e.port}")
+        except AuthenticationError as exc:
+            raise CheckFailed(str(exc), _login_fix(exc, "POP"), exc.exit_status) from None
+        except (OSError, poplib.error_proto) as exc:
             raise CheckFailed(
-                f"the POP3 server refused the login for {self.username!r}: {_server_text(exc)}",
-                "Check the user name and password; some providers need POP switched on in "
-                "their web settings first.",
-                ExitStatus.AUTH_FAILED,
+                f"the connection broke during login: {_server_text(exc)}",
+                "Try again.",
+                ExitStatus.CONNECT_FAILED,
             ) from None
-        except OSError as exc:
-            raise CheckFailed(
-                f"the connection broke during login: {exc}", "Try again.", ExitStatus.CONNECT_FAILED
-            ) from None
-        return _Outcome(f"logged in as {self.username}")
+        return _Outcome(f"logged in as {self.username} ({how})")
 
     def check_stat(self) -> _Outcome:
         assert self.pop is not None
@@ -680,12 +685,60 @@ class _Pop3Checks(_ServerChecks):
 
 
 class _SmtpChecks(_ServerChecks):
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.smtp: smtplib.SMTP | None = None
+
     def steps(self) -> list[Step]:
-        return [*super().steps(), ("ehlo", "submission EHLO", ("tls",), self.check_ehlo)]
+        return [
+            *super().steps(),
+            ("ehlo", "submission EHLO", ("tls",), self.check_ehlo),
+            ("login", "submission login", ("ehlo",), self.check_login),
+        ]
+
+    def close(self) -> None:
+        super().close()
+        if self.smtp is not None:
+            smtp, self.smtp = self.smtp, None
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+    def check_login(self) -> _Outcome:
+        """AUTH PLAIN in UTF-8 (or AUTH LOGIN) on the EHLO step's connection; sends no mail."""
+        assert self.smtp is not None
+        if self.target.auth.method is AuthKind.OAUTH2:
+            return _Outcome(
+                "not checked: the SMTP check signs in with a password only", CheckStatus.SKIP
+            )
+        if not self.smtp.esmtp_features.get("auth"):
+            return _Outcome("not checked: the server offers no login", CheckStatus.SKIP)
+        try:
+            secret = self.secret.get()
+        except MailadvisorError as exc:
+            raise _secret_failed(exc) from None
+        e = self.endpoint
+        try:
+            how = smtp_login(self.smtp, self.username, secret, f"the SMTP server {e.host}:{e.port}")
+        except AuthenticationError as exc:
+            raise CheckFailed(str(exc), _login_fix(exc, "SMTP"), exc.exit_status) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise CheckFailed(
+                f"the connection broke during login: {exc}", "Try again.", ExitStatus.CONNECT_FAILED
+            ) from None
+        if how is None:
+            offered = self.smtp.esmtp_features.get("auth", "")
+            return _Outcome(
+                f"not checked: the server offers AUTH {offered}, not PLAIN or LOGIN",
+                CheckStatus.SKIP,
+            )
+        return _Outcome(f"logged in as {self.username} (AUTH {how}); no mail was sent")
 
     def check_ehlo(self) -> _Outcome:
         e, t = self.endpoint, self.target
         smtp: smtplib.SMTP | None = None
+        keep = False
         try:
             if e.security is Security.TLS:
                 smtp = smtplib.SMTP_SSL(
@@ -704,6 +757,7 @@ class _SmtpChecks(_ServerChecks):
                 )
             auth = smtp.esmtp_features.get("auth", "").split()
             size = smtp.esmtp_features.get("size", "")
+            keep = True
         except TLSError as exc:  # stripped, refused or injected STARTTLS: no fallback
             raise CheckFailed(str(exc), _STARTTLS_FIX, exc.exit_status) from None
         except (OSError, smtplib.SMTPException) as exc:
@@ -713,7 +767,9 @@ class _SmtpChecks(_ServerChecks):
                 ExitStatus.CONNECT_FAILED,
             ) from None
         finally:
-            if smtp is not None:
+            if keep:
+                self.smtp = smtp  # the login step goes on with it
+            elif smtp is not None:
                 try:
                     smtp.quit()
                 except (OSError, smtplib.SMTPException):
@@ -728,6 +784,15 @@ class _SmtpChecks(_ServerChecks):
                 "This looks like a server for incoming mail, not submission: use port 465 or 587.",
             )
         return _Outcome(f"AUTH {' '.join(auth)}{limit}; nothing was sent")
+
+
+def _login_fix(exc: AuthenticationError, service: str) -> str:
+    if isinstance(exc, CredentialCharactersError):
+        return ADVICE
+    return (
+        f"Check the user name and password; some providers need {service} switched on in "
+        "their web settings first, or an app password."
+    )
 
 
 def _server_text(exc: Exception) -> str:

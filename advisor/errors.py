@@ -47,6 +47,14 @@ class AuthenticationError(MailadvisorError):
     exit_status = ExitStatus.AUTH_FAILED
 
 
+class CredentialCharactersError(AuthenticationError):
+    """A server refused a password (or user name) with characters outside ASCII.
+
+    It offered no sign-in that carries UTF-8 (no SASL PLAIN), so the refusal may mean
+    it cannot take those characters at all; the message says what to do instead.
+    """
+
+
 class ConnectError(MailadvisorError):
     """The server could not be reached, or the secure channel could not be set up."""
 

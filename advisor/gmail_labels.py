@@ -62,7 +62,7 @@ def shareable(label: str | None) -> bool:
     return label in SYSTEM_LABELS or not label.startswith("\\")
 
 
-def wire(label: str) -> bytes:
+def wire(label: str, *, utf8: bool = False) -> bytes:
     """``label`` as it goes into ``+X-GM-LABELS (...)``.
 
     System labels go bare, as Google documents them (``\\Inbox``). Any other label is a
@@ -71,10 +71,10 @@ def wire(label: str) -> bytes:
     """
     if label in SYSTEM_LABELS:
         return label.encode("ascii")
-    return quote_mailbox(label)
+    return quote_mailbox(label, utf8=utf8)
 
 
-def parse(raw: bytes | str | int) -> str:
+def parse(raw: bytes | str | int, *, utf8: bool = False) -> str:
     """One label from a FETCH X-GM-LABELS answer, as :func:`label_for` names it.
 
     The parser hands labels over unquoted; a label made of digits arrives as an int.
@@ -86,4 +86,6 @@ def parse(raw: bytes | str | int) -> str:
     if data.startswith(b"\\"):
         text = data.decode("utf-8", "replace")
         return _CANONICAL.get(text.casefold(), text)
+    if utf8:  # the session enabled UTF8=ACCEPT: labels come in UTF-8
+        return data.decode("utf-8", "replace")
     return str(utf7_decode(data))

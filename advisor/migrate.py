@@ -70,8 +70,8 @@ from advisor.upload import (
     UploadWorker,
     valid_flags,
 )
+from advisor.upload_plan import plan_connections
 
-DEFAULT_CONNECTIONS = 4
 DEFAULT_WINDOW = 4
 DEFAULT_BUDGET = 8 * 1024 * 1024
 BUDGET_LARGEST_MULTIPLE = 4
@@ -508,11 +508,12 @@ class Migration:
         for cap in caps:
             if cap.startswith("APPENDLIMIT="):
                 self.max_size = int(cap.split("=", 1)[1])  # the server's word wins
-        conns = self.options.connections or DEFAULT_CONNECTIONS
-        if limits.max_connections:
-            conns = min(conns, max(1, limits.max_connections - 1))  # leave one for the control
-        self.connections = max(1, conns)
+        plan = plan_connections(control, self.options.connections, limits.max_connections)
+        self.select_target = plan.select_target
+        self.connections = plan.connections
         self.report.connections = self.connections
+        if plan.note:
+            self.report.notes.append(plan.note)
         self.keywords_allowed = True
         for path in paths:
             self._folder_report(path)
@@ -819,6 +820,7 @@ class Migration:
         missed = [t for t in tasks if current is None or t.stored.uidvalidity != int(current)]
         by_label: dict[str, set[int]] = {}
         by_flag: dict[str, set[int]] = {}
+        utf8 = bool(getattr(control, "utf8_enabled", False))  # ENABLE UTF8=ACCEPT
         for t in ready:
             assert t.label is not None and t.stored.uid is not None
             by_label.setdefault(t.label, set()).add(t.stored.uid)
@@ -826,7 +828,8 @@ class Migration:
             for flag in valid_flags(t.flags, self.keywords_allowed)[0]:
                 by_flag.setdefault(flag, set()).add(t.stored.uid)
         for label, uids in sorted(by_label.items()):
-            self._store(uids, b"+X-GM-LABELS.SILENT", gmail_labels.wire(label), f"label {label!r}")
+            value = gmail_labels.wire(label, utf8=utf8)
+            self._store(uids, b"+X-GM-LABELS.SILENT", value, f"label {label!r}")
         for flag, uids in sorted(by_flag.items()):
             self._store(uids, b"+FLAGS.SILENT", flag.encode("ascii"), f"flag {flag}")
         # Confirm: a label the server refused, or a message deleted since, shows here.
@@ -835,7 +838,8 @@ class Migration:
         for start in range(0, len(targets), FETCH_CHUNK):
             chunk = targets[start : start + FETCH_CHUNK]
             for uid, data in control.fetch(chunk, ["X-GM-LABELS"]).items():
-                have[uid] = {gmail_labels.parse(x) for x in data.get(b"X-GM-LABELS", ())}
+                labels = data.get(b"X-GM-LABELS", ())
+                have[uid] = {gmail_labels.parse(x, utf8=utf8) for x in labels}
         for t in ready:
             if t.stored.uid in have and t.label in have[t.stored.uid]:
                 self._labelled(t)
@@ -1044,6 +1048,7 @@ class Migration:
                     self._classify,
                     cancelled,
                     self.keywords_allowed,
+                    self.select_target,
                 )
                 worker.start()
                 alive.append(worker)

@@ -2,6 +2,11 @@
 
 A secret is returned to the caller and never logged, stored or put into an
 exception message: errors name where the secret should have come from, not it.
+
+It is kept exactly as given, whatever its characters: no Unicode normalisation (an
+NFD ``ä`` stays two code points), no trimming of spaces. What cannot be sent as
+UTF-8 (an environment variable or command output in another encoding) is refused
+here with a clear error instead of failing later inside a login.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ def resolve_secret(auth: AuthConfig, account: str) -> str:
                 f"the environment variable {auth.password_env} (named by [auth] password_env) "
                 "is not set or is empty"
             )
-        return value
+        return _as_text(value, f"the environment variable {auth.password_env}")
     command = auth.password_command or auth.token_command
     if command:
         return _run_command(
@@ -55,10 +60,17 @@ def _run_command(command: str, key: str) -> str:
     if done.returncode != 0:
         # Its output may hold the secret or part of it: say only that it failed.
         raise UsageError(f"[auth] {key}: the command failed with status {done.returncode}")
-    # Like mbsync's PassCmd: the first line is the secret.
-    lines = done.stdout.decode("utf-8", "replace").splitlines()
-    value = lines[0].strip() if lines else ""
-    if not value:
+    # Like mbsync's PassCmd: the first line is the secret, without its line ending only
+    # (spaces may be part of a password; a Windows-style CR is not).
+    first = done.stdout.split(b"\n", 1)[0].removesuffix(b"\r")
+    try:
+        value = first.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"[auth] {key}: the command printed bytes that are not UTF-8 text; make it "
+            "print the password in UTF-8"
+        ) from None
+    if not value.strip():
         raise UsageError(f"[auth] {key}: the command printed nothing")
     return value
 
@@ -79,4 +91,20 @@ def _from_keyring(account: str) -> str:
             f"no secret for {account} in the system keyring (service "
             f"{KEYRING_SERVICE!r}); the wizard stores one, or use password_env"
         )
+    return _as_text(value, "the keyring entry")
+
+
+def _as_text(value: str, where: str) -> str:
+    """``value`` unchanged, if it can be sent as UTF-8.
+
+    Python decodes the environment with surrogate escapes: bytes that are not UTF-8
+    (a Latin-1 terminal) become lone surrogates, which no login can encode.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{where} holds bytes that are not UTF-8 text (another character encoding?); "
+            "set it from a UTF-8 terminal or use the keyring"
+        ) from None
     return value

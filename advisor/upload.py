@@ -12,7 +12,11 @@ imapclient connection is taken over after login and:
 - literals are non-synchronising (LITERAL+, RFC 7888), so a command goes out in
   one write, and the next commands follow before earlier answers arrive (a
   window of them per connection). Without LITERAL+ each literal waits for the
-  server's go-ahead, as the protocol requires.
+  server's go-ahead, as the protocol requires, and for nothing else: the literal,
+  its closing CRLF and the next command share one write (TCP_NODELAY is set, so
+  no write waits for an ACK), and the connection acknowledges at once what it
+  reads (TCP_QUICKACK), because a server writing its ``OK`` and the next ``+``
+  separately without TCP_NODELAY (Courier) holds the ``+`` until that ACK.
 
 Memory stays bounded: a :class:`ByteBudget` caps the bytes of all messages in
 flight across every connection (a single larger message goes alone).
@@ -35,6 +39,7 @@ import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
 from advisor.connection_limits import too_many_connections
+from advisor.imap_connection import no_delay, quick_ack
 from advisor.provider import ThrottleAdvice
 from advisor.quota import StorageFull
 
@@ -44,6 +49,8 @@ MAX_UNTAGGED = 10_000
 """Untagged lines tolerated while waiting for one answer."""
 MAX_DISCARDED_LITERAL = 1024 * 1024
 MAX_RETRIES = 5
+FLUSH_BYTES = 256 * 1024
+"""Buffered output is written once it reaches this: writes stay large but bounded."""
 MAX_WAIT = 300.0
 """Longest wait a server's throttling advice can impose at once."""
 
@@ -136,14 +143,39 @@ class ByteBudget:
             self._cond.notify_all()
 
 
-def quote_mailbox(name: str) -> bytes:
-    """A mailbox name as an IMAP quoted string, in modified UTF-7.
+def quote_mailbox(name: str, *, utf8: bool = False) -> bytes:
+    """A mailbox name as an IMAP quoted string, in modified UTF-7 (or UTF-8, ``utf8``).
 
     Modified UTF-7 turns every control character (CR, LF, NUL) into base64, so only
     the quote and the backslash need escaping to keep the name inside its string.
+    ``utf8`` is for a session that enabled UTF8=ACCEPT (RFC 6855), where names are
+    raw UTF-8: a control character there is refused, never sent.
     """
-    encoded: bytes = utf7_encode(name)
+    if utf8:
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            # Unreachable for source folders (FolderMapper.sanitise replaces them).
+            raise ValueError(f"a mailbox name has a control character: {name!r}")
+        encoded = name.encode("utf-8")
+    else:
+        encoded = utf7_encode(name)
     return b'"' + encoded.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def utf8_headers(data: bytes) -> bool:
+    """Whether the header section holds 8-bit bytes that are valid UTF-8 (RFC 6532 headers).
+
+    Only those go in APPEND's UTF8 item; raw Latin-1 headers of old mail are sent as
+    they always were, since a server may refuse invalid UTF-8 in that item.
+    """
+    end = data.find(b"\r\n\r\n")
+    header = data if end < 0 else data[:end]
+    if header.isascii():
+        return False
+    try:
+        header.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def valid_flags(flags: Sequence[str], keywords_allowed: bool) -> tuple[list[str], list[str]]:
@@ -183,51 +215,89 @@ def imap_date(value: datetime) -> bytes:
 class PipelinedAppender:
     """Takes over a logged-in imapclient connection for pipelined APPENDs."""
 
-    def __init__(self, client: imapclient.IMAPClient, keywords_allowed: bool = True) -> None:
+    def __init__(
+        self,
+        client: imapclient.IMAPClient,
+        keywords_allowed: bool = True,
+        select_target: bool = False,
+    ) -> None:
         self.client = client
+        self.select_target = select_target
+        """SELECT a folder before the first APPEND into it (see upload_plan)."""
+        self._selected: str | None = None
         caps = {c.upper() for c in client.capabilities()}
         self.literal_plus = b"LITERAL+" in caps
         self.literal_minus = b"LITERAL-" in caps
         self.keywords_allowed = keywords_allowed
+        self.utf8 = bool(getattr(client, "utf8_enabled", False))  # ENABLE UTF8=ACCEPT
         imap: Any = client._imap  # imaplib object: we own its socket from here on
         self._sock = imap.sock
+        no_delay(self._sock)  # set by imap_connection already; a connection from elsewhere too
         self._file = imap.file
         self._seq = 0
+        self._out: list[bytes] = []
+        """Bytes not yet written: the tail of the last command, joined with the next."""
+        self._out_bytes = 0
 
     def _next_tag(self) -> bytes:
         self._seq += 1
         return b"MA%d" % self._seq
 
     def send(self, batch: Batch) -> tuple[bytes, list[tuple[bytes, bytes, bytes]]]:
-        """Send one APPEND for the batch; returns its tag and answers read meanwhile."""
+        """Queue one APPEND for the batch; returns its tag and answers read meanwhile.
+
+        The command's last bytes (its final literal and CRLF) stay buffered until the
+        next command or the next read, so they share a write with what follows.
+        """
+        if self.select_target and batch.folder != self._selected:
+            # Pipelined, never waited for: its answer (tag MS..., not MA...) is not an
+            # APPEND's and is skipped like untagged data; if it fails, APPEND still works.
+            self._selected = batch.folder
+            self._put(
+                b"MS%d SELECT %s\r\n" % (self._seq, quote_mailbox(batch.folder, utf8=self.utf8))
+            )
         tag = self._next_tag()
-        head = [tag, b" APPEND ", quote_mailbox(batch.folder)]
+        self._put(tag + b" APPEND " + quote_mailbox(batch.folder, utf8=self.utf8))
         early: list[tuple[bytes, bytes, bytes]] = []
+        for job in batch.jobs:
+            flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
+            head = [b" (", " ".join(flags).encode("ascii"), b")"]
+            if job.internal_date is not None:
+                head += [b" ", imap_date(job.internal_date)]
+            size = len(job.data)
+            nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
+            # RFC 6855 4: after ENABLE UTF8=ACCEPT, UTF-8 headers go in the UTF8 item.
+            utf8 = self.utf8 and utf8_headers(job.data)
+            opening, closing = (b" UTF8 (~", b")") if utf8 else (b" ", b"")
+            head.append(b"%s{%d%s}\r\n" % (opening, size, b"+" if nonsync else b""))
+            self._put(b"".join(head))
+            # A synchronising literal waits for the server's go-ahead (RFC 3501 7.5),
+            # which reads (and so first sends) what is buffered.
+            if not nonsync and not self._await_continuation(tag, early):
+                return tag, early  # refused before the literal (e.g. too big)
+            self._put(job.data)
+            if closing:
+                self._put(closing)
+        self._put(b"\r\n")
+        return tag, early
+
+    def _put(self, data: bytes) -> None:
+        self._out.append(data)
+        self._out_bytes += len(data)
+        if self._out_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send everything buffered in one write (TCP_NODELAY is set: no Nagle wait)."""
+        if not self._out:
+            return
+        data = self._out[0] if len(self._out) == 1 else b"".join(self._out)
+        self._out.clear()
+        self._out_bytes = 0
         try:
-            for job in batch.jobs:
-                flags, _dropped = valid_flags(job.flags, self.keywords_allowed)
-                head += [b" (", " ".join(flags).encode("ascii"), b")"]
-                if job.internal_date is not None:
-                    head += [b" ", imap_date(job.internal_date)]
-                size = len(job.data)
-                nonsync = self.literal_plus or (self.literal_minus and size <= 4096)
-                head.append(b" {%d%s}\r\n" % (size, b"+" if nonsync else b""))
-                if not nonsync:
-                    self._sock.sendall(b"".join(head))
-                    head = []
-                    if not self._await_continuation(tag, early):
-                        return tag, early  # refused before the literal (e.g. too big)
-                    self._sock.sendall(job.data)
-                else:
-                    head.append(job.data)
-                    if sum(map(len, head)) >= 256 * 1024:  # keep writes large but bounded
-                        self._sock.sendall(b"".join(head))
-                        head = []
-            head.append(b"\r\n")
-            self._sock.sendall(b"".join(head))
+            self._sock.sendall(data)
         except OSError as exc:
             raise ConnectionLost(str(exc) or type(exc).__name__) from None
-        return tag, early
 
     def _await_continuation(self, tag: bytes, early: list[tuple[bytes, bytes, bytes]]) -> bool:
         for _ in range(MAX_UNTAGGED):
@@ -266,6 +336,8 @@ class PipelinedAppender:
         text (Dovecot quotes a refused folder name there), and reading it as a literal
         would lose the answer.
         """
+        self.flush()  # the server may be waiting for what we hold before it answers
+        quick_ack(self._sock)
         untagged = False  # inside an untagged response that had a literal
         for _ in range(MAX_UNTAGGED):
             try:
@@ -293,8 +365,9 @@ class PipelinedAppender:
         raise ProtocolViolation(f"more than {MAX_UNTAGGED} literals in one response")
 
     def close(self) -> None:
-        with suppress(OSError):
-            self._sock.sendall(b"MAZ LOGOUT\r\n")
+        with suppress(ConnectionLost):
+            self._put(b"MAZ LOGOUT\r\n")
+            self.flush()
         with suppress(Exception):  # already gone
             self.client.shutdown()
 
@@ -334,10 +407,12 @@ class UploadWorker(threading.Thread):
         classify: Classifier,
         cancelled: threading.Event,
         keywords_allowed: bool = True,
+        select_target: bool = False,
         *,
         keep_open: bool = False,
     ) -> None:
         super().__init__(daemon=True)
+        self._select_target = select_target
         self._keep_open = keep_open
         """The connection is the caller's (its control connection): leave it logged in."""
         self._connect = connect
@@ -372,7 +447,7 @@ class UploadWorker(threading.Thread):
         sending: list[Batch] = []  # taken from the queue, not yet in flight
         appender: PipelinedAppender | None = None
         try:
-            appender = PipelinedAppender(self._connect(), self._keywords)
+            appender = PipelinedAppender(self._connect(), self._keywords, self._select_target)
             self.stats.connected = True
             while True:
                 if len(inflight) < self._window and not self._cancelled.is_set():

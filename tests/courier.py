@@ -166,7 +166,14 @@ exec /usr/sbin/couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS -maxperip=$MA
     def _check_login(self, account: Account) -> None:
         client = imaplib.IMAP4(HOST, self.info.port, timeout=30)
         try:
-            client.login(account.username, account.password)
+            if account.password.isascii():
+                client.login(account.username, account.password)
+            else:  # imaplib quotes ASCII only: the password goes as a UTF-8 literal
+                client.literal = account.password.encode("utf-8")
+                typ, data = client._simple_command("LOGIN", account.username)
+                if typ != "OK":
+                    raise imaplib.IMAP4.error(data)
+                client.state = "AUTH"
             client.logout()
         except imaplib.IMAP4.error as exc:
             raise PrivateServerError(f"login of {account.username}: {exc}{self._tails()}") from exc

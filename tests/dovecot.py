@@ -86,7 +86,20 @@ OUTLOOK_SPECIAL_USE: Mapping[str, str | None] = {
     "Contacts": None,
 }
 
-_USERNAME_RE = re.compile(r"[a-z0-9][a-z0-9._+@-]*\Z")
+#: Capabilities of Courier-IMAP 5 (no LITERAL+, MULTIAPPEND or SPECIAL-USE) for Dovecot
+#: to advertise instead of its own: ``imap_capability`` replaces the whole list, so a
+#: client takes the synchronising-literal, one-message-per-APPEND path.
+COURIER_CAPABILITIES = "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE SORT QUOTA IDLE ENABLE"
+
+
+def capability_config(capabilities: str) -> str:
+    """``extra_config`` making a server advertise exactly ``capabilities`` after login."""
+    return f"protocol imap {{\n  imap_capability = {capabilities}\n}}\n"
+
+
+# Lower-case ASCII, or letters beyond ASCII (josé@bücher.de): Dovecot keeps user names
+# as UTF-8 bytes, the passwd-file is written in UTF-8 and named after the user.
+_USERNAME_RE = re.compile(r"(?:[a-z0-9]|[^\x00-\x7f\W])(?:[a-z0-9._+@-]|[^\x00-\x7f\W])*\Z")
 _SPECIAL_USE_RE = re.compile(r"\\[A-Za-z]+(?: \\[A-Za-z]+)*\Z")
 
 
@@ -538,6 +551,8 @@ disable_plaintext_auth = yes
 
 auth_mechanisms = plain login
 auth_verbose = yes
+# Allow user names beyond ASCII (the default list is ASCII letters, digits and .-_@).
+auth_username_chars =
 # Wrong-password tests would otherwise wait 2 s, then more via the penalty below.
 auth_failure_delay = 0
 # One passwd-file per user: Dovecot re-checks a passwd-file at most once per second,
@@ -641,7 +656,9 @@ local {PLAIN_HOST} {{
                     self._counter += 1
                     name = f"user{self._counter}"
             if not _USERNAME_RE.match(name):
-                raise ValueError(f"invalid user name {name!r} (lower-case, [a-z0-9._+@-])")
+                raise ValueError(
+                    f"invalid user name {name!r} (lower-case [a-z0-9._+@-] or non-ASCII letters)"
+                )
             if name in self._users:
                 raise ValueError(f"user {name!r} already exists")
             if password is None:
@@ -678,6 +695,14 @@ local {PLAIN_HOST} {{
         # Dovecot's auth process looks at a passwd-file at most once a second: the new
         # rule holds only from the next second on.
         time.sleep(1.1)
+
+    def check_password(self, username: str, password: str) -> bool:
+        """Whether Dovecot's own passdb accepts these credentials (``doveadm auth test``).
+
+        Lets a test server of another protocol (the SMTP one) sign users in exactly as
+        Dovecot would, byte for byte.
+        """
+        return self.doveadm("auth", "test", username, password, check=False).returncode == 0
 
     def home_of(self, user: str | Account) -> Path:
         """Home directory of ``user`` (created by Dovecot at first login)."""
@@ -848,6 +873,7 @@ class DovecotFactory:
 
 
 __all__ = [
+    "COURIER_CAPABILITIES",
     "DEFAULT_SPECIAL_USE",
     "GMAIL_SPECIAL_USE",
     "INSTALL_HINT",
@@ -861,6 +887,7 @@ __all__ = [
     "ServerInfo",
     "TlsFiles",
     "Variant",
+    "capability_config",
     "find_free_ports",
     "make_tls_files",
     "process_group_alive",

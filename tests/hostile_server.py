@@ -14,6 +14,7 @@ plays a submission server for the STARTTLS tests of ``mailadvisor test``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import re
 import socket
@@ -281,7 +282,7 @@ class SmtpScript:
     """A submission server for STARTTLS tests: honest, or attacking from ``from_connection``.
 
     ``attack``: "strip" (no STARTTLS in EHLO), "refuse" (454 to STARTTLS), "inject"
-    (bytes after 220), or "" (honest). After TLS it offers AUTH PLAIN.
+    (bytes after 220), or "" (honest). After TLS it offers AUTH PLAIN and takes any login.
     """
 
     tls: ssl.SSLContext
@@ -320,6 +321,8 @@ class SmtpScript:
                     return
                 secure = True
                 continue
+            elif verb == b"AUTH" and secure:
+                ok = peer.send(b"235 2.7.0 accepted\r\n")  # any credentials: not its test
             elif verb == b"QUIT":
                 peer.send(b"221 bye\r\n")
                 return
@@ -327,3 +330,101 @@ class SmtpScript:
                 ok = peer.send(b"502 not here\r\n")
             if not ok:
                 return
+
+
+# --- sign-in with credentials beyond ASCII ------------------------------------------------
+
+_QUOTED = re.compile(rb'"((?:[^"\\]|\\.)*)"')
+_LITERAL_START = re.compile(rb"\{(\d+)(\+?)\}\r\n\Z")
+
+
+@dataclass
+class LoginScript(ImapScript):
+    """A server for the sign-in tests: a LOGIN-only one of the old school, or a new one.
+
+    ``login`` is what LOGIN gets when a string is a literal of 8-bit bytes: "ok";
+    "no" (read, then refused as a wrong password would be); "bad" (read, then BAD, as
+    servers that take ASCII only answer); "bad-first" (BAD instead of the go-ahead, so
+    the literal never comes); "bye" (hangs up). ``credentials`` keeps the strings of
+    every LOGIN and the decoded PLAIN message of every AUTHENTICATE, as received. With
+    UTF8=ACCEPT among the capabilities it answers ENABLE and then lists a folder named
+    in raw UTF-8.
+    """
+
+    attack_on: str = ""
+    attack: Attack = field(default=lambda peer, tag: None)
+    login: str = "ok"
+    credentials: list[list[bytes]] = field(default_factory=list)
+    utf8_enabled: bool = False
+    refuse_enable: bool = False
+    append_lines: list[bytes] = field(default_factory=list)
+    """The first line of every APPEND (mailbox name and flags; no message bytes)."""
+
+    def _answer(self, peer: Peer, tag: bytes, name: bytes, line: bytes) -> bool:
+        caps = self.capabilities.encode()
+        if name == b"LOGIN":
+            return self._login(peer, tag, line.split(b" ", 2)[2])
+        if name == b"AUTHENTICATE":
+            parts = line.split()
+            if len(parts) > 3:  # SASL-IR
+                response = parts[3]
+            else:
+                if not peer.send(b"+ \r\n"):
+                    return False
+                answer = peer.readline()
+                if answer is None:
+                    return False
+                response = answer.strip()
+            self.credentials.append(base64.b64decode(response).split(b"\0"))
+            return peer.send(tag + b" OK [CAPABILITY " + caps + b"] logged in\r\n")
+        if name == b"APPEND":
+            self.append_lines.append(line)
+        if name == b"ENABLE" and self.refuse_enable:
+            return peer.send(tag + b" NO not now\r\n")
+        if name == b"ENABLE" and b"UTF8=ACCEPT" in line.upper():
+            self.utf8_enabled = True
+            return peer.send(b"* ENABLED UTF8=ACCEPT\r\n" + tag + b" OK enabled\r\n")
+        if name == b"LIST" and self.utf8_enabled:
+            folder = "Bücher".encode()
+            return peer.send(
+                b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+                b'* LIST (\\HasNoChildren) "/" "' + folder + b'"\r\n' + tag + b" OK done\r\n"
+            )
+        return super()._answer(peer, tag, name, line)
+
+    def _login(self, peer: Peer, tag: bytes, rest: bytes) -> bool:
+        if self.login == "bye":  # hangs up at once, as a server with too many connections
+            peer.send(b"* BYE Too many simultaneous connections\r\n")
+            return False
+        strings: list[bytes] = []
+        eight_bit = False
+        while len(strings) < 2:
+            rest = rest.lstrip(b" ")
+            quoted = _QUOTED.match(rest)
+            literal = _LITERAL_START.match(rest)
+            if quoted:
+                strings.append(re.sub(rb"\\(.)", rb"\1", quoted.group(1)))
+                rest = rest[quoted.end() :]
+            elif literal:
+                if self.login == "bad-first":
+                    self.credentials.append(strings)
+                    return peer.send(tag + b" BAD [CLIENTBUG] literals are not allowed here\r\n")
+                if not literal.group(2) and not peer.send(b"+ go ahead\r\n"):
+                    return False
+                data = peer.read_exact(int(literal.group(1)))
+                following = peer.readline()
+                if data is None or following is None:
+                    return False
+                strings.append(data)
+                eight_bit = eight_bit or not data.isascii()
+                rest = following
+            else:
+                atom, _, rest = rest.partition(b" ")
+                strings.append(atom.strip())
+        self.credentials.append(strings)
+        if eight_bit and self.login == "no":
+            return peer.send(tag + b" NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
+        if eight_bit and self.login == "bad":
+            return peer.send(tag + b" BAD [CLIENTBUG] 8-bit characters are not allowed\r\n")
+        caps = self.capabilities.encode()
+        return peer.send(tag + b" OK [CAPABILITY " + caps + b"] logged in\r\n")

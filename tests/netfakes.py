@@ -274,19 +274,50 @@ class _NoMail:
         return "550 this test server delivers nothing"
 
 
-def _refuse_login(
-    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
-) -> AuthResult:
-    return AuthResult(success=False, handled=False)
+Logins = Callable[[str, str], bool]
+"""Whether a user name and password (as the client sent them, UTF-8) may sign in."""
+
+
+def _nobody(username: str, password: str) -> bool:
+    return False
+
+
+class _Authenticator:
+    """aiosmtpd's AUTH PLAIN / LOGIN hook: the decoded bytes, checked by ``logins``."""
+
+    def __init__(self, logins: Logins) -> None:
+        self.logins = logins
+        self.seen: list[tuple[str, bytes]] = []
+        """(mechanism, user name bytes) of every attempt, never the password."""
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+    ) -> AuthResult:
+        login, password = getattr(data, "login", None), getattr(data, "password", None)
+        if not isinstance(login, bytes) or not isinstance(password, bytes):
+            return AuthResult(success=False, handled=False)
+        self.seen.append((mechanism, login))
+        try:
+            ok = self.logins(login.decode("utf-8"), password.decode("utf-8"))
+        except UnicodeDecodeError:
+            ok = False
+        return AuthResult(success=ok, handled=False)
 
 
 class SmtpServer:
-    """An SMTP submission server on loopback: implicit TLS, or STARTTLS required."""
+    """An SMTP submission server on loopback: implicit TLS, or STARTTLS required.
 
-    def __init__(self, cert_file: Path, key_file: Path, *, implicit_tls: bool) -> None:
+    ``logins`` decides who may sign in, e.g. :meth:`DovecotServer.check_password` to
+    take exactly the credentials of the IMAP fixture's users; by default nobody.
+    """
+
+    def __init__(
+        self, cert_file: Path, key_file: Path, *, implicit_tls: bool, logins: Logins = _nobody
+    ) -> None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert_file, key_file)
         (self.port,) = find_free_ports(LOOPBACK)
+        self.auth = _Authenticator(logins)
         tls: dict[str, Any] = (
             {"ssl_context": context}
             if implicit_tls
@@ -297,7 +328,7 @@ class SmtpServer:
             hostname=LOOPBACK,
             port=self.port,
             server_hostname="localhost",
-            authenticator=_refuse_login,
+            authenticator=self.auth,
             # aiosmtpd only knows about TLS it started itself (STARTTLS); with implicit
             # TLS every byte is encrypted anyway, so AUTH may be offered from the start.
             auth_require_tls=not implicit_tls,

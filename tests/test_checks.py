@@ -45,18 +45,26 @@ IMAP_IDS = [
     "imap.appendlimit",
 ]
 POP3_IDS = ["pop3.dns", "pop3.tcp", "pop3.tls", "pop3.login", "pop3.stat"]
-SMTP_IDS = ["smtp.dns", "smtp.tcp", "smtp.tls", "smtp.ehlo"]
+SMTP_IDS = ["smtp.dns", "smtp.tcp", "smtp.tls", "smtp.ehlo", "smtp.login"]
 
 
 @pytest.fixture(scope="module")
 def smtp_tls(dovecot: DovecotServer) -> Iterator[SmtpServer]:
-    with SmtpServer(dovecot.tls.cert_file, dovecot.tls.key_file, implicit_tls=True) as server:
+    tls = dovecot.tls
+    with SmtpServer(
+        tls.cert_file, tls.key_file, implicit_tls=True, logins=dovecot.check_password
+    ) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def smtp_starttls(dovecot: DovecotServer) -> Iterator[SmtpServer]:
-    with SmtpServer(dovecot.tls.cert_file, dovecot.tls.key_file, implicit_tls=False) as server:
+    with SmtpServer(
+        dovecot.tls.cert_file,
+        dovecot.tls.key_file,
+        implicit_tls=False,
+        logins=dovecot.check_password,
+    ) as server:
         yield server
 
 
@@ -481,13 +489,17 @@ def test_dns_failure_skips_everything_after_it(fake_internet: FakeInternet) -> N
 def test_certificate_close_to_expiry_is_a_warning(tmp_path: Path) -> None:
     soon = datetime.now(UTC) + timedelta(days=5)
     pki = make_pki(tmp_path / "pki", names=("localhost",), not_after=soon)
-    with SmtpServer(pki.cert_file, pki.key_file, implicit_tls=True) as smtp:
+    logins = {("alex@example.test", "s3cret")}
+    with SmtpServer(
+        pki.cert_file, pki.key_file, implicit_tls=True, logins=lambda u, p: (u, p) in logins
+    ) as smtp:
         target = CheckTarget(
             email="alex@example.test",
             imap=None,
             smtp=Endpoint(Protocol.SMTP, "localhost", smtp.port, Security.TLS),
             ca_file=pki.ca_file,
             timeout=10,
+            secret=lambda: "s3cret",
         )
         seen: list[str] = []
         report = run_checks(target, on_result=lambda r: seen.append(r.id))

@@ -35,6 +35,9 @@ from tests.test_wizard import ENTER, ScriptedAsker, imap_questions
 
 CANARY = "Zx9!secret-canary-7Q"
 WRONG = "Zx9!wrong-canary-8R"
+# Beyond ASCII: it travels by AUTHENTICATE PLAIN in UTF-8, in base64 (searched for too).
+CANARY_8BIT = "Zx9!sécrét-cänary-€7Q"
+WRONG_8BIT = "Zx9!wröng-cänary-€8R"
 FOLDERS = [("INBOX",), ("Projects",)]
 
 
@@ -252,3 +255,28 @@ def test_the_wizard_leaves_no_secret_behind(
     assert "MA_WIZARD_CANARY" in profile_path.read_text()
     assert leaks.find(account.username, CANARY) == []
     assert "MA_WIZARD_CANARY" not in os.environ  # the wizard did not put it anywhere either
+
+
+def test_no_secret_beyond_ascii_in_any_output_log_or_file(
+    sandbox: Path,
+    leaks: Leaks,
+    dovecot: DovecotServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    account = dovecot.add_user(password=CANARY_8BIT)
+    write_maildir(sandbox / "home" / "Maildir", generate(4, FOLDERS, sizes="small"))
+    monkeypatch.setenv("MA_CANARY", CANARY_8BIT)
+    monkeypatch.setenv("MA_WRONG", WRONG_8BIT)
+    env = _profile(sandbox, "env8", dovecot, account, 'password_env = "MA_CANARY"')
+    assert leaks.cli("migrate", "--profile", str(env)) == ExitStatus.OK, leaks.last()
+    assert leaks.cli("test", "--profile", str(env), "--json") == ExitStatus.OK, leaks.last()
+    good = _script(sandbox, "good8", 'printf "%s\\n" "$MA_CANARY"\n')
+    cmd = _profile(sandbox, "cmd8", dovecot, account, f'password_command = "{good}"')
+    assert leaks.cli("migrate", "--profile", str(cmd), "--json") == ExitStatus.OK
+    wrong = _profile(sandbox, "wrong8", dovecot, account, 'password_env = "MA_WRONG"')
+    assert leaks.cli("migrate", "--profile", str(wrong)) == ExitStatus.AUTH_FAILED
+    assert "Traceback" not in leaks.last() and account.username in leaks.last()
+    assert leaks.cli("test", "--profile", str(wrong)) == ExitStatus.AUTH_FAILED
+    assert leaks.find(account.username, CANARY_8BIT, WRONG_8BIT) == []
+    # The search looks for the UTF-8 forms a leak would take (raw and in base64).
+    assert CANARY_8BIT.encode() in credential_forms(account.username, CANARY_8BIT)

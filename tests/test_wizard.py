@@ -134,6 +134,28 @@ def imap_questions(account: Account, info: Any) -> list[tuple[str, str]]:
     ]
 
 
+def one_device_signin(account: Account, info: Any) -> list[tuple[str, str]]:
+    """Answers for one device, IMAP as first advised, through a TLS and a login failure."""
+    return [
+        ("devices", "1" + ENTER),
+        ("webmail", ENTER),
+        ("connectivity", ENTER),
+        ("backups", "y"),
+        ("keep_off_server", ENTER),
+        ("shared_mailbox", ENTER),
+        ("email", account.email + ENTER),
+        ("protocol", ENTER),
+        ("server_check", "2" + ENTER),
+        ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
+        ("password", account.password + ENTER),
+        ("fix", ENTER),
+        ("ca_file", str(info.ca_file) + ENTER),
+        ("fix", ENTER),
+        ("username", CTRL_U + account.username + ENTER),
+        ("password", account.password + ENTER),
+    ]
+
+
 def test_imap_wizard_migrates_saves_a_profile_and_the_profile_reruns_with_nothing_to_do(
     tmp_path: Path,
     home: Path,
@@ -663,22 +685,7 @@ def test_mail_that_does_not_fit_is_a_question_not_thousands_of_failures(
     info = dovecot.info
     asker = ScriptedAsker(
         [
-            ("devices", "1" + ENTER),
-            ("webmail", ENTER),
-            ("connectivity", ENTER),
-            ("backups", "y"),
-            ("keep_off_server", ENTER),
-            ("shared_mailbox", ENTER),
-            ("email", account.email + ENTER),
-            ("protocol", ENTER),
-            ("server_check", "2" + ENTER),
-            ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
-            ("password", account.password + ENTER),
-            ("fix", ENTER),
-            ("ca_file", str(info.ca_file) + ENTER),
-            ("fix", ENTER),
-            ("username", CTRL_U + account.username + ENTER),
-            ("password", account.password + ENTER),
+            *one_device_signin(account, info),
             ("imap_anyway", "y"),  # the user wants IMAP although the account is small
             ("store", ENTER),
             ("when_full", "1" + ENTER),  # the newest messages that fit

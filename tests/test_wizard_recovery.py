@@ -17,7 +17,16 @@ from advisor.stores.mbox import MboxReader
 from tests.dovecot import DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
 from tests.migrate_helpers import SIZE_LIMIT_CONFIG
-from tests.test_wizard import CTRL_C, CTRL_U, ENTER, ScriptedAsker, home, places, wizard
+from tests.test_wizard import (
+    CTRL_C,
+    CTRL_U,
+    ENTER,
+    ScriptedAsker,
+    home,
+    one_device_signin,
+    places,
+    wizard,
+)
 
 __all__ = ["home", "places"]  # the fixtures, shared with test_wizard
 
@@ -157,22 +166,7 @@ def test_the_wizards_migration_keeps_refused_messages_in_the_not_migrated_mbox(
     info = server.info
     asker = ScriptedAsker(
         [
-            ("devices", "1" + ENTER),
-            ("webmail", ENTER),
-            ("connectivity", ENTER),
-            ("backups", "y"),
-            ("keep_off_server", ENTER),
-            ("shared_mailbox", ENTER),
-            ("email", account.email + ENTER),
-            ("protocol", ENTER),
-            ("server_check", "2" + ENTER),
-            ("server", f"{info.hostname}:{info.imaps_port}" + ENTER),
-            ("password", account.password + ENTER),
-            ("fix", ENTER),
-            ("ca_file", str(info.ca_file) + ENTER),
-            ("fix", ENTER),
-            ("username", CTRL_U + account.username + ENTER),
-            ("password", account.password + ENTER),
+            *one_device_signin(account, info),
             ("store", ENTER),
             ("migrate", ENTER),
             ("save", "n"),

@@ -95,8 +95,9 @@ def connection_test(
     In order: DNS; TCP; STARTTLS offered and enforced (for security = "starttls");
     TLS and the certificate (chain, host name, expiry, version); CAPABILITY; AUTH
     mechanisms; login; LIST with special-use folders; QUOTA; APPENDLIMIT. Then the
-    POP3 server (login and STAT) and the SMTP submission server (EHLO: STARTTLS and
-    the login methods; nothing is sent), when known. Nothing on the server is changed.
+    POP3 server (login and STAT) and the SMTP submission server (EHLO with STARTTLS
+    and the login methods, then a login; no mail is sent), when known. Nothing on the
+    server is changed. Passwords and user names beyond ASCII are sent in UTF-8.
 
     The servers are the profile's [server] table (IMAP; its ca_file applies to every
     server), else the provider plugin's. Exit status: 0 when everything works (even

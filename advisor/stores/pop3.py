@@ -9,11 +9,12 @@ never part of the options, never stored, never in a message or an error.
 TLS is verified as for IMAP (:func:`advisor.imap_connection.tls_context`): certificate
 chain and host name, TLS 1.2 or later; STARTTLS (``STLS``) is enforced when chosen.
 
-Reading sends only CAPA, STLS, USER, PASS, UIDL, RETR and QUIT. ``DELE`` is refused
-by the client object itself, so not even a bug here could delete mail; the verbs sent
-are kept in :attr:`Pop3Reader.commands_sent` for audit. (Some servers, Dovecot among
-them, mark a retrieved message as seen in their own store; that is the server's
-doing and deletes nothing.)
+Reading sends only CAPA, STLS, USER, PASS (or AUTH PLAIN, for a user name or password
+with characters outside ASCII: :func:`advisor.password_login.pop3_login`), UIDL, RETR
+and QUIT. ``DELE`` is refused by the client object itself, so not even a bug here could
+delete mail; the verbs sent are kept in :attr:`Pop3Reader.commands_sent` for audit.
+(Some servers, Dovecot among them, mark a retrieved message as seen in their own
+store; that is the server's doing and deletes nothing.)
 
 POP3 knows one mailbox and no flags: every message is in ``("INBOX",)``, without
 flags (\\Seen cannot be known), its received date taken from its Received:/Date:
@@ -31,8 +32,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
-from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
+from advisor.errors import ConnectError, TLSError, UsageError
 from advisor.imap_connection import tls_context
+from advisor.password_login import pop3_login
 from advisor.provider import Security
 from advisor.stores.base import (
     Problem,
@@ -228,14 +230,8 @@ class Pop3Reader(StoreReader):
 
     def _login(self, client: poplib.POP3) -> None:
         try:
-            client.user(self.username)
-            client.pass_(self._password)
-        except poplib.error_proto:
-            raise AuthenticationError(
-                f"the POP3 server {self.where} refused the login for {self.username!r}: check "
-                "the user name and password"
-            ) from None
-        except OSError as exc:
+            pop3_login(client, self.username, self._password, f"the POP3 server {self.where}")
+        except (OSError, poplib.error_proto) as exc:
             raise ConnectError(f"the connection broke during login: {_describe(exc)}") from None
 
     def _list(self, client: poplib.POP3) -> list[tuple[int, str | None]]:
