@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from advisor.provider import FolderPolicy, FolderRole, ServerFolder
+from advisor.stores.fsnames import printable
 
 INBOX = "INBOX"
 MAX_NAME = 200
@@ -178,6 +179,8 @@ class FolderMapper:
 
     def sanitise(self, name: str) -> str:
         """One level of a folder name, safe on this server (see the module docstring)."""
+        # A name a reader could not decode (lone surrogates): its odd bytes as \xNN.
+        name = printable(name)
         delim = self.layout.delimiter
         if delim:
             name = name.replace(delim, DELIMITER_LOOKALIKES.get(delim, "_"))

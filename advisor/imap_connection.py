@@ -35,6 +35,7 @@ import imapclient.imap4
 import imapclient.tls
 
 from advisor import password_login
+from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
 from advisor.provider import Security
@@ -368,6 +369,9 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
         else:
             client.login(username, password)
     except imapclient.exceptions.LoginError as exc:
+        said = str(exc).removeprefix("b'").removesuffix("'")
+        if too_many_connections(said):  # Dovecot: NO [LIMIT] Maximum number of connections
+            raise TooManyConnections(said.replace(password, "***") if password else said) from None
         bye = getattr(client._imap, "untagged_responses", {}).get("BYE")
         if bye:
             # Not a refusal of the credentials: the server hung up ("Too many simultaneous
@@ -375,6 +379,8 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
             words = bye[-1].decode("utf-8", "replace")
             if password:
                 words = words.replace(password, "***")
+            if too_many_connections(words):
+                raise TooManyConnections(words) from None
             raise ConnectError(f"the server closed the connection during login: {words}") from None
         if isinstance(exc, password_login.ImapLoginRefused) and exc.by_login:
             raise password_login.refused_8bit("IMAP", "the server", username) from None

@@ -52,6 +52,7 @@ import imapclient.exceptions
 
 from advisor import copies, gmail_labels, quota, same_account
 from advisor.account import AccountAccess
+from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.content_check import Altered, ContentSample
 from advisor.errors import ConnectError, MailadvisorError
 from advisor.folders import INBOX as INBOX_NAME
@@ -64,6 +65,7 @@ from advisor.rejects import NotMigratedMbox, subject_of
 from advisor.same_account import SameAccountReport, found_entry
 from advisor.server_folders import ServerFolders
 from advisor.server_index import Identity, ServerIndex, ServerMessage, message_id_of
+from advisor.single_connection import control_note, upload_over
 from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.upload import (
     MAX_WAIT,
@@ -1100,6 +1102,10 @@ class Migration:
                         f"the server turned a connection away ({worker.stats.error}); "
                         f"using {self.connections}"
                     )
+                elif worker.stats.refused and too_many_connections(worker.stats.error or ""):
+                    # Not even one more: the control connection carries the upload.
+                    self.connections = 0
+                    self.progress.note(control_note(worker.stats.error))
                 wait = worker.stats.retry_after
                 if wait is None:
                     wait = min(2.0**restarts, 30.0)
@@ -1142,6 +1148,9 @@ class Migration:
             ):
                 flush()
             tend_workers()
+            if self.connections == 0 and budget.used + job.size > budget.limit:
+                flush()
+                over_control()
             if not budget.acquire(job.size, cancelled):
                 raise _Stop("the upload was stopped")
             self._outstanding[job.source_key] = job
@@ -1149,6 +1158,20 @@ class Migration:
                 pending[0].jobs.append(job)
             else:
                 pending.append(Batch(job.folder, [job]))
+            self._drain(results, unknown)
+
+        def over_control() -> None:
+            assert self._control is not None
+            upload_over(
+                self._control,
+                batches,
+                results,
+                budget,
+                self._classify,
+                cancelled,
+                self.keywords_allowed,
+            )
+            self._selected = None  # its untagged answers were the appender's to read
             self._drain(results, unknown)
 
         messages = iter(self.reader.messages())
@@ -1160,6 +1183,9 @@ class Migration:
                         break
                     self._consider(msg, submit)
                 flush()
+                tend_workers(restart=False)
+                if self.connections == 0:
+                    over_control()
             except _Stop as stop:
                 self.report.stopped_early = str(stop)
             finally:
@@ -1192,8 +1218,10 @@ class Migration:
         if unknown:
             # After a stop, only look: what is not on the server waits for the next run.
             self._settle_unknown(unknown, resend=quota_stop is None)
-        if self.connections < planned:
-            said = next((w.stats.error for w in everyone if w.stats.refused), None)
+        said = next((w.stats.error for w in everyone if w.stats.refused), None)
+        if self.connections == 0:
+            self.report.notes.append(control_note(said))
+        elif self.connections < planned:
             self.report.notes.append(
                 f"the server accepted only {self.connections} upload connection(s) at once "
                 f"({said}); planned were {planned}"
@@ -1326,6 +1354,8 @@ class Migration:
         for job in still_unknown:
             self._report_unknown(job, error)
         if error and still_unknown:
+            if too_many_connections(error):
+                raise TooManyConnections(error)
             raise ConnectError(f"lost the connection to the server: {error}")
 
     def _upload_directly(
@@ -1343,8 +1373,9 @@ class Migration:
             budget.acquire(job.size)  # each is released when its answer comes
             batches.put(Batch(job.folder, [job]))
         batches.put(None)
+        control = self._control if self.connections == 0 else None
         worker = UploadWorker(
-            self.access.open,
+            self.access.open if control is None else lambda: control,
             batches,
             results,
             budget,
@@ -1352,18 +1383,23 @@ class Migration:
             self._classify,
             threading.Event(),
             self.keywords_allowed,
+            keep_open=control is not None,
         )
         worker.run()
         ok: set[str] = set()
         still_unknown: list[UploadJob] = []
+        answered: set[str] = set()
         while True:
             try:
                 result = results.get_nowait()
             except queue.Empty:
                 break
+            answered.add(result.job.source_key)
             if result.ok:
                 ok.add(result.job.source_key)
             self._record(result, still_unknown)
+        # A connection refused before it took a job answers for none: never drop them.
+        still_unknown += [j for j in jobs if j.source_key not in answered]
         return ok, still_unknown, worker.stats.error
 
     def _report_unknown(self, job: UploadJob, error: str | None) -> None:

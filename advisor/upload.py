@@ -38,6 +38,7 @@ from typing import Any
 import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
+from advisor.connection_limits import too_many_connections
 from advisor.imap_connection import no_delay, quick_ack
 from advisor.provider import ThrottleAdvice
 from advisor.quota import StorageFull
@@ -407,9 +408,13 @@ class UploadWorker(threading.Thread):
         cancelled: threading.Event,
         keywords_allowed: bool = True,
         select_target: bool = False,
+        *,
+        keep_open: bool = False,
     ) -> None:
         super().__init__(daemon=True)
         self._select_target = select_target
+        self._keep_open = keep_open
+        """The connection is the caller's (its control connection): leave it logged in."""
         self._connect = connect
         self._batches = batches
         self._results = results
@@ -467,13 +472,16 @@ class UploadWorker(threading.Thread):
                 if advice is not None and advice.retry_after_seconds is not None:
                     self.stats.retry_after = advice.retry_after_seconds
                     self.stats.refused = not self.stats.connected
+                elif not self.stats.connected and too_many_connections(self.stats.error):
+                    self.stats.retry_after = 0.0  # waiting frees nothing: use fewer at once
+                    self.stats.refused = True
             for batch in [*sending, *inflight.values(), *retry]:
                 for job in batch.jobs:
                     self._finish(
                         job, UploadResult(job, ok=False, unknown=True, response=self.stats.error)
                     )
         finally:
-            if appender is not None:
+            if appender is not None and not self._keep_open:
                 appender.close()
 
     def _handle(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -12,18 +13,33 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from advisor.stores.fsnames import has_surrogates, printable
+
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
 
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses, enums, paths, dates (ISO 8601) and sets as JSON-friendly values."""
+    """Dataclasses, enums, paths, dates (ISO 8601) and sets as JSON-friendly values.
+
+    Text is always valid UTF-8: a file name that is not (lone surrogates, PEP 383) has
+    its odd bytes written ``\\xE9``; a dataclass field holding such a path or name also
+    gets ``<field>_bytes``, the exact bytes in hex, to find the file again.
+    """
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            out[f.name] = to_jsonable(item)
+            if isinstance(item, str | Path) and has_surrogates(str(item)):
+                out[f"{f.name}_bytes"] = os.fsencode(item).hex()
+        return out
     if isinstance(value, Enum):
         return to_jsonable(value.value)
     if isinstance(value, Path):
-        return str(value)
+        return printable(str(value))
+    if isinstance(value, str):
+        return printable(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
+from advisor.stores.fsnames import decode_folder_name
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
@@ -103,7 +104,8 @@ class EmlReader(StoreReader):
                 if entry.name.startswith("."):
                     continue
                 if is_dir(entry):
-                    children.append((Path(entry.path), (*parent, entry.name), depth + 1))
+                    child = decode_folder_name(entry.name, directory, self.notes)
+                    children.append((Path(entry.path), (*parent, child), depth + 1))
                 elif is_eml(entry.name):  # a broken link or odd file is reported when read
                     names.append(entry.name)
             if names or error:

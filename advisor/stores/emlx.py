@@ -35,7 +35,6 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from pathlib import Path
 from typing import Any, ClassVar
-from xml.parsers.expat import ExpatError
 
 from advisor.stores.base import (
     ANSWERED,
@@ -132,8 +131,10 @@ def _parse_plist(raw: bytes) -> tuple[dict[str, Any] | None, Problem | None]:
         return None, Problem("bad-flags", "no property list: flags and date-received unknown")
     try:
         value = plistlib.loads(raw.strip(), fmt=plistlib.FMT_XML)
-    except (plistlib.InvalidFileException, ExpatError, ValueError, TypeError) as exc:
-        return None, Problem("bad-flags", f"unreadable property list ({exc}); flags unknown")
+    except Exception as exc:
+        # (an unknown encoding in the declaration), IndexError, KeyError...: this file's
+        # problem, never the run's.
+        return None, Problem("bad-flags", f"unreadable property list ({exc!r}); flags unknown")
     if not isinstance(value, dict):
         return None, Problem("bad-flags", "the property list is not a dictionary; flags unknown")
     return value, None

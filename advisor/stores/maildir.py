@@ -55,6 +55,7 @@ from advisor.stores.base import (
     SourceMessage,
     StoreReader,
 )
+from advisor.stores.fsnames import decode_folder_name as fs_folder_name
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
@@ -284,9 +285,9 @@ class MaildirReader(StoreReader):
         if error is not None:
             self._unlisted.append((parent or (INBOX,), directory, error))
         for entry in sorted(entries, key=_parent_first):
-            name = entry.name
-            if name in _MAILDIR_SUBDIRS or not is_dir(entry):
+            if entry.name in _MAILDIR_SUBDIRS or not is_dir(entry):
                 continue
+            name = self._decoded(entry.name, directory)
             child = Path(entry.path)
             if name.startswith("."):
                 if name.endswith(_KMAIL_SUFFIX) and len(name) > len(_KMAIL_SUFFIX) + 1:
@@ -302,6 +303,9 @@ class MaildirReader(StoreReader):
                 continue
             # A plain directory: a folder (fs layout, KMail) or an intermediate level.
             yield from self._walk(child, (*parent, decode_folder_name(name)), guard, depth + 1)
+
+    def _decoded(self, name: str, directory: Path) -> str:
+        return fs_folder_name(name, directory, self.notes)
 
     # -- messages --------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from advisor.stores.fsnames import decode_folder_name
+
 __all__ = ["FolderFile", "folder_files", "folder_name_for", "looks_like_mbox"]
 
 FROM_ = b"From "
@@ -22,9 +24,10 @@ FolderFile = tuple[tuple[str, ...], Path, OSError | None]
 """(folder, its mbox file, the error that keeps it from being read)."""
 
 
-def folder_name_for(path: Path) -> str:
-    """A folder's name from its mbox file name (``inbox.mbox`` -> ``inbox``)."""
-    name = path.name
+def folder_name_for(path: Path, notes: list[str] | None = None) -> str:
+    """A folder's name from its mbox file name (``inbox.mbox`` -> ``inbox``); a name
+    that is not UTF-8 is decoded (:mod:`advisor.stores.fsnames`), said in ``notes``."""
+    name = decode_folder_name(path.name, path.parent, [] if notes is None else notes)
     for suffix in _MBOX_SUFFIXES:
         if name.lower().endswith(suffix) and len(name) > len(suffix):
             return name[: -len(suffix)]
@@ -90,14 +93,15 @@ def _walk(directory: Path, parent: tuple[str, ...], skipped: list[str]) -> Itera
             # A file that cannot be opened is listed, so that it is reported, not lost;
             # an empty file is an empty folder.
             if looks_like_mbox(entry) or _unreadable(entry) or _empty(entry):
-                yield (*parent, folder_name_for(entry)), entry, None
+                yield (*parent, folder_name_for(entry, skipped)), entry, None
             else:
                 skipped.append(f"{entry}: not an mbox (it does not start with 'From ')")
         elif entry.is_dir():
             if _is_maildir(entry):
                 skipped.append(f"{entry}: a Maildir, not read here (--kind maildir)")
                 continue
-            child = name[:-4] if name.endswith(".sbd") else name
+            child = decode_folder_name(name, directory, skipped)
+            child = child[:-4] if child.endswith(".sbd") else child
             yield from _walk(entry, (*parent, child), skipped)
         else:
             skipped.append(f"{entry}: not a regular file, not read")

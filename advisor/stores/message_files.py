@@ -19,6 +19,7 @@ from pathlib import Path
 
 from advisor.platform_compat import NONBLOCK
 from advisor.stores.base import Problem, SourceMessage
+from advisor.stores.fsnames import printable
 
 INBOX = "INBOX"
 """Folder name of a store's root folder (Maildir's root, loose files of an .eml tree...)."""
@@ -177,12 +178,13 @@ def received_or_mtime(data: bytes, path: Path) -> tuple[datetime | None, tuple[P
 def folder_key(folder: tuple[str, ...]) -> str:
     """A folder path as one string for source ids: names joined by "/", with "%" and "/"
     inside names percent-encoded so different paths never give the same key."""
-    return "/".join(name.replace("%", "%25").replace("/", "%2F") for name in folder)
+    return "/".join(printable(n).replace("%", "%25").replace("/", "%2F") for n in folder)
 
 
 def source_id(folder: tuple[str, ...], name: str) -> str:
-    """Identity of a message ``name`` (file name or its stable part) within ``folder``."""
-    return f"{folder_key(folder)}/{name}"
+    """Identity of a message ``name`` (file name or its stable part) within ``folder``.
+    A name that is not UTF-8 keeps its odd bytes as ``\\xNN`` (stable, storable)."""
+    return f"{folder_key(folder)}/{printable(name)}"
 
 
 def sorted_dir(directory: Path) -> list[os.DirEntry[str]]:

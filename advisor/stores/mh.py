@@ -38,6 +38,7 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.claws_marks import read_marks, read_tag_names, read_tags
+from advisor.stores.fsnames import decode_folder_name
 from advisor.stores.message_files import (
     INBOX,
     LoopGuard,
@@ -185,7 +186,8 @@ class MhReader(StoreReader):
                 if name.startswith("."):
                     continue
                 if is_dir(entry):
-                    children.append((Path(entry.path), (*parent, name), depth + 1))
+                    child = decode_folder_name(name, directory, self.notes)
+                    children.append((Path(entry.path), (*parent, child), depth + 1))
                     continue
                 number = message_number(name)
                 if number is not None:  # a broken link or odd file is reported when read
