@@ -18,7 +18,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,7 +26,14 @@ from types import TracebackType
 
 from tests.cyrus import PlainInfo
 from tests.dovecot import MAIL_USER, Account, _ensure_system_user, find_free_ports
-from tests.private_root import Namespace, PrivateServerError, private_tree, wait_for_greeting
+from tests.private_root import (
+    Namespace,
+    PrivateServerError,
+    ServerFactory,
+    log_tail,
+    private_tree,
+    wait_for_greeting,
+)
 
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 20.0
@@ -192,11 +198,11 @@ exec /usr/sbin/couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS -maxperip=$MA
         return ns is not None and ns.proc is not None and ns.proc.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
+
+    def log_files(self) -> dict[str, Path]:
+        """What the factory keeps when the session ends, by archived name."""
+        return {f"{self.root.name}.log": self.log_path}
 
     def _tails(self) -> str:
         return f"\n--- {self.log_path} (tail) ---\n{self.log_tail()}"
@@ -213,52 +219,14 @@ exec /usr/sbin/couriertcpd -address=$ADDRESS -maxprocs=$MAXDAEMONS -maxperip=$MA
         self.stop()
 
 
-class CourierFactory:
+class CourierFactory(ServerFactory[CourierVariant, CourierServer]):
     """``courier_factory()``: one server per variant for the session, logs archived."""
 
     def __init__(self, log_archive: Path | None = None) -> None:
-        private_tree()  # fail before creating anything when the packages cannot be had
-        self.root = Path(tempfile.mkdtemp(prefix="mailadv-courier-"))
-        self.root.chmod(0o755)
-        self.log_archive = log_archive
-        self._servers: dict[CourierVariant, CourierServer] = {}
-        self._spawned: list[CourierServer] = []
-        self._lock = threading.Lock()
+        super().__init__("courier", CourierServer, log_archive)
 
     def __call__(self, **knobs: object) -> CourierServer:
-        variant = CourierVariant(**knobs)  # type: ignore[arg-type]
-        with self._lock:
-            server = self._servers.get(variant)
-            if server is None:
-                root = self.root / f"courier{len(self._spawned) + 1}"
-                root.mkdir(mode=0o755)
-                server = CourierServer(root, variant)
-                self._spawned.append(server)
-                server.start()
-                self._servers[variant] = server
-            return server
-
-    @property
-    def servers(self) -> tuple[CourierServer, ...]:
-        return tuple(self._spawned)
-
-    def close(self) -> None:
-        errors: list[BaseException] = []
-        try:
-            for server in self._spawned:
-                try:
-                    server.stop()
-                except BaseException as exc:
-                    errors.append(exc)
-                if self.log_archive is not None and server.log_path.exists():
-                    self.log_archive.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(server.log_path, self.log_archive / f"{server.root.name}.log")
-        finally:
-            self._spawned.clear()
-            self._servers.clear()
-            shutil.rmtree(self.root, ignore_errors=True)
-        if errors:
-            raise errors[0]
+        return self.server_for(CourierVariant(**knobs))  # type: ignore[arg-type]
 
 
 __all__ = ["CourierFactory", "CourierServer", "CourierVariant"]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import imaplib
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -27,8 +26,9 @@ from tests.dovecot import Account, _ensure_system_user, find_free_ports
 from tests.private_root import (
     Namespace,
     PrivateServerError,
+    ServerFactory,
     SyslogSink,
-    private_tree,
+    log_tail,
     wait_for_greeting,
 )
 
@@ -235,11 +235,11 @@ DAEMON {{
         return ns is not None and ns.proc is not None and ns.proc.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
+
+    def log_files(self) -> dict[str, Path]:
+        """What the factory keeps when the session ends, by archived name."""
+        return {f"{self.root.name}-{p.name}": p for p in (self.log_path, self.stderr_path)}
 
     def _tails(self) -> str:
         try:
@@ -263,54 +263,14 @@ DAEMON {{
         self.stop()
 
 
-class CyrusFactory:
+class CyrusFactory(ServerFactory[CyrusVariant, CyrusServer]):
     """``cyrus_factory(namespace="upstream")``: one server per variant for the session."""
 
     def __init__(self, log_archive: Path | None = None) -> None:
-        private_tree()  # fail before creating anything when the packages cannot be had
-        self.root = Path(tempfile.mkdtemp(prefix="mailadv-cyrus-"))
-        self.root.chmod(0o755)
-        self.log_archive = log_archive
-        self._servers: dict[CyrusVariant, CyrusServer] = {}
-        self._spawned: list[CyrusServer] = []
-        self._lock = threading.Lock()
+        super().__init__("cyrus", CyrusServer, log_archive)
 
     def __call__(self, namespace: str = "debian", **knobs: object) -> CyrusServer:
-        variant = CyrusVariant(namespace, **knobs)  # type: ignore[arg-type]
-        with self._lock:
-            server = self._servers.get(variant)
-            if server is None:
-                root = self.root / f"cyrus{len(self._spawned) + 1}"
-                root.mkdir(mode=0o755)
-                server = CyrusServer(root, variant)
-                self._spawned.append(server)
-                server.start()
-                self._servers[variant] = server
-            return server
-
-    @property
-    def servers(self) -> tuple[CyrusServer, ...]:
-        return tuple(self._spawned)
-
-    def close(self) -> None:
-        errors: list[BaseException] = []
-        try:
-            for server in self._spawned:
-                try:
-                    server.stop()
-                except BaseException as exc:
-                    errors.append(exc)
-                if self.log_archive is not None:
-                    for log in (server.log_path, server.stderr_path):
-                        if log.exists():
-                            self.log_archive.mkdir(parents=True, exist_ok=True)
-                            shutil.copy(log, self.log_archive / f"{server.root.name}-{log.name}")
-        finally:
-            self._spawned.clear()
-            self._servers.clear()
-            shutil.rmtree(self.root, ignore_errors=True)
-        if errors:
-            raise errors[0]
+        return self.server_for(CyrusVariant(namespace, **knobs))  # type: ignore[arg-type]
 
 
 __all__ = ["CyrusFactory", "CyrusServer", "CyrusVariant", "PlainInfo"]

@@ -16,18 +16,25 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
+from typing import Generic, Protocol, TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 FETCH_SCRIPT = REPO / "scripts" / "fetch-private-servers"
 #: Where the script keeps the downloaded packages and the unpacked tree.
 CACHE_ENV = "MAILADVISOR_TEST_SERVERS"
+
+
+V = TypeVar("V", bound=Hashable)
+S = TypeVar("S", bound="PrivateServer")
 
 
 class PrivateServerError(RuntimeError):
@@ -246,3 +253,78 @@ def wait_for_greeting(
                     f"{describe} did not answer on {host}:{port} within {timeout:.0f} s ({exc})"
                 ) from exc
             time.sleep(0.02)
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a server's log ("" before it exists)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class PrivateServer(Protocol):
+    """What :class:`ServerFactory` needs of a server it starts."""
+
+    root: Path
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+    def log_files(self) -> dict[str, Path]:
+        """Each log to keep, by the name it is archived under."""
+        ...
+
+
+class ServerFactory(Generic[V, S]):
+    """One running server per variant for the session, started on first use; at the end
+    every server is stopped and its logs are copied into ``log_archive``."""
+
+    def __init__(self, name: str, make: Callable[[Path, V], S], log_archive: Path | None) -> None:
+        private_tree()  # fail before creating anything when the packages cannot be had
+        self._name = name
+        self._make = make
+        self.root = Path(tempfile.mkdtemp(prefix=f"mailadv-{name}-"))
+        self.root.chmod(0o755)
+        self.log_archive = log_archive
+        self._servers: dict[V, S] = {}
+        self._spawned: list[S] = []
+        self._lock = threading.Lock()
+
+    def server_for(self, variant: V) -> S:
+        with self._lock:
+            server = self._servers.get(variant)
+            if server is None:
+                root = self.root / f"{self._name}{len(self._spawned) + 1}"
+                root.mkdir(mode=0o755)
+                server = self._make(root, variant)
+                self._spawned.append(server)
+                server.start()
+                self._servers[variant] = server
+            return server
+
+    @property
+    def servers(self) -> tuple[S, ...]:
+        return tuple(self._spawned)
+
+    def close(self) -> None:
+        errors: list[BaseException] = []
+        try:
+            for server in self._spawned:
+                try:
+                    server.stop()
+                except BaseException as exc:
+                    errors.append(exc)
+                if self.log_archive is not None:
+                    for name, log in server.log_files().items():
+                        if log.exists():
+                            self.log_archive.mkdir(parents=True, exist_ok=True)
+                            shutil.copy(log, self.log_archive / name)
+        finally:
+            self._spawned.clear()
+            self._servers.clear()
+            shutil.rmtree(self.root, ignore_errors=True)
+        if errors:
+            raise errors[0]
