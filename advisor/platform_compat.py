@@ -90,6 +90,15 @@ def make_private_fd(fd: int) -> None:
         os.fchmod(fd, 0o600)
 
 
+def write_private(path: Path | str, data: bytes | str) -> None:
+    """Replace ``path``'s content with ``data``, readable by the user alone (0600, also
+    when the file existed with another mode); text is written as UTF-8."""
+    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    with os.fdopen(fd, "wb") as out:
+        make_private_fd(fd)
+        out.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
 def make_private(path: Path) -> None:
     """Mode 0600 on a file (on Windows a chmod only sets the read-only bit: skipped)."""
     if sys.platform != "win32":

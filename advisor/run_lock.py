@@ -42,6 +42,7 @@ import platformdirs
 
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
+from advisor.platform_compat import write_private
 
 if TYPE_CHECKING:
     from advisor.account import AccountAccess
@@ -189,9 +190,7 @@ class AccountLock:
             command=f"mailadvisor {self.command}",
         )
         tmp = self.info_path.with_name(f"{self.info_path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(asdict(info), f)
+        write_private(tmp, json.dumps(asdict(info)))
         os.replace(tmp, self.info_path)  # a reader sees the old file or the new, never half
 
 

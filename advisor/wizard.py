@@ -71,7 +71,7 @@ from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
-from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote
+from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote, write_private
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import (
     AccountConfig,
@@ -278,13 +278,12 @@ class Wizard:
         path = self.profile_dir / f"{self.profile.account.email}.draft.toml"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(
-                    "# Answers of an interrupted mailadvisor wizard run; complete [source] and\n"
-                    "# [auth], then: mailadvisor profile check THIS-FILE\n"
-                )
-                out.write(dump_profile(self.profile))
+            write_private(
+                path,
+                "# Answers of an interrupted mailadvisor wizard run; complete [source] and\n"
+                "# [auth], then: mailadvisor profile check THIS-FILE\n"
+                + dump_profile(self.profile),
+            )
         except OSError:
             return None  # a draft is a courtesy: never a reason for a traceback
         return path

@@ -31,7 +31,7 @@ from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.partial import PartialSources
-from advisor.platform_compat import make_private_fd, open_private
+from advisor.platform_compat import write_private
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
 from advisor.quota import WhenFull
@@ -120,11 +120,7 @@ def not_migrated_path(report_file: Path | None, journal: Path) -> Path:
 
 def write_report(report: MigrationReport, path: Path) -> None:
     """The JSON report (as ``--json`` prints it) into ``path``, private (0600)."""
-    text = json.dumps(to_jsonable(report), indent=2, ensure_ascii=False) + "\n"
-    fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        make_private_fd(fd)
-        out.write(text)
+    write_private(path, json.dumps(to_jsonable(report), indent=2, ensure_ascii=False) + "\n")
 
 
 def migrate(

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from advisor import platform_compat
 from advisor.devices import DeviceAccount
 from advisor.devices.android import qr_payload, write_qr
 from advisor.devices.apple import mobileconfig
 from advisor.devices.autoconfig import client_config
 from advisor.devices.guide import DeviceKind
 from advisor.old_pop3 import Pop3Habit, thunderbird_pop3_habits
-
-
-def _private(path: Path, data: bytes) -> Path:
-    # 0600 from the start: the files name the account (and, if asked, its password).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    return path
 
 
 def file_name(kind: DeviceKind, account: DeviceAccount) -> str | None:
@@ -46,18 +38,20 @@ def write_device_files(
             continue
         path = folder / name
         if kind is DeviceKind.APPLE:
-            written[kind] = _private(path, mobileconfig(account))
+            written[kind] = write_private(path, mobileconfig(account))
         elif kind is DeviceKind.ANDROID:
-            _private(path, b"")
+            write_private(path, b"")
             written[kind] = write_qr(qr_payload(account), path)
         elif kind is DeviceKind.THUNDERBIRD:
-            written[kind] = _private(path, client_config(account))
+            written[kind] = write_private(path, client_config(account))
     return written
 
 
 def write_private(path: Path, data: bytes) -> Path:
-    """A file only the user can read (the profile, QR image, ... of one account)."""
-    return _private(path, data)
+    """A file only the user can read: the files name the account (and, if asked, its
+    password). Returns ``path``."""
+    platform_compat.write_private(path, data)
+    return path
 
 
 def old_program_habits(source: Path | None) -> list[Pop3Habit]:
