@@ -107,7 +107,7 @@ def read_mbox_folder(
 ) -> Iterator[SourceMessage]:
     """The messages of one mbox file; a file that cannot be read becomes one
     unreadable entry (empty data, problem "unreadable") instead of an exception.
-    c-client's folder-data record is left out, with a note (see mbox_bookkeeping)."""
+    c-client's folder-data record is left out, with a note (see :mod:`.bookkeeping`)."""
     position = 0
     try:
         writer = file_writer(path)
@@ -128,7 +128,7 @@ def message_from_entry(
     source_id: str,
 ) -> SourceMessage:
     """A :class:`SourceMessage` from an mbox entry, trusting only its own headers,
-    without the bookkeeping fields Dovecot hides (see mbox_bookkeeping)."""
+    without the bookkeeping fields Dovecot hides (see :mod:`.bookkeeping`)."""
     data, size = entry.data, entry.header_size
     block = header_block(data) if size is None else data[:size]
     facts = interpret_headers(data, entry.envelope_date, block, entry.removed)

@@ -274,7 +274,7 @@ def iter_mbox(
     file yields nothing. ``strip_mozilla`` cuts Thunderbird's bookkeeping fields
     out while the message is copied (see :attr:`MboxEntry.removed`), which saves
     copying every message a second time. With ``parallel``, a large file is searched
-    for separators by a helper process meanwhile (see :mod:`advisor.stores.fromsearch`).
+    for separators by a helper process meanwhile (see :mod:`advisor.stores.mbox.fromsearch`).
     """
     with open(path, "rb", buffering=0) as stream:
         size = os.fstat(stream.fileno()).st_size
