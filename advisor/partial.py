@@ -23,7 +23,7 @@ from pathlib import Path
 from advisor.errors import MailadvisorError
 from advisor.rejects import subject_of
 from advisor.stores.base import Problem, ReaderOptions, SourceMessage, StoreReader
-from advisor.stores.tb_pop3 import Pop3Account, account_and_uidl, pop3_accounts
+from advisor.stores.thunderbird.pop3_accounts import Pop3Account, account_and_uidl, pop3_accounts
 
 
 @dataclass

@@ -97,9 +97,9 @@ from advisor.questions import (
 from advisor.quota import QuotaCheck, WhenFull, read_room
 from advisor.run_lock import AccountBusyError, account_lock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
-from advisor.source import reader_for
 from advisor.stores.discover import discover_stores
 from advisor.stores.scan import ScannedStore, ScanTarget, scan_stores
+from advisor.stores.source import reader_for
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

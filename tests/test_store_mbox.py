@@ -13,12 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.errors import UsageError
-from advisor.stores import fromsearch
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, FORWARDED, SEEN, ReaderOptions
 from advisor.stores.mbox import (
     MboxEntry,
     MboxReader,
     entry_header_block,
+    fromsearch,
     header_block,
     iter_mbox,
     parse_envelope_date,

@@ -1,4 +1,4 @@
-"""The Unix writers' bookkeeping in mbox files (advisor/stores/mbox_bookkeeping.py), in
+"""The Unix writers' bookkeeping in mbox files (advisor/stores/mbox/bookkeeping.py), in
 small cases; tests/test_unix_mbox_writers.py runs the real programs."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from advisor.provider import FolderRole
 from advisor.stores import describe_store
 from advisor.stores.base import FLAGGED, SEEN
 from advisor.stores.mbox import MboxReader
-from advisor.stores.mbox_bookkeeping import inbox_reason, strip_unix_fields, tree_layout
+from advisor.stores.mbox.bookkeeping import inbox_reason, strip_unix_fields, tree_layout
 
 PSEUDO = (
     b"From MAILER-DAEMON Thu Dec  3 09:44:53 2026\n"

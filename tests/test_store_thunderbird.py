@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from advisor.errors import SourceLockedError, UsageError
 from advisor.stores.base import ANSWERED, FLAGGED, FORWARDED, SEEN, ReaderOptions
-from advisor.stores.mork import MorkError, parse_mork, read_mork
 from advisor.stores.thunderbird import (
     NOT_MAIL,
     SkippedEntry,
@@ -29,6 +28,7 @@ from advisor.stores.thunderbird import (
     profile_lock,
     read_profiles_ini,
 )
+from advisor.stores.thunderbird.mork import MorkError, parse_mork, read_mork
 from tests.store_checks import assert_untouched, read_twice, tree_state, unprivileged
 from tests.thunderbird_gen import (
     PREFS,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from advisor.stores.base import SEEN
-from advisor.stores.tb_foldercache import FolderNames
-from advisor.stores.tb_junk import junk_keywords
 from advisor.stores.thunderbird import ThunderbirdReader
+from advisor.stores.thunderbird.folder_cache import FolderNames
+from advisor.stores.thunderbird.junk import junk_keywords
 from tests.store_checks import assert_untouched, tree_state
 from tests.tb115_gen import Tb115Folder, Tb115Message, jsoncpp_dumps, write_tb115_profile
 

@@ -38,8 +38,8 @@ from advisor.quota import WhenFull
 from advisor.run_lock import AccountBusyError, Holder, account_lock
 from advisor.same_account import summary as same_account_summary
 from advisor.secrets import resolve_secret
-from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions, StoreReader
+from advisor.stores.source import reader_for
 
 _MAILDIR_PARTS = ("cur", "new", "Messages")
 

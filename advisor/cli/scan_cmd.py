@@ -32,7 +32,6 @@ from advisor.cli.render import print_json, stderr, stdout, warning
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.profile import SourceKind, load_profile
-from advisor.source import reader_for
 from advisor.stores import KIND_DESCRIPTIONS, detect_kind
 from advisor.stores.base import ReaderOptions
 from advisor.stores.discover import discover_stores
@@ -47,6 +46,7 @@ from advisor.stores.scan import (
     scan_reader,
     scan_stores,
 )
+from advisor.stores.source import reader_for
 
 PROGRESS_DELAY = 0.5
 """Seconds a scan runs before a progress bar appears (quick scans show none)."""

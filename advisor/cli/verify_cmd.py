@@ -15,8 +15,8 @@ from advisor.exitcodes import ExitStatus
 from advisor.migrate import MigrationOptions
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
-from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions
+from advisor.stores.source import reader_for
 from advisor.verify import Verification, VerifyItem, VerifyReport
 
 

@@ -139,7 +139,7 @@ def describe_store(kind: SourceKind, path: Path) -> str:
     keeps the file or laid out the directory when that can be told (never raises)."""
     if kind is not SourceKind.MBOX:
         return _describe(kind)
-    from advisor.stores import mbox_bookkeeping as unix  # mbox only: no cost for the rest
+    from advisor.stores.mbox import bookkeeping as unix  # mbox only: no cost for the rest
 
     try:
         if path.is_dir():

@@ -134,3 +134,22 @@ class StoreReader(ABC):
         """Release what the reader keeps between calls (a PST's extraction made for
         :meth:`folders`); reading again afterwards still works. Most keep nothing."""
         return None
+
+
+def unreadable_message(
+    folder: tuple[str, ...], source_id: str, reason: str | OSError
+) -> SourceMessage:
+    """A stand-in for mail that could not be read (a file, a folder that cannot be listed,
+    an item a library cannot decode), so that the report counts and names it and a
+    migration says it did not move it. ``reason`` is the problem's message; an OSError
+    gives "<source_id>: cannot be read: <why>"."""
+    if isinstance(reason, OSError):
+        reason = f"{source_id}: cannot be read: {reason.strerror or reason}"
+    return SourceMessage(
+        folder=folder,
+        data=b"",
+        flags=frozenset(),
+        received=None,
+        source_id=source_id,
+        problems=(Problem("unreadable", reason),),
+    )

@@ -46,7 +46,7 @@ from pathlib import Path
 
 from advisor.stores.base import ANSWERED, FLAGGED, FORWARDED, Problem
 from advisor.stores.message_files import read_bytes
-from advisor.stores.tb_junk import JUNK
+from advisor.stores.thunderbird.junk import JUNK
 
 CLAWS_MARK = ".claws_mark"
 CLAWS_TAGS = ".claws_tags"

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
+from advisor.stores.base import SourceFolder, SourceMessage, StoreReader, unreadable_message
 from advisor.stores.fsnames import decode_folder_name
 from advisor.stores.message_files import (
     INBOX,
@@ -30,7 +30,6 @@ from advisor.stores.message_files import (
     received_or_mtime,
     sorted_dir,
     source_id,
-    unlisted_folder,
 )
 
 SUFFIX = ".eml"
@@ -68,7 +67,7 @@ class EmlReader(StoreReader):
     def messages(self) -> Iterator[SourceMessage]:
         for folder, directory, names, relative, error in self._walk():
             if error is not None:
-                yield unlisted_folder(folder, folder_key(relative) or ".", error)
+                yield unreadable_message(folder, folder_key(relative) or ".", error)
             for name in names:
                 path = directory / name
                 data, problems = read_message_file(path)

@@ -46,6 +46,7 @@ from advisor.stores.base import (
     SourceFolder,
     SourceMessage,
     StoreReader,
+    unreadable_message,
 )
 from advisor.stores.message_files import (
     INBOX,
@@ -58,7 +59,6 @@ from advisor.stores.message_files import (
     read_bytes,
     sorted_dir,
     timestamp_date,
-    unlisted_folder,
 )
 
 SUFFIX = ".emlx"
@@ -335,7 +335,7 @@ class EmlxReader(StoreReader):
         for folder, directory, names, error in self._walk():
             if error is not None:
                 ident = directory.relative_to(self.path).as_posix()
-                yield unlisted_folder(folder, ident, error)
+                yield unreadable_message(folder, ident, error)
             for name in names:
                 yield self._message(folder, directory / name)
 
@@ -380,15 +380,9 @@ class EmlxReader(StoreReader):
         try:
             data = read_bytes(path)
         except OSError as exc:
-            return SourceMessage(
-                folder, b"", frozenset(), None, ident,
-                problems=(Problem("unreadable", f"{path}: {exc.strerror or exc}"),),
-            )  # fmt: skip
+            return unreadable_message(folder, ident, f"{path}: {exc.strerror or exc}")
         if not data:
-            return SourceMessage(
-                folder, b"", frozenset(), None, ident,
-                problems=(Problem("unreadable", f"{path}: zero-byte file, no message in it"),),
-            )  # fmt: skip
+            return unreadable_message(folder, ident, f"{path}: zero-byte file, no message in it")
         emlx = parse_emlx(data)
         problems = list(emlx.problems)
         message = emlx.message

@@ -54,6 +54,7 @@ from advisor.stores.base import (
     SourceFolder,
     SourceMessage,
     StoreReader,
+    unreadable_message,
 )
 from advisor.stores.fsnames import decode_folder_name as fs_folder_name
 from advisor.stores.message_files import (
@@ -67,7 +68,6 @@ from advisor.stores.message_files import (
     sorted_dir,
     source_id,
     timestamp_date,
-    unlisted_folder,
 )
 
 # A file time before this is no delivery time (zeroed or DOS-epoch times of a broken copy).
@@ -268,7 +268,7 @@ class MaildirReader(StoreReader):
                 ident = directory.relative_to(self.path).as_posix()
             except ValueError:
                 ident = str(directory)
-            yield unlisted_folder(folder, ident, reason)
+            yield unreadable_message(folder, ident, reason)
         self._unlisted = []
 
     # -- folders ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from advisor.platform_compat import NONBLOCK
-from advisor.stores.base import Problem, SourceMessage
+from advisor.stores.base import Problem
 from advisor.stores.fsnames import printable
 
 INBOX = "INBOX"
@@ -201,7 +201,8 @@ def sorted_dir(directory: Path) -> list[os.DirEntry[str]]:
 def list_directory(directory: Path) -> tuple[list[os.DirEntry[str]], str | None]:
     """Entries of a directory sorted by name, and why it could not be listed (None when it
     was, or when it is not there). A folder that cannot be listed may hold mail: readers
-    report it with :func:`unlisted_folder` instead of passing it over in silence."""
+    report it with :func:`~advisor.stores.base.unreadable_message` instead of passing it
+    over in silence."""
     try:
         with os.scandir(directory) as it:
             entries = list(it)
@@ -211,19 +212,6 @@ def list_directory(directory: Path) -> tuple[list[os.DirEntry[str]], str | None]
         return [], f"{directory}: the folder cannot be listed: {exc.strerror or exc}"
     entries.sort(key=lambda e: e.name)
     return entries, None
-
-
-def unlisted_folder(folder: tuple[str, ...], ident: str, reason: str) -> SourceMessage:
-    """A stand-in for the mail of a folder that cannot be listed, so that reports count it
-    (as unreadable) and a migration says it did not move it."""
-    return SourceMessage(
-        folder=folder,
-        data=b"",
-        flags=frozenset(),
-        received=None,
-        source_id=ident,
-        problems=(Problem("unreadable", reason),),
-    )
 
 
 def is_dir(entry: os.DirEntry[str]) -> bool:

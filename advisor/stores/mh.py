@@ -36,6 +36,7 @@ from advisor.stores.base import (
     SourceFolder,
     SourceMessage,
     StoreReader,
+    unreadable_message,
 )
 from advisor.stores.claws_marks import read_marks, read_tag_names, read_tags
 from advisor.stores.fsnames import decode_folder_name
@@ -51,7 +52,6 @@ from advisor.stores.message_files import (
     received_or_mtime,
     sorted_dir,
     source_id,
-    unlisted_folder,
 )
 
 SEQUENCES_FILE = ".mh_sequences"
@@ -163,7 +163,7 @@ class MhReader(StoreReader):
     def messages(self) -> Iterator[SourceMessage]:
         for folder, directory, files, relative, error in self._walk():
             if error is not None:
-                yield unlisted_folder(folder, folder_key(relative) or ".", error)
+                yield unreadable_message(folder, folder_key(relative) or ".", error)
             yield from self._folder_messages(folder, directory, files, relative)
 
     def _walk(self) -> Iterator[_Folder]:

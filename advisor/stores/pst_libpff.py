@@ -43,6 +43,7 @@ from advisor.stores.base import (
     SEEN,
     Problem,
     SourceMessage,
+    unreadable_message,
 )
 from advisor.stores.message_files import folder_key, header_date
 
@@ -254,14 +255,7 @@ def _message(folder: tuple[str, ...], source_id: str, item: Any) -> SourceMessag
         data, flags, received, problems = _rebuild(item)
     except (OSError, ValueError, UnicodeError) as exc:
         # Reported with the reason and kept in the report; never silently dropped.
-        return SourceMessage(
-            folder=folder,
-            data=b"",
-            flags=frozenset(),
-            received=None,
-            source_id=source_id,
-            problems=(Problem("unreadable", f"{source_id}: libpff cannot read it: {exc}"),),
-        )
+        return unreadable_message(folder, source_id, f"{source_id}: libpff cannot read it: {exc}")
     return SourceMessage(
         folder=folder,
         data=data,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from advisor.platform_compat import pread
 from advisor.stores.base import Problem
-from advisor.stores.mbox import MOZ_PARTIAL, keywords_from, mozilla_flags
-from advisor.stores.mork import MorkError, read_mork
-from advisor.stores.tb_junk import JUNK_COLUMNS, junk_keywords
+from advisor.stores.mbox.headers import MOZ_PARTIAL, keywords_from, mozilla_flags
+from advisor.stores.thunderbird.junk import JUNK_COLUMNS, junk_keywords
+from advisor.stores.thunderbird.mork import MorkError, read_mork
 
 MSGS_TABLE_KIND = "ns:msg:db:table:kind:msgs"
 MSGS_ROW_SCOPE = "ns:msg:db:row:scope:msgs:all"
@@ -42,7 +42,7 @@ class IndexRow:
     label: int
     received: datetime | None
     junk: frozenset[str] = frozenset()
-    """$Junk / $NotJunk from the row's junk score (see :mod:`advisor.stores.tb_junk`)."""
+    """$Junk / $NotJunk from the row's junk score (see :mod:`advisor.stores.thunderbird.junk`)."""
 
 
 @dataclass

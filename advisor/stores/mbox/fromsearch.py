@@ -1,6 +1,6 @@
 """Finding every ``From `` in an mbox file fast: most of the work of reading one.
 
-Two helpers for :mod:`advisor.stores.mbox`:
+Two helpers for the mbox scanner (:mod:`advisor.stores.mbox.scanner`):
 
 * :data:`MEMMEM`: libc's ``memmem``. CPython's ``bytes.find`` skips ahead by the
   needle's last byte, which for ``From `` is a space, found everywhere in mail, and
