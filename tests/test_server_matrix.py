@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
-from advisor.folders import FolderTarget, ServerLayout
-from advisor.journal import MigrationJournal
-from advisor.migrate import read_layout
-from advisor.server_folders import ServerFolders
+from advisor.migration.plan import FolderTarget, ServerLayout
+from advisor.migration.journal import MigrationJournal
+from advisor.migration.server_folders import read_layout
+from advisor.migration.server_folders import ServerFolders
 from tests.dovecot import DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
 from tests.migrate_helpers import AnyServer, body_counts, connect, server_messages, write_profile
