@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from advisor.migration import same_account
 from advisor.cli import run
+from advisor.migration import same_account
 from advisor.migration.server_index import normalise
 from advisor.stores.mbox import iter_mbox
 from tests import thunderbird_gen
