@@ -355,7 +355,7 @@ class Migration:
                     found, target.name, kept_flags(msg, self.keywords_allowed), key, digest
                 )
             else:
-                self.journal.record(found_entry(key, target.name, found, digest))
+                self.ledger.record(found_entry(key, target.name, found, digest))
             if self.share_labels:
                 self.labels.remember(digest, target.name, "found")
             return
