@@ -64,13 +64,15 @@ from advisor.advice import (
 from advisor.checks import CheckReport, CheckResult, CheckStatus, CheckTarget, run_checks
 from advisor.checks import parse_server_option as _parse_server_option
 from advisor.cli.advise_cmd import render_advice
-from advisor.cli.migrate_cmd import not_migrated_path, render_report
+from advisor.cli.migrate_cmd import render_report
 from advisor.cli.render import stdout
 from advisor.discovery import FALLBACK_PROVIDER, Detection, Found, Origin, detect
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
-from advisor.journal import MigrationJournal, default_journal_path
-from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.migration import Migration, MigrationOptions, MigrationReport, not_migrated_path
+from advisor.migration.journal import MigrationJournal, default_journal_path
+from advisor.migration.quota import QuotaCheck, WhenFull, read_room
+from advisor.migration.run_lock import AccountBusyError, account_lock
 from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote, write_private
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import (
@@ -94,8 +96,6 @@ from advisor.questions import (
     WizardCancelled,
     not_empty,
 )
-from advisor.quota import QuotaCheck, WhenFull, read_room
-from advisor.run_lock import AccountBusyError, account_lock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.discover import discover_stores
 from advisor.stores.scan import ScannedStore, ScanTarget, scan_stores

@@ -1,4 +1,4 @@
-"""The cost of proving identity (advisor/server_index.py) against the earlier check.
+"""The cost of proving identity (advisor/migration/server_index.py) against the earlier check.
 
 Generates N messages (default 5,000, the migration benchmark's mix) into a Maildir,
 migrates them into a private Dovecot, then times what the server index does:

@@ -2,7 +2,7 @@
 
 Gmail cannot run here, and Dovecot has no labels, so this plays the part of Gmail
 for the label tests. It implements what mailadvisor sends (read from imapclient and
-``advisor/upload.py``) and models Gmail's semantics where the migration depends on
+``advisor/migration/upload.py``) and models Gmail's semantics where the migration depends on
 them:
 
 - one store of messages; each folder is a view of one label with UIDs of its own:

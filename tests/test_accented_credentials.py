@@ -23,7 +23,6 @@ from pathlib import Path
 import keyring
 import pytest
 
-from advisor import gmail_labels
 from advisor.checks import CheckStatus, CheckTarget, run_checks
 from advisor.cli import run
 from advisor.errors import (
@@ -35,13 +34,14 @@ from advisor.errors import (
 )
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, SecureIMAPClient, imap_session
+from advisor.migration import labels as gmail_labels
+from advisor.migration.upload import Batch, PipelinedAppender, UploadJob, quote_mailbox
 from advisor.plugin_manager import load_plugins
 from advisor.profile import AuthConfig
 from advisor.provider import Endpoint, Protocol, Security
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
-from advisor.upload import Batch, PipelinedAppender, UploadJob, quote_mailbox
 from advisor.wizard import Wizard
 from tests.courier import CourierFactory
 from tests.dovecot import Account, DovecotServer

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from advisor.folders import FolderMapper, ServerLayout
-from advisor.migrate import to_crlf
+from advisor.migration.plan import FolderMapper, ServerLayout, to_crlf
+from advisor.migration.server_index import message_id_of
+from advisor.migration.upload import parse_uid_set, quote_mailbox, valid_flags
 from advisor.provider import FolderPolicy, FolderRole, ServerFolder
-from advisor.server_index import message_id_of
-from advisor.upload import parse_uid_set, quote_mailbox, valid_flags
 
 
 def layout(

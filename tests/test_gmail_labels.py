@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
-from advisor.gmail_labels import label_for, parse, shareable, wire
-from advisor.journal import Entry, MigrationJournal, Status
+from advisor.migration.journal import Entry, MigrationJournal, Status
+from advisor.migration.labels import label_for, parse, shareable, wire
 from advisor.plugin_manager import load_plugins
 from advisor.stores.maildir import MaildirReader
 from tests.dovecot import DovecotFactory, TlsFiles, make_tls_files

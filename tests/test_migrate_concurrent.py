@@ -22,7 +22,7 @@ import imapclient
 import pytest
 
 from advisor.cli import run
-from advisor.run_lock import AccountLock
+from advisor.migration.run_lock import AccountLock
 from tests.dovecot import Account, DovecotServer
 from tests.mailgen import crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, connect, write_profile

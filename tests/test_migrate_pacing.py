@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from advisor.account import resolve_account
-from advisor.journal import MigrationJournal
-from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.migration import Migration, MigrationOptions, MigrationReport
+from advisor.migration.journal import MigrationJournal
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
 from advisor.provider import ProviderLimits

@@ -19,7 +19,7 @@ import pytest
 
 from advisor.cli import run
 from advisor.exitcodes import ExitStatus
-from advisor.quota import Room, newest_that_fit, storage_full, weigh
+from advisor.migration.quota import Room, newest_that_fit, storage_full, weigh
 from tests.dovecot import DovecotFactory, DovecotServer
 from tests.mailgen import crlf, generate, write_maildir
 from tests.migrate_helpers import body_counts, write_profile

@@ -13,8 +13,8 @@ from rich.progress import Progress
 
 from advisor.cli import run
 from advisor.cli.migrate_cmd import _RichProgress, estimate_source_bytes
-from advisor.migrate import to_crlf
-from advisor.rejects import NotMigratedMbox, subject_of
+from advisor.migration.plan import to_crlf
+from advisor.migration.rejects import NotMigratedMbox, subject_of
 from advisor.stores.maildir import MaildirReader
 from advisor.stores.mbox import MboxReader
 from tests.dovecot import Account, DovecotFactory, DovecotServer

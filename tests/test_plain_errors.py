@@ -58,7 +58,7 @@ def test_detect_with_no_working_network_says_so(
 
 def test_many_notes_do_not_bury_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
     from advisor.cli.migrate_cmd import NOTES_SHOWN, render_report
-    from advisor.migrate import MigrationReport
+    from advisor.migration import MigrationReport
 
     notes = [f"Mail/Inbox.msf: note {n}" for n in range(30)]
     report = MigrationReport("a@example.org", "imap:993", True, [], [], notes=notes)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from advisor.exitcodes import ExitStatus
-from advisor.run_lock import AccountBusyError, AccountLock, account_key
+from advisor.migration.run_lock import AccountBusyError, AccountLock, account_key
 
 
 def test_every_spelling_of_one_account_is_one_key() -> None:
@@ -61,7 +61,7 @@ def test_a_holder_killed_with_minus_9_leaves_no_lock(tmp_path: Path) -> None:
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from advisor.run_lock import AccountLock\n"
+        "from advisor.migration.run_lock import AccountLock\n"
         "lock = AccountLock('localhost', 993, 'alex', directory=Path(sys.argv[1]))\n"
         "lock.acquire()\n"
         "print('held', flush=True)\n"

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from advisor import same_account
 from advisor.cli import run
-from advisor.server_index import normalise
+from advisor.migration import same_account
+from advisor.migration.server_index import normalise
 from advisor.stores.mbox import iter_mbox
 from tests import thunderbird_gen
 from tests.dovecot import Account, DovecotServer

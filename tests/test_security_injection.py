@@ -32,13 +32,13 @@ from advisor.account import resolve_account
 from advisor.cli import run
 from advisor.imap_connection import ImapTarget, login
 from advisor.imap_connection import connect as connect_imap
-from advisor.journal import MigrationJournal
-from advisor.migrate import Migration, MigrationOptions, MigrationReport
+from advisor.migration import Migration, MigrationOptions, MigrationReport
+from advisor.migration.journal import MigrationJournal
+from advisor.migration.upload import Batch, PipelinedAppender, UploadJob
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
 from advisor.provider import Security
 from advisor.stores.base import SEEN, SourceFolder, SourceMessage, StoreReader
-from advisor.upload import Batch, PipelinedAppender, UploadJob
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.migrate_helpers import connect
 from tests.mitm import StarttlsMitm

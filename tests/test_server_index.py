@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
-from advisor.content_check import ContentSample
-from advisor.pop3_state import map_to_imap, states_in
-from advisor.server_index import FETCHERS, Identity, ServerIndex, find_trace, normalise
+from advisor.migration.content_check import ContentSample
+from advisor.migration.pop3_state import map_to_imap, states_in
+from advisor.migration.server_index import FETCHERS, Identity, ServerIndex, find_trace, normalise
 from tests.dovecot import Account, DovecotServer
 from tests.migrate_helpers import connect, write_profile
 

@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
-from advisor.folders import FolderTarget, ServerLayout
-from advisor.journal import MigrationJournal
-from advisor.migrate import read_layout
-from advisor.server_folders import ServerFolders
+from advisor.migration.journal import MigrationJournal
+from advisor.migration.plan import FolderTarget, ServerLayout
+from advisor.migration.server_folders import ServerFolders, read_layout
 from tests.dovecot import DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
 from tests.migrate_helpers import AnyServer, body_counts, connect, server_messages, write_profile

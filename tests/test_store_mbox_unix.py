@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advisor.folders import INBOX, FolderMapper, ServerLayout
+from advisor.migration.plan import INBOX, FolderMapper, ServerLayout
 from advisor.profile import SourceKind
 from advisor.provider import FolderRole
 from advisor.stores import describe_store

@@ -32,11 +32,11 @@ from prompt_toolkit.output import DummyOutput
 from advisor.cli import run
 from advisor.devices.guide import DeviceKind
 from advisor.exitcodes import ExitStatus
+from advisor.migration.run_lock import AccountLock
 from advisor.plugin_manager import load_plugins
 from advisor.profile import AuthKind, load_profile
 from advisor.provider import Protocol
 from advisor.questions import Option, Prompt, QuestionaryAsker, QuestionKind, WizardCancelled
-from advisor.run_lock import AccountLock
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.wizard import MigrationProgress, Wizard, run_wizard
 from tests.dovecot import Account, DovecotServer

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from advisor.exitcodes import ExitStatus
-from advisor.migrate import to_crlf
+from advisor.migration.plan import to_crlf
 from advisor.profile import load_profile
 from advisor.provider import Security
 from advisor.stores.mbox import MboxReader

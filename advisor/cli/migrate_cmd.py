@@ -7,7 +7,6 @@ import os
 import time
 from contextlib import closing
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -28,15 +27,15 @@ from advisor.account import AccountAccess, resolve_account
 from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.journal import MigrationJournal, default_journal_path
-from advisor.migrate import Migration, MigrationOptions, MigrationReport
-from advisor.partial import PartialSources
+from advisor.migration import Migration, MigrationOptions, MigrationReport
+from advisor.migration.journal import MigrationJournal
+from advisor.migration.partial import PartialSources
+from advisor.migration.quota import WhenFull
+from advisor.migration.run_lock import AccountBusyError, Holder, account_lock
+from advisor.migration.same_account import summary as same_account_summary
 from advisor.platform_compat import write_private
 from advisor.plugin_manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
-from advisor.quota import WhenFull
-from advisor.run_lock import AccountBusyError, Holder, account_lock
-from advisor.same_account import summary as same_account_summary
 from advisor.secrets import resolve_secret
 from advisor.stores.base import ReaderOptions, StoreReader
 from advisor.stores.source import reader_for
@@ -107,15 +106,6 @@ def estimate_source_bytes(reader: StoreReader) -> int | None:
     except OSError:
         return None
     return total or None
-
-
-def not_migrated_path(report_file: Path | None, journal: Path) -> Path:
-    """Where this run saves the messages it could not migrate: beside the report file,
-    else beside the journal with the run's time in the name (one file per run)."""
-    if report_file is not None:
-        return report_file.with_name(report_file.stem + ".not-migrated.mbox")
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return journal.with_name(f"{journal.stem}-not-migrated-{stamp}.mbox")
 
 
 def write_report(report: MigrationReport, path: Path) -> None:
@@ -275,23 +265,22 @@ def migrate(
         _pop3_password(prof, pop3_password_env) if partial_from_pop3 else None,
         prof.server.ca_file if prof.server is not None else None,
     )
-    options = MigrationOptions(
-        dry_run=prof.migration.dry_run if dry_run is None else dry_run,
-        skip_deleted=prof.migration.skip_deleted,
-        target_prefix=prof.migration.target_prefix,
-        folder_map=dict(prof.migration.folder_map),
+    options = MigrationOptions.from_profile(
+        prof,
+        access,
+        dry_run=dry_run,
+        journal=journal,
+        report_file=report_file,
+        when_full=when_full,
         connections=connections,
         batch_messages=batch_size,
         same_account=same_account,
         trash_deleted=trash_deleted,
         include_partial=include_partial,
         partial_sources=partial_sources,
-        when_full=when_full or WhenFull(prof.migration.when_full),
     )
-    journal_path = journal or default_journal_path(
-        access.email, access.target.host, access.target.port
-    )
-    options.not_migrated_path = not_migrated_path(report_file, journal_path)
+    journal_path = options.journal_path
+    assert journal_path is not None  # from_profile fills it in
     show_progress = stderr.is_terminal and not json_output
     waited = wait or wait_timeout is not None
 

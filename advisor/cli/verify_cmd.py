@@ -12,12 +12,12 @@ from rich.table import Table
 from advisor.account import resolve_account
 from advisor.cli.render import print_json, stderr, stdout
 from advisor.exitcodes import ExitStatus
-from advisor.migrate import MigrationOptions
+from advisor.migration import MigrationOptions
+from advisor.migration.verify import Verification, VerifyItem, VerifyReport
 from advisor.plugin_manager import load_plugins
 from advisor.profile import load_profile
 from advisor.stores.base import ReaderOptions
 from advisor.stores.source import reader_for
-from advisor.verify import Verification, VerifyItem, VerifyReport
 
 
 def verify(
@@ -58,11 +58,7 @@ def verify(
         stderr.print(f"[yellow]warning:[/] {escape(w.message)}", soft_wrap=True)
     access = resolve_account(prof, plugins)
     reader = reader_for(prof, ReaderOptions(ignore_lock=ignore_lock))
-    options = MigrationOptions(
-        skip_deleted=prof.migration.skip_deleted,
-        target_prefix=prof.migration.target_prefix,
-        folder_map=dict(prof.migration.folder_map),
-    )
+    options = MigrationOptions.from_profile(prof, access, dry_run=True)
     if stderr.is_terminal and not json_output:
         with stderr.status("Comparing the source with the server (read-only)..."):
             report = Verification(reader, access, plugins, options, content=content).run()

@@ -22,7 +22,10 @@ escape ``target_prefix`` or reach the wire unquoted:
 ``Inbox/Sub`` is the server's ``INBOX/Sub`` (``INBOX.Sub`` under an ``INBOX.`` prefix).
 Sub-folders of a special folder follow it: ``Archives/2019`` goes below the server's
 archive folder, wherever ``Archives`` went. A folder whose name the server refused and
-accepted with look-alikes (:mod:`advisor.server_folders`) keeps that name: ``renames``.
+accepted with look-alikes (:mod:`advisor.migration.server_folders`) keeps that name: ``renames``.
+
+Also the plain steps of the per-message plan that need no server: a message's bytes as
+they are uploaded (:func:`to_crlf`), its date, what names the source in the journal.
 """
 
 from __future__ import annotations
@@ -31,9 +34,20 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from advisor.provider import FolderPolicy, FolderRole, ServerFolder
+from advisor.migration.upload import UploadJob, valid_flags
+from advisor.provider import FolderPolicy, FolderRole, ServerFolder, UploadRules
+from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.stores.fsnames import printable
+
+if TYPE_CHECKING:
+    from advisor.account import AccountAccess
+    from advisor.migration.options import MigrationOptions
+    from advisor.plugin_manager import PluginHost
 
 INBOX = "INBOX"
 MAX_NAME = 200
@@ -266,3 +280,109 @@ class FolderMapper:
             reason += f"; the server refused {name!r}, so look-alike characters replace some"
             name = accepted
         return FolderTarget(name, role, self.layout.has(name), reason, use)
+
+
+# --- the per-message plan: what needs no server ------------------------------------------
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_DATE = re.compile(rb"^date:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
+
+
+def to_crlf(data: bytes) -> bytes:
+    """Line endings as IMAP wants them; every other byte untouched."""
+    if b"\r" not in data:
+        return data.replace(b"\n", b"\r\n")
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
+def header_block(data: bytes) -> bytes:
+    end = _HEADER_END.search(data)
+    return data[: end.start()] if end else data
+
+
+def date_header_of(data: bytes) -> datetime | None:
+    match = _DATE.search(header_block(data))
+    if match is None:
+        return None
+    try:
+        return parsedate_to_datetime(b" ".join(match.group(1).split()).decode("ascii", "replace"))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def kept_flags(msg: SourceMessage, keywords_allowed: bool) -> frozenset[str]:
+    """The message's flags the server can keep (keywords only where it takes them)."""
+    return frozenset(valid_flags(sorted(msg.flags), keywords_allowed)[0])
+
+
+def upload_job(
+    msg: SourceMessage,
+    key: str,
+    folder: str,
+    data: bytes,
+    message_id: str | None,
+    digest: str,
+    rules: UploadRules,
+) -> UploadJob:
+    """The upload of one message; flags the provider drops on APPEND are set after it."""
+    received = msg.received or date_header_of(data)
+    after = tuple(sorted(rules.flags_after_append.intersection(msg.flags)))
+    flags = tuple(sorted(msg.flags.difference(after)))
+    return UploadJob(key, folder, data, flags, received, message_id, digest, after)
+
+
+def folder_mapper(
+    kind: str,
+    paths: list[tuple[str, ...]],
+    layout: ServerLayout,
+    plugins: PluginHost,
+    access: AccountAccess,
+    options: MigrationOptions,
+    listed: Sequence[SourceFolder] = (),
+    renames: dict[str, str] | None = None,
+) -> FolderMapper:
+    """Where each local folder goes: the same mapping for a migration and a verification.
+
+    ``listed``: the reader's folders, which may say that one is the inbox (a spool);
+    ``renames``: the journal's server names for names the server refused.
+    """
+    policy = plugins.folder_policy(access.provider, layout.folders)
+    # Thunderbird profiles put the account first ("Local Folders/Inbox"): leave it out.
+    account_level = kind == "thunderbird" and all(len(p) > 1 for p in paths)
+    inboxes = {f.path: f.inbox_reason for f in listed if f.inbox_reason}
+    return FolderMapper(
+        layout,
+        policy,
+        options.target_prefix,
+        options.folder_map,
+        account_level,
+        inboxes,
+        renames or {},
+    )
+
+
+def store_bytes(reader: StoreReader) -> int | None:
+    """Bytes of the files under the store's path (an upper bound of its mail), or None."""
+    path = Path(reader.path)
+    try:
+        if path.is_file():
+            return path.stat().st_size
+        total = 0
+        for entry in path.rglob("*"):
+            if entry.is_file():
+                total += entry.stat().st_size
+        return total
+    except OSError:
+        return None
+
+
+def source_name(reader: StoreReader) -> str:
+    """What identifies the source in the journal: its kind and resolved path (or account)."""
+    if reader.path is not None:
+        return f"{reader.kind}:{reader.path.resolve()}"
+    account = f"{getattr(reader, 'username', '')}@{getattr(reader, 'host', '')}"
+    return f"{reader.kind}:{account}"
+
+
+def mb(n: int) -> str:
+    return f"{n / 1_000_000:,.0f} MB"

@@ -11,7 +11,7 @@ import threading
 
 import imapclient
 
-from advisor.upload import (
+from advisor.migration.upload import (
     Batch,
     ByteBudget,
     Classifier,

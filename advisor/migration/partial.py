@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from advisor.errors import MailadvisorError
-from advisor.rejects import subject_of
+from advisor.migration.rejects import subject_of
 from advisor.stores.base import Problem, ReaderOptions, SourceMessage, StoreReader
 from advisor.stores.thunderbird.pop3_accounts import Pop3Account, account_and_uidl, pop3_accounts
 

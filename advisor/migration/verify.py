@@ -2,8 +2,8 @@
 
 Read-only on both sides: the source is read as for a migration, the server only
 with EXAMINE and FETCH. Each local message is mapped to its server folder exactly
-as :mod:`advisor.migrate` maps it, then looked for with the same identity the
-migration uses (:mod:`advisor.server_index`): Message-ID with a size within what
+as :mod:`advisor.migration.run` maps it, then looked for with the same identity the
+migration uses (:mod:`advisor.migration.server_index`): Message-ID with a size within what
 servers and fetching programs change (a quick check from sizes and headers only), or,
 with ``content``, the hash of the normalised message, for which every candidate is
 downloaded; messages without a Message-ID are always compared by content. With
@@ -12,23 +12,33 @@ than the local copy, beyond what the program that downloaded it added).
 
 Mail on the server that did not come from the source is ignored; a source message
 found more often on the server than it occurs in the source is "doubled".
+
+:func:`verify_run` is the migration's own closing check, from its journal: every message
+counted as on the server must be there, once.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import imapclient
 import imapclient.exceptions
 
-from advisor import gmail_labels, same_account
 from advisor.account import AccountAccess
-from advisor.content_check import Altered
-from advisor.folders import INBOX, FolderTarget
-from advisor.migrate import MigrationOptions, folder_mapper, read_layout, to_crlf
+from advisor.migration import copies, same_account
+from advisor.migration import labels as gmail_labels
+from advisor.migration.content_check import Altered, ContentSample
+from advisor.migration.control import Control
+from advisor.migration.journal import MigrationJournal, Status
+from advisor.migration.options import MigrationOptions
+from advisor.migration.plan import INBOX, FolderTarget, folder_mapper, to_crlf
+from advisor.migration.rejects import subject_of
+from advisor.migration.report import MigrationReport
+from advisor.migration.server_folders import read_layout
+from advisor.migration.server_index import Identity, ServerIndex, ServerMessage, describe_change
 from advisor.plugin_manager import PluginHost
-from advisor.rejects import subject_of
-from advisor.server_index import Identity, ServerIndex, ServerMessage, describe_change
 from advisor.stores.base import StoreReader
 
 
@@ -292,3 +302,44 @@ def _item(target: str, local: _Local, on_server: int, in_source: int) -> VerifyI
         on_server,
         in_source,
     )
+
+
+def verify_run(
+    control: Control,
+    journal: MigrationJournal,
+    targets: Iterable[str],
+    sample: ContentSample,
+    report: MigrationReport,
+) -> None:
+    """The migration's closing check: every message the journal counts as on the server
+    must be there, once (copies counted as ``mailadvisor verify`` counts them)."""
+    journal.flush()
+    missing = extra = 0
+    for target in sorted(set(targets)):
+        expected = journal.done_keys(target)
+        if not expected:
+            continue
+        control.examine(target)
+        index = ServerIndex.read(control.imap, target, lambda: None)
+        # Sizes within what servers change (a final CRLF added) count as the same key.
+        keys = index.keys_like(expected)
+        for (message_id, size), n in (expected - keys).items():
+            # Gone from the server (deleted there since?): no longer counted as done,
+            # so the next run uploads them again instead of trusting the journal.
+            missing += journal.forget_done(target, message_id, size, n)
+        extra += copies.count_extra(
+            expected,
+            keys,
+            functools.partial(journal.done_hashes, target),
+            index.exact_hashes,
+        )
+    report.verified = missing == 0 and extra == 0
+    report.missing_after_verify = missing
+    report.extra_copies = extra
+
+    def uploaded_uid(key: str) -> int | None:
+        entry = journal.entry(key)
+        return entry.uid if entry is not None and entry.status == Status.UPLOADED else None
+
+    checked, altered = sample.check(control.imap, uploaded_uid, control.reselect)
+    report.content_checked, report.altered = checked, altered

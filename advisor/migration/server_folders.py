@@ -10,10 +10,11 @@ server accepts.
   CREATE of an existing folder with a plain NO, without ``[ALREADYEXISTS]``.
 - A name refused for a character it holds (Dovecot with Maildir++ on disk and ``/`` as
   separator refuses ``.``; Courier refuses ``/``) is tried once more with look-alikes
-  (:func:`advisor.folders.with_lookalikes`, U+2024 for ``.``). The rename is reported
+  (:func:`advisor.migration.plan.with_lookalikes`, U+2024 for ``.``). The rename is reported
   and kept in the journal, so later runs use the same folder.
 
-CREATE with arguments imapclient does not know goes through imaplib's public ``xatom``
+:func:`read_layout` reads what every plan starts from: delimiter, prefix, folders and
+capabilities. CREATE with arguments imapclient does not know goes through imaplib's public ``xatom``
 on the connection imapclient wraps: one command, answered before anything else is sent.
 """
 
@@ -25,9 +26,10 @@ from dataclasses import replace
 import imapclient
 import imapclient.exceptions
 
-from advisor.folders import FolderTarget, ServerLayout, canonical, with_lookalikes
-from advisor.journal import MigrationJournal
-from advisor.upload import quote_mailbox
+from advisor.migration.journal import MigrationJournal
+from advisor.migration.plan import FolderTarget, ServerLayout, canonical, with_lookalikes
+from advisor.migration.upload import quote_mailbox
+from advisor.provider import ServerFolder
 
 _NOT_THERE = {"\\noselect", "\\nonexistent"}
 
@@ -140,3 +142,28 @@ class ServerFolders:
             raise
         except imapclient.exceptions.IMAPClientError:
             self.notes.append(f"could not subscribe to {name!r}")
+
+
+def read_layout(control: imapclient.IMAPClient) -> ServerLayout:
+    """The server's delimiter, personal prefix, folders and capabilities (never assumed)."""
+    caps = frozenset(c.decode("ascii", "replace").upper() for c in control.capabilities())
+    prefix, delimiter = "", "/"
+    if "NAMESPACE" in caps:
+        personal = control.namespace().personal
+        if personal:
+            prefix, delim = personal[0]
+            delimiter = delim or delimiter
+    folders = []
+    for flags, delim, name in control.list_folders():
+        if delim:
+            delimiter = delim.decode() if isinstance(delim, bytes) else delim
+        folders.append(
+            ServerFolder(
+                name=name,
+                delimiter=delimiter,
+                flags=frozenset(f.decode() if isinstance(f, bytes) else f for f in flags),
+            )
+        )
+    return ServerLayout(
+        delimiter=delimiter, prefix=prefix or "", folders=folders, capabilities=caps
+    )

@@ -2,7 +2,7 @@
 
 Message-ID and size say a message is there; only its bytes say whether the server
 changed it (Cyrus' munge8bit turns raw 8-bit header bytes into ``X`` and keeps the
-size). A migration keeps the identity (:class:`advisor.server_index.Identity`, no
+size). A migration keeps the identity (:class:`advisor.migration.server_index.Identity`, no
 bytes) of a sample of its uploads: every one servers are known to change (8-bit
 header bytes, no final line break) and a few per folder; at the end it fetches those
 and names each message the server altered.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import imapclient
 import imapclient.exceptions
 
-from advisor.server_index import Identity, ServerMessage, describe_change, fetch_bodies
+from advisor.migration.server_index import Identity, ServerMessage, describe_change, fetch_bodies
 
 SAMPLE_PER_FOLDER = 10
 SAMPLE_MAX = 500

@@ -3,7 +3,7 @@
 One SQLite file per account and server in the user's state directory. It holds
 message identities, sizes, hashes, outcomes and server UIDs: never a password,
 a token or message content. Writes are batched; a crash loses at most the last
-batch, and the server-side check in :mod:`advisor.migrate` covers exactly that.
+batch, and the server-side check in :mod:`advisor.migration.run` covers exactly that.
 """
 
 from __future__ import annotations

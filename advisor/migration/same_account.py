@@ -21,20 +21,26 @@ fetchmail's ``.fetchids``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imapclient
 import imapclient.exceptions
 
 from advisor.account import AccountAccess
 from advisor.errors import MailadvisorError, UsageError
-from advisor.journal import Entry, Status
-from advisor.pop3_state import Pop3State, map_to_imap, states_in
+from advisor.migration.journal import Entry
+from advisor.migration.ledger import found_entry
+from advisor.migration.pop3_state import Pop3State, map_to_imap, states_in
+from advisor.migration.server_index import ServerMessage, find_trace, message_id_of
 from advisor.profile import AuthKind
-from advisor.server_index import ServerMessage, find_trace
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, SEEN, StoreReader
+
+if TYPE_CHECKING:  # the run's server-side check knows the same account, too
+    from advisor.migration.duplicates import ServerCopies
 
 SAMPLE_MESSAGES = 50
 """Messages read before the run to recognise the fetching program's trace lines."""
@@ -195,11 +201,6 @@ def detect(reader: StoreReader, host: str, user: str) -> Detected | None:
 # --- making the server look like the program ---------------------------------------------
 
 
-def found_entry(key: str, folder: str, found: ServerMessage, digest: str) -> Entry:
-    """The journal's record of a message found on the server: as the server holds it."""
-    return Entry(key, folder, found.message_id, found.size, found.exact or digest, Status.FOUND)
-
-
 @dataclass
 class Matched:
     """A local message whose original is in the server's INBOX."""
@@ -224,6 +225,8 @@ class SameAccount:
         """The server's POP3 UIDL -> INBOX UID (see :func:`uidl_map`)."""
         self.downloaded: set[str] = set()
         """UIDLs the program says it downloaded."""
+        self.inbox_selected = False
+        """Mapping the UIDLs selected INBOX on the control connection."""
 
     def uid_for(self, uidl: str | None) -> int | None:
         """The INBOX UID of the message with this POP3 UIDL, when known."""
@@ -248,6 +251,26 @@ class SameAccount:
         self.report.deleted_on_server += 1
         if trash is not None and not self.dry_run:
             self.plan.append(Matched(found, trash, frozenset(), None))
+
+    def deleted_locally(
+        self, server: ServerCopies, data: bytes, trash: Callable[[], str | None]
+    ) -> None:
+        """A message deleted locally (``data``: its CRLF bytes): is POP3's copy still in
+        the server's INBOX? ``trash``: where to move it, if anywhere."""
+        found = server.find(self.inbox, data, message_id_of(data))
+        if found is not None:
+            self.deleted(found, trash())
+
+    def deleted_by_uidl(self, server: ServerCopies, trash: Callable[[], str | None]) -> None:
+        """Downloaded by the program (its UIDL file says so), still in INBOX, in no local
+        folder: the user deleted it locally."""
+        if not self.downloaded:
+            return
+        index = server.index(self.inbox)
+        where = trash()
+        for uid in self.downloaded_uids():
+            if (found := index.claim_uid(uid)) is not None:
+                self.deleted(found, where)
 
     def apply(
         self, control: imapclient.IMAPClient, capabilities: frozenset[str]
@@ -290,6 +313,34 @@ class SameAccount:
             report.moved += sum(1 for m in group if m.record is not None)
         self.plan.clear()
         return done, notes
+
+
+def for_run(
+    reader: StoreReader,
+    access: AccountAccess,
+    control: imapclient.IMAPClient,
+    inbox: str | None,
+    said: bool | None,
+    dry_run: bool,
+) -> tuple[SameAccount | None, list[str]]:
+    """Is the target the account the store came from? Then its POP3 UIDLs, too.
+
+    ``inbox``: the server's INBOX, if it has one (selected here to map the UIDLs);
+    ``said``: the user's word (None: find out). Returns notes for the report.
+    """
+    found = detect(reader, access.target.host, access.username)
+    if found is None and said:
+        found = Detected(SameAccountReport("mail program", "you said so (--same-account)"), [])
+    if found is None:
+        return None, []
+    same = SameAccount(found.report, inbox or "INBOX", dry_run)
+    if not found.states or inbox is None:
+        return same, []
+    uids, note = uidl_map(control, access, found, inbox)
+    same.inbox_selected = True
+    same.uids = uids
+    same.downloaded = {u for state in found.states for u in state.uidls}
+    return same, [note] if note else []
 
 
 def _store_flags(control: imapclient.IMAPClient, uids: list[int], wanted: frozenset[str]) -> str:

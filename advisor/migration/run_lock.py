@@ -18,7 +18,7 @@ time) for the message a second run shows; it is information only, never trusted
 for the locking itself.
 
 It protects one computer (one user's state directory). Runs on different machines
-do not see each other's locks: the server-side index of :mod:`advisor.migrate` keeps
+do not see each other's locks: the server-side index of :mod:`advisor.migration.run` keeps
 a re-run from uploading again, see the README's "Exactly once".
 """
 
