@@ -9,9 +9,9 @@ import imapclient
 from advisor.errors import AuthenticationError, UsageError
 from advisor.imap_connection import ImapTarget, connect, login, oauth2_login
 from advisor.oauth import sasl
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import OAuthConfig
 from advisor.profile import AuthKind, Profile
-from advisor.provider import OAuthConfig
 from advisor.secrets import resolve_secret
 
 

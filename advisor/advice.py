@@ -3,7 +3,7 @@
 The caller (``mailadvisor advise``, the wizard) fills an :class:`AdviceAnswers`
 (what the user said, plus what it measured: the size of the mail on disk, the
 free disk space, the server's quota), asks the provider plugins for their
-:class:`~advisor.provider.AdviceFactor` objects and server settings, and calls
+:class:`~advisor.plugins.types.AdviceFactor` objects and server settings, and calls
 :func:`advise`. The result, :class:`Advice`, holds the recommendation, how sure
 it is, every factor in plain words, what to watch out for and the settings to
 use.
@@ -29,7 +29,14 @@ from typing import Any, Final
 
 from rich.filesize import decimal as _decimal_size
 
-from advisor.provider import AdviceFactor, Direction, Endpoint, Protocol, Security, ServerSettings
+from advisor.plugins.types import (
+    AdviceFactor,
+    Direction,
+    Endpoint,
+    Protocol,
+    Security,
+    ServerSettings,
+)
 
 # --- inputs ------------------------------------------------------------------
 

@@ -43,7 +43,8 @@ from advisor.errors import (
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, connect, login, oauth2_login, tls_context
 from advisor.password_login import ADVICE, pop3_login, smtp_login
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import DEFAULT_PORTS, Endpoint, Protocol, Security
 from advisor.probe import (
     CLIENT_NAME,
     X509_EXPIRED,
@@ -58,7 +59,6 @@ from advisor.probe import (
     tls_info,
 )
 from advisor.profile import AuthConfig, AuthKind, Profile
-from advisor.provider import DEFAULT_PORTS, Endpoint, Protocol, Security
 from advisor.secrets import resolve_secret
 from advisor.tls import pop3_stls, smtp_starttls
 

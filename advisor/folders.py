@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from advisor.provider import FolderPolicy, FolderRole, ServerFolder
+from advisor.plugins.types import FolderPolicy, FolderRole, ServerFolder
 from advisor.stores.fsnames import printable
 
 INBOX = "INBOX"

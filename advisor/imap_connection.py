@@ -38,7 +38,7 @@ from advisor import password_login
 from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.tls import (
     certificate_error,
     describe_network_error,

@@ -59,8 +59,8 @@ from advisor.folders import INBOX as INBOX_NAME
 from advisor.folders import FolderMapper, FolderTarget, ServerLayout
 from advisor.journal import Entry, MigrationJournal, Status
 from advisor.partial import PartialMessage, PartialSources
-from advisor.plugin_manager import PluginHost
-from advisor.provider import ServerFolder
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import ServerFolder
 from advisor.rejects import NotMigratedMbox, subject_of
 from advisor.same_account import SameAccountReport, found_entry
 from advisor.server_folders import ServerFolders

@@ -21,7 +21,7 @@ import tomli_w
 from advisor.advice import SIZE_ANSWERS, AdviceAnswers, Connectivity, parse_size
 from advisor.errors import ProfileError
 from advisor.platform_compat import make_private
-from advisor.provider import DEFAULT_PORTS, Protocol, Security
+from advisor.plugins.types import DEFAULT_PORTS, Protocol, Security
 
 PROFILE_VERSION = 1
 

@@ -40,7 +40,7 @@ from imapclient.imap_utf7 import encode as utf7_encode
 
 from advisor.connection_limits import too_many_connections
 from advisor.imap_connection import no_delay, quick_ack
-from advisor.provider import ThrottleAdvice
+from advisor.plugins.types import ThrottleAdvice
 from advisor.quota import StorageFull
 
 MAX_LINE = 64 * 1024

@@ -26,7 +26,7 @@ from advisor.account import AccountAccess
 from advisor.content_check import Altered
 from advisor.folders import INBOX, FolderTarget
 from advisor.migrate import MigrationOptions, folder_mapper, read_layout, to_crlf
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
 from advisor.rejects import subject_of
 from advisor.server_index import Identity, ServerIndex, ServerMessage, describe_change
 from advisor.stores.base import StoreReader

@@ -72,7 +72,15 @@ from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote, write_private
-from advisor.plugin_manager import PluginHost, load_plugins
+from advisor.plugins.manager import PluginHost, load_plugins
+from advisor.plugins.types import (
+    AuthMechanism,
+    AuthMethod,
+    Endpoint,
+    Protocol,
+    Security,
+    ServerSettings,
+)
 from advisor.profile import (
     AccountConfig,
     AuthConfig,
@@ -84,7 +92,6 @@ from advisor.profile import (
     dump_profile,
     load_profile,
 )
-from advisor.provider import AuthMechanism, AuthMethod, Endpoint, Protocol, Security, ServerSettings
 from advisor.questions import (
     Asker,
     Option,

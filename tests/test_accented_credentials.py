@@ -35,9 +35,9 @@ from advisor.errors import (
 )
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, SecureIMAPClient, imap_session
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Endpoint, Protocol, Security
 from advisor.profile import AuthConfig
-from advisor.provider import Endpoint, Protocol, Security
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader

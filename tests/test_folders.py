@@ -6,7 +6,7 @@ import pytest
 
 from advisor.folders import FolderMapper, ServerLayout
 from advisor.migrate import to_crlf
-from advisor.provider import FolderPolicy, FolderRole, ServerFolder
+from advisor.plugins.types import FolderPolicy, FolderRole, ServerFolder
 from advisor.server_index import message_id_of
 from advisor.upload import parse_uid_set, quote_mailbox, valid_flags
 

@@ -9,7 +9,7 @@ import pytest
 from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, connect, imap_session
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from tests.dovecot import Account, DovecotServer
 
 

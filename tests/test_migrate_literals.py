@@ -22,9 +22,9 @@ import pytest
 from advisor.account import resolve_account
 from advisor.cli import run
 from advisor.imap_connection import ImapTarget, connect, login
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Security
 from advisor.profile import load_profile
-from advisor.provider import Security
 from advisor.upload import PipelinedAppender
 from tests.courier import CourierFactory
 from tests.dovecot import (

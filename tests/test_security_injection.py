@@ -34,9 +34,9 @@ from advisor.imap_connection import ImapTarget, login
 from advisor.imap_connection import connect as connect_imap
 from advisor.journal import MigrationJournal
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Security
 from advisor.profile import load_profile
-from advisor.provider import Security
 from advisor.stores.base import SEEN, SourceFolder, SourceMessage, StoreReader
 from advisor.upload import Batch, PipelinedAppender, UploadJob
 from tests.dovecot import Account, DovecotFactory, DovecotServer

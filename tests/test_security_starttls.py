@@ -24,7 +24,7 @@ from advisor.cli import run
 from advisor.errors import TLSError
 from advisor.exitcodes import ExitStatus
 from advisor.imap_connection import ImapTarget, connect, login
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
 from tests.dovecot import Account, DovecotServer

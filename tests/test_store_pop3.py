@@ -10,7 +10,7 @@ import pytest
 
 from advisor.errors import AuthenticationError, TLSError, UsageError
 from advisor.imap_connection import ImapTarget, imap_session, tls_context
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import _POP3SSL, Pop3Reader
 from tests.dovecot import Account, DovecotServer

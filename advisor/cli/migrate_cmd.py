@@ -32,7 +32,7 @@ from advisor.journal import MigrationJournal, default_journal_path
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.partial import PartialSources
 from advisor.platform_compat import write_private
-from advisor.plugin_manager import PluginHost, load_plugins
+from advisor.plugins.manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
 from advisor.quota import WhenFull
 from advisor.run_lock import AccountBusyError, Holder, account_lock

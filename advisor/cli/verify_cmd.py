@@ -13,7 +13,7 @@ from advisor.account import resolve_account
 from advisor.cli.render import print_json, stderr, stdout
 from advisor.exitcodes import ExitStatus
 from advisor.migrate import MigrationOptions
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.profile import load_profile
 from advisor.source import reader_for
 from advisor.stores.base import ReaderOptions

@@ -15,9 +15,9 @@ from advisor.imap_connection import ImapTarget, connect, oauth2_login
 from advisor.oauth.access import AccessToken, TokenSource, get_access_token
 from advisor.oauth.flows import DevicePrompt, Notify, notify_stderr
 from advisor.oauth.sasl import MECHANISMS
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import OAuthFlow
 from advisor.profile import AuthKind, Profile
-from advisor.provider import OAuthFlow
 
 
 @dataclass

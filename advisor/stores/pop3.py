@@ -35,7 +35,7 @@ from typing import ClassVar
 from advisor.errors import ConnectError, TLSError, UsageError
 from advisor.imap_connection import tls_context
 from advisor.password_login import pop3_login
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.stores.base import (
     Problem,
     ReaderOptions,
