@@ -31,21 +31,9 @@ from typing import Any
 import imapclient
 import imapclient.exceptions
 
-from advisor.discovery import choose_provider, split_address
-from advisor.discovery.domains import in_domain
-from advisor.errors import (
-    AuthenticationError,
-    CredentialCharactersError,
-    MailadvisorError,
-    TLSError,
-    UsageError,
-)
-from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, login, oauth2_login, tls_context
-from advisor.password_login import ADVICE, pop3_login, smtp_login
-from advisor.plugins.manager import PluginHost
-from advisor.plugins.types import DEFAULT_PORTS, Endpoint, Protocol, Security
-from advisor.probe import (
+from advisor.connection.imap import ImapTarget, connect, login, oauth2_login, tls_context
+from advisor.connection.password_login import ADVICE, pop3_login, smtp_login
+from advisor.connection.probe import (
     CLIENT_NAME,
     X509_EXPIRED,
     X509_HOSTNAME_MISMATCH,
@@ -58,9 +46,21 @@ from advisor.probe import (
     tls_handshake,
     tls_info,
 )
+from advisor.connection.tls import pop3_stls, smtp_starttls
+from advisor.discovery import choose_provider, split_address
+from advisor.discovery.domains import in_domain
+from advisor.errors import (
+    AuthenticationError,
+    CredentialCharactersError,
+    MailadvisorError,
+    TLSError,
+    UsageError,
+)
+from advisor.exitcodes import ExitStatus
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import DEFAULT_PORTS, Endpoint, Protocol, Security
 from advisor.profile import AuthConfig, AuthKind, Profile
 from advisor.secrets import resolve_secret
-from advisor.tls import pop3_stls, smtp_starttls
 
 DEFAULT_TIMEOUT = 15.0
 EXPIRY_WARNING_DAYS = 14

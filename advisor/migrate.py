@@ -51,7 +51,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor import copies, gmail_labels, quota, same_account
-from advisor.account import AccountAccess
+from advisor.connection.account import AccountAccess
 from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.content_check import Altered, ContentSample
 from advisor.errors import ConnectError, MailadvisorError

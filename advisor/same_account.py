@@ -28,7 +28,7 @@ from pathlib import Path
 import imapclient
 import imapclient.exceptions
 
-from advisor.account import AccountAccess
+from advisor.connection.account import AccountAccess
 from advisor.errors import MailadvisorError, UsageError
 from advisor.journal import Entry, Status
 from advisor.pop3_state import Pop3State, map_to_imap, states_in

@@ -38,8 +38,8 @@ from typing import Any
 import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
+from advisor.connection.imap import no_delay, quick_ack
 from advisor.connection_limits import too_many_connections
-from advisor.imap_connection import no_delay, quick_ack
 from advisor.plugins.types import ThrottleAdvice
 from advisor.quota import StorageFull
 

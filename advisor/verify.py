@@ -22,7 +22,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor import gmail_labels, same_account
-from advisor.account import AccountAccess
+from advisor.connection.account import AccountAccess
 from advisor.content_check import Altered
 from advisor.folders import INBOX, FolderTarget
 from advisor.migrate import MigrationOptions, folder_mapper, read_layout, to_crlf

@@ -50,7 +50,6 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from advisor.account import AccountAccess, resolve_account
 from advisor.advice import (
     ANSWER_HELP,
     SECURITY_WORDS,
@@ -66,6 +65,7 @@ from advisor.checks import parse_server_option as _parse_server_option
 from advisor.cli.advise_cmd import render_advice
 from advisor.cli.migrate_cmd import not_migrated_path, render_report
 from advisor.cli.render import stdout
+from advisor.connection.account import AccountAccess, resolve_account
 from advisor.discovery import FALLBACK_PROVIDER, Detection, Found, Origin, detect
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus

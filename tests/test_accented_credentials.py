@@ -26,6 +26,7 @@ import pytest
 from advisor import gmail_labels
 from advisor.checks import CheckStatus, CheckTarget, run_checks
 from advisor.cli import run
+from advisor.connection.imap import ImapTarget, SecureIMAPClient, imap_session
 from advisor.errors import (
     AuthenticationError,
     ConnectError,
@@ -34,7 +35,6 @@ from advisor.errors import (
     UsageError,
 )
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, SecureIMAPClient, imap_session
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Endpoint, Protocol, Security
 from advisor.profile import AuthConfig

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
+from advisor.connection.imap import ImapTarget, connect, imap_session
 from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, imap_session
 from advisor.plugins.types import Security
 from tests.dovecot import Account, DovecotServer
 

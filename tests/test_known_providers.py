@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
+from advisor.connection.account import resolve_account
 from advisor.discovery import choose_provider
 from advisor.plugins.manager import load_plugins
 from advisor.profile import load_profile

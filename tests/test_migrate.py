@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
+from advisor.connection.account import resolve_account
 from advisor.errors import UsageError
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Endpoint, Protocol, Security, ServerSettings

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.account import resolve_account
+from advisor.connection.account import resolve_account
 from advisor.journal import MigrationJournal
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.plugins.manager import load_plugins

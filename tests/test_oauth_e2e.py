@@ -31,9 +31,9 @@ import pytest
 
 from advisor import hookimpl
 from advisor.cli import forget_cmd, run, signin_cmd
+from advisor.connection.imap import ImapTarget, connect, imap_oauth2_session, oauth2_login
 from advisor.errors import AuthenticationError, UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, imap_oauth2_session, oauth2_login
 from advisor.oauth import TokenSource, get_access_token
 from advisor.oauth.flows import DevicePrompt
 from advisor.oauth.tokens import STORE_ENV, FileTokenStore

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
+from advisor.connection.imap import ImapTarget, connect, login
 from advisor.errors import ProtocolError, TLSError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, login
 from advisor.upload import (
     MAX_UNTAGGED,
     Batch,

@@ -28,10 +28,10 @@ from typing import ClassVar
 import imapclient
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
-from advisor.imap_connection import ImapTarget, login
-from advisor.imap_connection import connect as connect_imap
+from advisor.connection.account import resolve_account
+from advisor.connection.imap import ImapTarget, login
+from advisor.connection.imap import connect as connect_imap
 from advisor.journal import MigrationJournal
 from advisor.migrate import Migration, MigrationOptions, MigrationReport
 from advisor.plugins.manager import load_plugins

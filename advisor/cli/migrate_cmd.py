@@ -24,8 +24,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from advisor.account import AccountAccess, resolve_account
 from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
+from advisor.connection.account import AccountAccess, resolve_account
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.journal import MigrationJournal, default_journal_path

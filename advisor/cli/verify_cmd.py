@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from advisor.account import resolve_account
 from advisor.cli.render import print_json, stderr, stdout
+from advisor.connection.account import resolve_account
 from advisor.exitcodes import ExitStatus
 from advisor.migrate import MigrationOptions
 from advisor.plugins.manager import load_plugins

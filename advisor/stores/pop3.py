@@ -32,9 +32,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
+from advisor.connection.imap import tls_context
+from advisor.connection.password_login import pop3_login
+from advisor.connection.tls import describe_network_error, pop3_stls
 from advisor.errors import ConnectError, TLSError, UsageError
-from advisor.imap_connection import tls_context
-from advisor.password_login import pop3_login
 from advisor.plugins.types import Security
 from advisor.stores.base import (
     Problem,
@@ -44,7 +45,6 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.message_files import INBOX, header_date
-from advisor.tls import describe_network_error, pop3_stls
 
 DEFAULT_TIMEOUT = 60.0
 # Longest line accepted from the server: real mail has lines far over RFC 5322's 998.

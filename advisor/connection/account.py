@@ -6,8 +6,8 @@ from dataclasses import dataclass, field, replace
 
 import imapclient
 
+from advisor.connection.imap import ImapTarget, connect, login, oauth2_login
 from advisor.errors import AuthenticationError, UsageError
-from advisor.imap_connection import ImapTarget, connect, login, oauth2_login
 from advisor.oauth import sasl
 from advisor.plugins.manager import PluginHost
 from advisor.plugins.types import OAuthConfig
