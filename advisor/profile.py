@@ -18,7 +18,8 @@ from typing import Any
 
 import tomli_w
 
-from advisor.advice import SIZE_ANSWERS, AdviceAnswers, Connectivity, parse_size
+from advisor.advice.model import SIZE_ANSWERS, AdviceAnswers, Connectivity
+from advisor.advice.sizes import parse_size
 from advisor.errors import ProfileError
 from advisor.platform_compat import make_private
 from advisor.plugins.types import DEFAULT_PORTS, Protocol, Security
