@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from advisor.hookspecs import hookimpl
+from advisor.plugins.hookspecs import hookimpl
 
 try:
     __version__ = version("mailadvisor")

@@ -50,7 +50,6 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from advisor.account import AccountAccess, resolve_account
 from advisor.advice import (
     ANSWER_HELP,
     SECURITY_WORDS,
@@ -66,6 +65,7 @@ from advisor.checks import parse_server_option as _parse_server_option
 from advisor.cli.advise_cmd import render_advice
 from advisor.cli.migrate_cmd import render_report
 from advisor.cli.render import stdout
+from advisor.connection.account import AccountAccess, resolve_account
 from advisor.discovery import FALLBACK_PROVIDER, Detection, Found, Origin, detect
 from advisor.errors import MailadvisorError
 from advisor.exitcodes import ExitStatus
@@ -74,7 +74,15 @@ from advisor.migration.journal import MigrationJournal, default_journal_path
 from advisor.migration.quota import QuotaCheck, WhenFull, read_room
 from advisor.migration.run_lock import AccountBusyError, account_lock
 from advisor.platform_compat import config_dir, set_env_secretly_hint, shell_quote, write_private
-from advisor.plugin_manager import PluginHost, load_plugins
+from advisor.plugins.manager import PluginHost, load_plugins
+from advisor.plugins.types import (
+    AuthMechanism,
+    AuthMethod,
+    Endpoint,
+    Protocol,
+    Security,
+    ServerSettings,
+)
 from advisor.profile import (
     AccountConfig,
     AuthConfig,
@@ -86,7 +94,6 @@ from advisor.profile import (
     dump_profile,
     load_profile,
 )
-from advisor.provider import AuthMechanism, AuthMethod, Endpoint, Protocol, Security, ServerSettings
 from advisor.questions import (
     Asker,
     Option,

@@ -42,7 +42,7 @@ from dnslib import QTYPE, RCODE, RR, SRV, A, DNSRecord
 from dnslib.server import DNSLogger, DNSServer
 
 from advisor.discovery import DiscoveryOptions
-from advisor.provider import Protocol, Security
+from advisor.plugins.types import Protocol, Security
 from tests.dovecot import find_free_ports
 
 LOOPBACK = "127.0.0.1"

@@ -25,6 +25,7 @@ import pytest
 
 from advisor.checks import CheckStatus, CheckTarget, run_checks
 from advisor.cli import run
+from advisor.connection.imap import ImapTarget, SecureIMAPClient, imap_session
 from advisor.errors import (
     AuthenticationError,
     ConnectError,
@@ -33,12 +34,11 @@ from advisor.errors import (
     UsageError,
 )
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, SecureIMAPClient, imap_session
 from advisor.migration import labels as gmail_labels
 from advisor.migration.upload import Batch, PipelinedAppender, UploadJob, quote_mailbox
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Endpoint, Protocol, Security
 from advisor.profile import AuthConfig
-from advisor.provider import Endpoint, Protocol, Security
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader

@@ -27,8 +27,7 @@ from advisor.advice import (
     parse_size,
 )
 from advisor.errors import ProfileError
-from advisor.profile import Profile, dump_profile, load_profile, parse_profile, save_profile
-from advisor.provider import (
+from advisor.plugins.types import (
     AdviceFactor,
     Direction,
     Endpoint,
@@ -36,6 +35,7 @@ from advisor.provider import (
     Security,
     ServerSettings,
 )
+from advisor.profile import Profile, dump_profile, load_profile, parse_profile, save_profile
 
 GB = 1000**3
 IMAP, POP3 = Protocol.IMAP, Protocol.POP3

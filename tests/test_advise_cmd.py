@@ -18,7 +18,7 @@ from advisor.advice import ANSWER_HELP, AdviceAnswers
 from advisor.cli import run
 from advisor.cli.advise_cmd import option_for
 from advisor.exitcodes import ExitStatus
-from advisor.provider import (
+from advisor.plugins.types import (
     AddressMatch,
     AdviceFactor,
     Direction,

@@ -24,8 +24,8 @@ from advisor.cli import run
 from advisor.discovery.dnslookup import DnsLookup
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
+from advisor.plugins.types import Endpoint, Protocol, Security
 from advisor.profile import AuthConfig
-from advisor.provider import Endpoint, Protocol, Security
 from tests.dovecot import Account, DovecotFactory, DovecotServer, find_free_ports
 from tests.netfakes import FakeInternet, ScriptedServer, SmtpServer, make_pki
 

@@ -27,8 +27,8 @@ from advisor.discovery import (
     use_options,
 )
 from advisor.errors import UsageError
-from advisor.plugin_manager import load_plugins
-from advisor.provider import Protocol, Security
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Protocol, Security
 from tests.dovecot import DovecotServer
 from tests.netfakes import LOOPBACK, FakeInternet, NetGuard, make_pki
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pluggy
 import pytest
 
-from advisor import hookspecs
 from advisor.exitcodes import ExitStatus
+from advisor.plugins import hookspecs
 
 ROOT = Path(__file__).parent.parent
 SPECS = sorted(

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from advisor.plugin_manager import BUILTIN_ONLY_ENV
+from advisor.plugins.manager import BUILTIN_ONLY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "mailadvisor-fastmail"

@@ -7,7 +7,7 @@ import pytest
 from advisor.migration.plan import FolderMapper, ServerLayout, to_crlf
 from advisor.migration.server_index import message_id_of
 from advisor.migration.upload import parse_uid_set, quote_mailbox, valid_flags
-from advisor.provider import FolderPolicy, FolderRole, ServerFolder
+from advisor.plugins.types import FolderPolicy, FolderRole, ServerFolder
 
 
 def layout(

@@ -23,7 +23,7 @@ import pytest
 from advisor.cli import run
 from advisor.migration.journal import Entry, MigrationJournal, Status
 from advisor.migration.labels import label_for, parse, shareable, wire
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.stores.maildir import MaildirReader
 from tests.dovecot import DovecotFactory, TlsFiles, make_tls_files
 from tests.fake_gmail import (

@@ -6,10 +6,10 @@ import socket
 
 import pytest
 
+from advisor.connection.imap import ImapTarget, connect, imap_session
 from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, imap_session
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from tests.dovecot import Account, DovecotServer
 
 

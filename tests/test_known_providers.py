@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
+from advisor.connection.account import resolve_account
 from advisor.discovery import choose_provider
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.profile import load_profile
 from mailadvisor_providers import known
 from tests.netfakes import FakeInternet

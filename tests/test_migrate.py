@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
+from advisor.connection.account import resolve_account
 from advisor.errors import UsageError
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Endpoint, Protocol, Security, ServerSettings
 from advisor.profile import load_profile
-from advisor.provider import Endpoint, Protocol, Security, ServerSettings
 from tests.cutting_proxy import CuttingProxy
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir

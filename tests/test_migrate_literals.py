@@ -19,13 +19,13 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
-from advisor.imap_connection import ImapTarget, connect, login
+from advisor.connection.account import resolve_account
+from advisor.connection.imap import ImapTarget, connect, login
 from advisor.migration.upload import PipelinedAppender
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Security
 from advisor.profile import load_profile
-from advisor.provider import Security
 from tests.courier import CourierFactory
 from tests.dovecot import (
     COURIER_CAPABILITIES,

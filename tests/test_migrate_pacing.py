@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from advisor.account import resolve_account
+from advisor.connection.account import resolve_account
 from advisor.migration import Migration, MigrationOptions, MigrationReport
 from advisor.migration.journal import MigrationJournal
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import ProviderLimits
 from advisor.profile import load_profile
-from advisor.provider import ProviderLimits
 from advisor.stores.maildir import MaildirReader
 from tests.dovecot import DovecotServer
 from tests.mailgen import crlf, generate, write_maildir

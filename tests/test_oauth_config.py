@@ -8,9 +8,9 @@ import pytest
 
 from advisor.errors import ProfileError, UsageError
 from advisor.oauth import resolve_client
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import OAuthConfig, OAuthFlow
 from advisor.profile import AuthKind, dump_profile, load_profile
-from advisor.provider import OAuthConfig, OAuthFlow
 
 OAUTH = """\
 version = 1

@@ -31,15 +31,15 @@ import pytest
 
 from advisor import hookimpl
 from advisor.cli import forget_cmd, run, signin_cmd
+from advisor.connection.imap import ImapTarget, connect, imap_oauth2_session, oauth2_login
 from advisor.errors import AuthenticationError, UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, imap_oauth2_session, oauth2_login
 from advisor.oauth import TokenSource, get_access_token
 from advisor.oauth.flows import DevicePrompt
 from advisor.oauth.tokens import STORE_ENV, FileTokenStore
-from advisor.plugin_manager import PluginHost, load_plugins
+from advisor.plugins.manager import PluginHost, load_plugins
+from advisor.plugins.types import OAuthConfig, OAuthFlow, ProviderInfo, Security
 from advisor.profile import Profile, load_profile
-from advisor.provider import OAuthConfig, OAuthFlow, ProviderInfo, Security
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.oauth_server import Browser, OAuthTestServer, dovecot_oauth2_config
 

@@ -18,8 +18,8 @@ import pytest
 from advisor import hookimpl
 from advisor.cli import run
 from advisor.errors import PluginError
-from advisor.plugin_manager import BUILTIN_ONLY_ENV, load_plugins
-from advisor.provider import FolderRole, ProviderInfo, ServerFolder
+from advisor.plugins.manager import BUILTIN_ONLY_ENV, load_plugins
+from advisor.plugins.types import FolderRole, ProviderInfo, ServerFolder
 
 BUILTINS = {"gmail", "outlook", "generic", "providers"}
 HERE = Path(__file__).parent

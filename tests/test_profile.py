@@ -9,6 +9,7 @@ import pytest
 
 from advisor.cli import run
 from advisor.errors import ProfileError
+from advisor.plugins.types import Security
 from advisor.profile import (
     AuthKind,
     Profile,
@@ -17,7 +18,6 @@ from advisor.profile import (
     load_profile,
     save_profile,
 )
-from advisor.provider import Security
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = sorted((ROOT / "profiles").glob("*.toml"))

@@ -4,7 +4,7 @@ A fake IMAP server on loopback (over TLS with the fixture's certificate) plays
 along until the command it attacks, then announces a 4 GB literal, sends a line
 that never ends, or floods 100,000 untagged responses. Both connection kinds are
 attacked: the control connection (imapclient/imaplib, bounded by
-:class:`advisor.imap_connection.ImapLimits`) and the upload connection
+:class:`advisor.connection.imap.ImapLimits`) and the upload connection
 (:class:`advisor.migration.upload.PipelinedAppender`). Memory is measured with tracemalloc
 around the whole run. Also here: servers that offer only TLS 1.1, or a
 certificate for another name, are refused, where a lax client would connect.
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
+from advisor.connection.imap import ImapTarget, connect, login
 from advisor.errors import ProtocolError, TLSError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, login
 from advisor.migration.upload import (
     MAX_UNTAGGED,
     Batch,

@@ -28,16 +28,16 @@ from typing import ClassVar
 import imapclient
 import pytest
 
-from advisor.account import resolve_account
 from advisor.cli import run
-from advisor.imap_connection import ImapTarget, login
-from advisor.imap_connection import connect as connect_imap
+from advisor.connection.account import resolve_account
+from advisor.connection.imap import ImapTarget, login
+from advisor.connection.imap import connect as connect_imap
 from advisor.migration import Migration, MigrationOptions, MigrationReport
 from advisor.migration.journal import MigrationJournal
 from advisor.migration.upload import Batch, PipelinedAppender, UploadJob
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Security
 from advisor.profile import load_profile
-from advisor.provider import Security
 from advisor.stores.base import SEEN, SourceFolder, SourceMessage, StoreReader
 from tests.dovecot import Account, DovecotFactory, DovecotServer
 from tests.migrate_helpers import connect

@@ -24,7 +24,7 @@ import pytest
 
 from advisor.cli import run
 from advisor.exitcodes import ExitStatus
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.secrets import KEYRING_SERVICE
 from advisor.wizard import Wizard
 from tests.dovecot import Account, DovecotServer

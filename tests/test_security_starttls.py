@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
+from advisor.connection.imap import ImapTarget, connect, login
 from advisor.errors import TLSError
 from advisor.exitcodes import ExitStatus
-from advisor.imap_connection import ImapTarget, connect, login
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
 from tests.dovecot import Account, DovecotServer

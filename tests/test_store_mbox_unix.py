@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from advisor.migration.plan import INBOX, FolderMapper, ServerLayout
+from advisor.plugins.types import FolderRole
 from advisor.profile import SourceKind
-from advisor.provider import FolderRole
 from advisor.stores import describe_store
 from advisor.stores.base import FLAGGED, SEEN
 from advisor.stores.mbox import MboxReader

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 
+from advisor.connection.imap import ImapTarget, imap_session, tls_context
 from advisor.errors import AuthenticationError, TLSError, UsageError
-from advisor.imap_connection import ImapTarget, imap_session, tls_context
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import _POP3SSL, Pop3Reader
 from tests.dovecot import Account, DovecotServer

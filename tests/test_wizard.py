@@ -33,9 +33,9 @@ from advisor.cli import run
 from advisor.devices.guide import DeviceKind
 from advisor.exitcodes import ExitStatus
 from advisor.migration.run_lock import AccountLock
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Protocol
 from advisor.profile import AuthKind, load_profile
-from advisor.provider import Protocol
 from advisor.questions import Option, Prompt, QuestionaryAsker, QuestionKind, WizardCancelled
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.wizard import MigrationProgress, Wizard, run_wizard

@@ -11,8 +11,8 @@ import pytest
 
 from advisor.exitcodes import ExitStatus
 from advisor.migration.plan import to_crlf
+from advisor.plugins.types import Security
 from advisor.profile import load_profile
-from advisor.provider import Security
 from advisor.stores.mbox import MboxReader
 from tests.dovecot import DovecotFactory, DovecotServer
 from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir

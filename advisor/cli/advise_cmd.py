@@ -36,9 +36,9 @@ from advisor.devices.guide import device_advice
 from advisor.discovery import choose_provider
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
-from advisor.plugin_manager import PluginHost, load_plugins
+from advisor.plugins.manager import PluginHost, load_plugins
+from advisor.plugins.types import AdviceFactor, Protocol, ServerSettings
 from advisor.profile import load_profile
-from advisor.provider import AdviceFactor, Protocol, ServerSettings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _BOOL_ANSWERS = ("webmail", "sync_state", "backups", "keep_off_server", "shared_mailbox")

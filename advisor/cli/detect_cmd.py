@@ -12,7 +12,7 @@ from advisor.cli.render import print_json, stdout, warning
 from advisor.discovery import Found, Origin, Outcome, current_options, detect, use_options
 from advisor.errors import ConnectError
 from advisor.exitcodes import ExitStatus
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 
 _MARKS = {
     Outcome.FOUND: "[green]✓[/]",

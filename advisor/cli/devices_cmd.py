@@ -20,9 +20,9 @@ from advisor.devices.files import old_program_habits, write_device_files, write_
 from advisor.devices.guide import DeviceKind, settings_text, steps_for, switch_steps
 from advisor.exitcodes import ExitStatus
 from advisor.old_pop3 import GMAIL_POP_NOTE
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Protocol
 from advisor.profile import load_profile
-from advisor.provider import Protocol
 from advisor.secrets import resolve_secret
 
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from advisor.cli.render import print_json, stdout
 from advisor.exitcodes import ExitStatus
 from advisor.forget import forget_account
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.profile import load_profile
 
 

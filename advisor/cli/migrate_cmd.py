@@ -23,8 +23,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from advisor.account import AccountAccess, resolve_account
 from advisor.cli.render import error, print_json, stderr, stdout, to_jsonable
+from advisor.connection.account import AccountAccess, resolve_account
 from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.migration import Migration, MigrationOptions, MigrationReport
@@ -34,7 +34,7 @@ from advisor.migration.quota import WhenFull
 from advisor.migration.run_lock import AccountBusyError, Holder, account_lock
 from advisor.migration.same_account import summary as same_account_summary
 from advisor.platform_compat import write_private
-from advisor.plugin_manager import PluginHost, load_plugins
+from advisor.plugins.manager import PluginHost, load_plugins
 from advisor.profile import Profile, load_profile
 from advisor.secrets import resolve_secret
 from advisor.stores.base import ReaderOptions, StoreReader

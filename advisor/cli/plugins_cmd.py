@@ -9,7 +9,7 @@ from rich.table import Table
 
 from advisor.cli.render import print_json, stdout, warning
 from advisor.exitcodes import ExitStatus
-from advisor.plugin_manager import BUILTIN_ONLY_ENV, load_plugins
+from advisor.plugins.manager import BUILTIN_ONLY_ENV, load_plugins
 
 
 def plugins(

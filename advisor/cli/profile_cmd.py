@@ -12,7 +12,7 @@ from rich.markup import escape
 from advisor.cli.render import error, print_json, stdout
 from advisor.errors import ProfileError
 from advisor.exitcodes import ExitStatus
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.profile import check_profile
 from advisor.profile_examples import example_profile, example_profiles
 

@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 
 from advisor.cli.render import print_json, stderr, stdout
+from advisor.connection.signin import sign_in
 from advisor.exitcodes import ExitStatus
 from advisor.oauth.flows import DevicePrompt
-from advisor.oauth.signin import sign_in
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import OAuthFlow
 from advisor.profile import load_profile
-from advisor.provider import OAuthFlow
 
 
 def _tell(message: str) -> None:

@@ -18,9 +18,9 @@ from advisor.checks import (
     target_from_profile,
 )
 from advisor.cli.render import print_json, stdout, warning
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
+from advisor.plugins.types import Endpoint, Protocol
 from advisor.profile import load_profile
-from advisor.provider import Endpoint, Protocol
 
 _MARKS = {
     CheckStatus.OK: "[green]✓[/]",

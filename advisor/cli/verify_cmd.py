@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from advisor.account import resolve_account
 from advisor.cli.render import print_json, stderr, stdout
+from advisor.connection.account import resolve_account
 from advisor.exitcodes import ExitStatus
 from advisor.migration import MigrationOptions
 from advisor.migration.verify import Verification, VerifyItem, VerifyReport
-from advisor.plugin_manager import load_plugins
+from advisor.plugins.manager import load_plugins
 from advisor.profile import load_profile
 from advisor.stores.base import ReaderOptions
 from advisor.stores.source import reader_for

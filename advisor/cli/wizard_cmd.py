@@ -22,7 +22,7 @@ def start() -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         stderr.print(NOT_A_TERMINAL, markup=False, highlight=False, soft_wrap=True)
         return int(ExitStatus.USAGE)
-    from advisor.plugin_manager import load_plugins
+    from advisor.plugins.manager import load_plugins
     from advisor.wizard import run_wizard  # questionary and prompt_toolkit only when needed
 
     plugins = load_plugins()

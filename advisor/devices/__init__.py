@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 
 from advisor.checks import target_from_profile
 from advisor.errors import UsageError
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import Endpoint, Protocol, Security
 from advisor.profile import AuthKind, Profile
-from advisor.provider import Endpoint, Protocol, Security
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import segno
 
 from advisor.devices import DeviceAccount
-from advisor.provider import Endpoint, Security
+from advisor.plugins.types import Endpoint, Security
 
 FORMAT_VERSION = 1
 PROTOCOL_IMAP = 0

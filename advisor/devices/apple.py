@@ -13,7 +13,7 @@ import uuid
 
 from advisor.devices import DeviceAccount
 from advisor.errors import UsageError
-from advisor.provider import Security
+from advisor.plugins.types import Security
 
 PAYLOAD_TYPE = "com.apple.mail.managed"
 _NAMESPACE = uuid.UUID("6f1c1f0e-2b5e-4a4e-9d1a-6d61696c6164")  # stable UUIDs per account

@@ -10,7 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from advisor.devices import DeviceAccount
-from advisor.provider import Endpoint, Security
+from advisor.plugins.types import Endpoint, Security
 
 SOCKET_TYPE = {Security.TLS: "SSL", Security.STARTTLS: "STARTTLS", Security.NONE: "plain"}
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from advisor.devices import DeviceAccount
-from advisor.provider import Endpoint, Security
+from advisor.plugins.types import Endpoint, Security
 
 
 class DeviceKind(StrEnum):

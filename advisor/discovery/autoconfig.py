@@ -14,7 +14,7 @@ import defusedxml
 import defusedxml.ElementTree
 
 from advisor.discovery.domains import normalise_host, valid_host
-from advisor.provider import Endpoint, Protocol, Security
+from advisor.plugins.types import Endpoint, Protocol, Security
 
 MAX_CONFIG_BYTES = 512 * 1024
 """A real config is a few kB; anything this big is not one."""

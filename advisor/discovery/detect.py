@@ -19,8 +19,8 @@ from advisor.discovery.engine import (
 )
 from advisor.discovery.options import DiscoveryOptions, current_options
 from advisor.errors import PluginError
-from advisor.plugin_manager import PluginHost
-from advisor.provider import AddressMatch
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import AddressMatch
 
 FALLBACK_PROVIDER = "generic"
 """The built-in plugin whose servers are whatever discovery finds."""

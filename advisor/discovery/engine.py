@@ -25,13 +25,13 @@ from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
+from advisor.connection.probe import ProbeError, ProbeStage, probe
 from advisor.discovery.autoconfig import AutoconfigError, parse_client_config
 from advisor.discovery.dnslookup import DnsError, DnsLookup
 from advisor.discovery.domains import base_domain, in_domain, normalise_host, valid_host
 from advisor.discovery.options import DiscoveryOptions, current_options
 from advisor.errors import UsageError
-from advisor.probe import ProbeError, ProbeStage, probe
-from advisor.provider import DEFAULT_PORTS, Endpoint, Protocol, Security, ServerSettings
+from advisor.plugins.types import DEFAULT_PORTS, Endpoint, Protocol, Security, ServerSettings
 
 if TYPE_CHECKING:
     # httpx costs a quarter of a second to import: only discovery itself pays for it.

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from advisor.provider import DEFAULT_PORTS, Protocol, Security
+from advisor.plugins.types import DEFAULT_PORTS, Protocol, Security
 
 AUTOCONFIG_URL = "https://autoconfig.{domain}/mail/config-v1.1.xml?emailaddress={email}"
 WELL_KNOWN_URL = "https://{domain}/.well-known/autoconfig/mail/config-v1.1.xml"

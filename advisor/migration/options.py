@@ -17,7 +17,7 @@ from advisor.migration.journal import default_journal_path
 from advisor.migration.partial import PartialSources
 
 if TYPE_CHECKING:
-    from advisor.account import AccountAccess
+    from advisor.connection.account import AccountAccess
     from advisor.profile import Profile
 
 DEFAULT_WINDOW = 4

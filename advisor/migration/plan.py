@@ -40,14 +40,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from advisor.migration.upload import UploadJob, valid_flags
-from advisor.provider import FolderPolicy, FolderRole, ServerFolder, UploadRules
+from advisor.plugins.types import FolderPolicy, FolderRole, ServerFolder, UploadRules
 from advisor.stores.base import SourceFolder, SourceMessage, StoreReader
 from advisor.stores.fsnames import printable
 
 if TYPE_CHECKING:
-    from advisor.account import AccountAccess
+    from advisor.connection.account import AccountAccess
     from advisor.migration.options import MigrationOptions
-    from advisor.plugin_manager import PluginHost
+    from advisor.plugins.manager import PluginHost
 
 INBOX = "INBOX"
 MAX_NAME = 200

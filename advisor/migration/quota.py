@@ -17,7 +17,7 @@ from enum import StrEnum
 import imapclient
 import imapclient.exceptions
 
-from advisor.provider import ProviderLimits, ThrottleAdvice
+from advisor.plugins.types import ProviderLimits, ThrottleAdvice
 
 KIB = 1024
 """RFC 9208: STORAGE is counted in units of 1024 octets."""

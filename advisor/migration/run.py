@@ -23,7 +23,7 @@ from typing import Any
 import imapclient
 import imapclient.exceptions
 
-from advisor.account import AccountAccess
+from advisor.connection.account import AccountAccess
 from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import ConnectError, MailadvisorError
 from advisor.migration import labels as gmail_labels
@@ -58,7 +58,7 @@ from advisor.migration.server_index import message_id_of
 from advisor.migration.upload import UploadJob, UploadResult
 from advisor.migration.upload_plan import plan_connections
 from advisor.migration.verify import verify_run
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
 from advisor.stores.base import SourceMessage, StoreReader
 
 FETCH_CHUNK = 1000

@@ -45,7 +45,7 @@ from advisor.exitcodes import ExitStatus
 from advisor.platform_compat import write_private
 
 if TYPE_CHECKING:
-    from advisor.account import AccountAccess
+    from advisor.connection.account import AccountAccess
 
 POLL_SECONDS = 0.5
 """How often a waiting run tries again."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import imapclient
 import imapclient.exceptions
 
-from advisor.account import AccountAccess
+from advisor.connection.account import AccountAccess
 from advisor.errors import MailadvisorError, UsageError
 from advisor.migration.journal import Entry
 from advisor.migration.ledger import found_entry

@@ -29,7 +29,7 @@ import imapclient.exceptions
 from advisor.migration.journal import MigrationJournal
 from advisor.migration.plan import FolderTarget, ServerLayout, canonical, with_lookalikes
 from advisor.migration.upload import quote_mailbox
-from advisor.provider import ServerFolder
+from advisor.plugins.types import ServerFolder
 
 _NOT_THERE = {"\\noselect", "\\nonexistent"}
 

@@ -38,10 +38,10 @@ from typing import Any
 import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
+from advisor.connection.imap import no_delay, quick_ack
 from advisor.connection_limits import too_many_connections
-from advisor.imap_connection import no_delay, quick_ack
 from advisor.migration.quota import StorageFull
-from advisor.provider import ThrottleAdvice
+from advisor.plugins.types import ThrottleAdvice
 
 MAX_LINE = 64 * 1024
 """Longest server line accepted; a hostile server cannot make us buffer more."""

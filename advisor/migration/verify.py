@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import imapclient
 import imapclient.exceptions
 
-from advisor.account import AccountAccess
+from advisor.connection.account import AccountAccess
 from advisor.migration import copies, same_account
 from advisor.migration import labels as gmail_labels
 from advisor.migration.content_check import Altered, ContentSample
@@ -38,7 +38,7 @@ from advisor.migration.rejects import subject_of
 from advisor.migration.report import MigrationReport
 from advisor.migration.server_folders import read_layout
 from advisor.migration.server_index import Identity, ServerIndex, ServerMessage, describe_change
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
 from advisor.stores.base import StoreReader
 
 

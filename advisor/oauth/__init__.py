@@ -6,7 +6,8 @@
 * :mod:`advisor.oauth.sasl`: XOAUTH2 and OAUTHBEARER, and their error challenge;
 * :mod:`advisor.oauth.access`: :func:`get_access_token`, the one entry point.
 
-The IMAP side is :func:`advisor.imap_connection.oauth2_login`.
+The IMAP side is :func:`advisor.connection.imap.oauth2_login`; the sign-in use case is
+:mod:`advisor.connection.signin` (this package opens no mail connection).
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ from advisor.oauth.flows import (
 )
 from advisor.oauth.sasl import check_token
 from advisor.oauth.tokens import StoredToken, TokenStore, default_store, record_from
+from advisor.plugins.types import OAuthConfig, OAuthFlow
 from advisor.profile import AuthKind, Profile
-from advisor.provider import OAuthConfig, OAuthFlow
 from advisor.secrets import resolve_secret
 
 

@@ -43,7 +43,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 
 from advisor.errors import AuthenticationError, ConnectError, UsageError
-from advisor.provider import OAuthConfig
+from advisor.plugins.types import OAuthConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ default; ``starttls``; ``none`` only with ``allow_insecure = "true"``), ``ca_fil
 private CA, ``timeout`` in seconds. The password is a constructor argument: it is
 never part of the options, never stored, never in a message or an error.
 
-TLS is verified as for IMAP (:func:`advisor.imap_connection.tls_context`): certificate
+TLS is verified as for IMAP (:func:`advisor.connection.imap.tls_context`): certificate
 chain and host name, TLS 1.2 or later; STARTTLS (``STLS``) is enforced when chosen.
 
 Reading sends only CAPA, STLS, USER, PASS (or AUTH PLAIN, for a user name or password
-with characters outside ASCII: :func:`advisor.password_login.pop3_login`), UIDL, LIST,
+with characters outside ASCII: :func:`advisor.connection.password_login.pop3_login`), UIDL, LIST,
 RETR and QUIT. ``DELE`` is refused by the client object itself, so not even a bug here could
 delete mail; the verbs sent are kept in :attr:`Pop3Reader.commands_sent` for audit.
 (Some servers, Dovecot among them, mark a retrieved message as seen in their own
@@ -32,10 +32,11 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
 
+from advisor.connection.imap import tls_context
+from advisor.connection.password_login import pop3_login
+from advisor.connection.tls import describe_network_error, pop3_stls
 from advisor.errors import ConnectError, TLSError, UsageError
-from advisor.imap_connection import tls_context
-from advisor.password_login import pop3_login
-from advisor.provider import Security
+from advisor.plugins.types import Security
 from advisor.stores.base import (
     Problem,
     ReaderOptions,
@@ -44,7 +45,6 @@ from advisor.stores.base import (
     StoreReader,
 )
 from advisor.stores.message_files import INBOX, header_date
-from advisor.tls import describe_network_error, pop3_stls
 
 DEFAULT_TIMEOUT = 60.0
 # Longest line accepted from the server: real mail has lines far over RFC 5322's 998.

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from advisor import hookimpl
-from advisor.provider import (
+from advisor.plugins.types import (
     AddressMatch,
     AdviceFactor,
     AuthMechanism,

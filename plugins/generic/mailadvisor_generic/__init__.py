@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from advisor import hookimpl
 from advisor.discovery import current_options, discover, unchecked_guess
-from advisor.provider import (
+from advisor.plugins.types import (
     AddressMatch,
     AuthMechanism,
     AuthMethod,

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 
 from advisor import hookimpl
-from advisor.provider import (
+from advisor.plugins.types import (
     AddressMatch,
     AdviceFactor,
     AuthMechanism,

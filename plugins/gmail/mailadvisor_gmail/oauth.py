@@ -10,7 +10,7 @@ and secret in the profile or in the environment variables below.
 from __future__ import annotations
 
 from advisor import hookimpl
-from advisor.provider import OAuthConfig, OAuthFlow
+from advisor.plugins.types import OAuthConfig, OAuthFlow
 
 NAME = "gmail"
 CLIENT_ID_ENV = "MAILADVISOR_GMAIL_CLIENT_ID"

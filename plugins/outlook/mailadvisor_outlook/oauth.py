@@ -9,7 +9,7 @@ takes XOAUTH2 only. Microsoft issues no secret to a desktop (public) client.
 from __future__ import annotations
 
 from advisor import hookimpl
-from advisor.provider import OAuthConfig, OAuthFlow
+from advisor.plugins.types import OAuthConfig, OAuthFlow
 
 NAME = "outlook"
 AUTHORITY = "https://login.microsoftonline.com/common"

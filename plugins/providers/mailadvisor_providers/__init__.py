@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 from advisor import hookimpl
-from advisor.provider import (
+from advisor.plugins.types import (
     AddressMatch,
     AdviceFactor,
     AuthMechanism,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from advisor import hookimpl
-from advisor.provider import Endpoint, Protocol, ProviderInfo, Security, ServerSettings
+from advisor.plugins.types import Endpoint, Protocol, ProviderInfo, Security, ServerSettings
 
 NAME = "example"
 

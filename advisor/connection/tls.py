@@ -16,7 +16,7 @@ STARTTLS", USENIX Security 2021). Whatever the protocol, the switch here:
 The standard library's ``poplib.POP3.stls`` and ``smtplib.SMTP.starttls`` silently
 drop injected bytes with their read buffer; :func:`pop3_stls` and
 :func:`smtp_starttls` detect them and abort instead. IMAP's switch lives in
-:mod:`advisor.imap_connection`, which uses the same check.
+:mod:`advisor.connection.imap`, which uses the same check.
 """
 
 from __future__ import annotations
@@ -81,6 +81,28 @@ def ensure_nothing_pending(sock: socket.socket, reader: BinaryIO | None, where: 
         raise TLSError(INJECTION_MESSAGE.format(where=where))
 
 
+def switch_to_tls(
+    sock: socket.socket,
+    reader: BinaryIO | None,
+    context: ssl.SSLContext,
+    host: str,
+    where: str,
+) -> ssl.SSLSocket:
+    """The socket swap after a STARTTLS go-ahead, for IMAP, POP3 and SMTP alike.
+
+    Refuses bytes already waiting (injection, :func:`ensure_nothing_pending`), wraps
+    ``sock`` in verified TLS for ``host`` and closes ``reader``, the buffered reader of
+    the plaintext socket; the caller puts the returned socket (and a new reader, if
+    its library keeps one) in place of the old ones.
+    """
+    ensure_nothing_pending(sock, reader, where)
+    secured = context.wrap_socket(sock, server_hostname=host)
+    if reader is not None:
+        with suppress(OSError):
+            reader.close()
+    return secured
+
+
 X509_NAME_MISMATCH = frozenset({62, 64})
 """OpenSSL verify codes: the host name (62) or IP address (64) is not in the certificate."""
 
@@ -122,12 +144,8 @@ def pop3_stls(pop: poplib.POP3, context: ssl.SSLContext, where: str) -> None:
             raise TLSError(
                 f"{where} refused STARTTLS (STLS); the password is never sent without TLS"
             ) from None
-        ensure_nothing_pending(p.sock, p.file, where)
-        old_file = p.file
-        p.sock = context.wrap_socket(p.sock, server_hostname=p.host)
+        p.sock = switch_to_tls(p.sock, p.file, context, p.host, where)
         p.file = p.sock.makefile("rb")
-        with suppress(OSError):
-            old_file.close()
         p._tls_established = True
         p.welcome = b"+OK"  # the real greeting came before TLS: nothing to trust or show
     except ssl.SSLCertVerificationError as exc:
@@ -161,13 +179,8 @@ def smtp_starttls(smtp: smtplib.SMTP, context: ssl.SSLContext, where: str) -> No
             raise TLSError(
                 f"{where} refused STARTTLS (reply {code}); the password is never sent without TLS"
             )
-        ensure_nothing_pending(s.sock, s.file, where)
-        old_file = s.file
-        s.sock = context.wrap_socket(s.sock, server_hostname=s._host)
+        s.sock = switch_to_tls(s.sock, s.file, context, s._host, where)
         s.file = None
-        if old_file is not None:
-            with suppress(OSError):
-                old_file.close()
         smtp.helo_resp = None
         smtp.ehlo_resp = None
         smtp.esmtp_features = {}

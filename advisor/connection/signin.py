@@ -1,4 +1,8 @@
-"""Signing a profile's account in with OAuth2 and proving it works on the IMAP server."""
+"""Signing a profile's account in with OAuth2 and proving it works on the IMAP server.
+
+The use case joins oauth/ (the flows, the tokens) with an IMAP login, so it lives in the
+connection layer above oauth/, which itself opens no connection to a mail server.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,15 @@ from datetime import datetime
 
 import httpx
 
-from advisor.account import resolve_account
+from advisor.connection.account import resolve_account
+from advisor.connection.imap import ImapTarget, connect, oauth2_login
 from advisor.errors import AuthenticationError, UsageError
-from advisor.imap_connection import ImapTarget, connect, oauth2_login
 from advisor.oauth.access import AccessToken, TokenSource, get_access_token
 from advisor.oauth.flows import DevicePrompt, Notify, notify_stderr
 from advisor.oauth.sasl import MECHANISMS
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import OAuthFlow
 from advisor.profile import AuthKind, Profile
-from advisor.provider import OAuthFlow
 
 
 @dataclass

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import pluggy
 
-from advisor import hookspecs
 from advisor.errors import PluginError
-from advisor.provider import (
+from advisor.plugins import hookspecs
+from advisor.plugins.types import (
     AddressMatch,
     AdviceFactor,
     AuthMethod,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import pluggy
 
-from advisor.provider import (
+from advisor.plugins.types import (
     AddressMatch,
     AdviceFactor,
     AuthMethod,

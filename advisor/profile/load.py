@@ -1,4 +1,4 @@
-"""Profile files: a whole mailadvisor run written down in TOML.
+"""Reading profile files: a whole mailadvisor run written down in TOML.
 
 The wizard fills the same :class:`Profile` dataclass that :func:`load_profile`
 produces, so a saved profile repeats the wizard's run without questions.
@@ -11,116 +11,27 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field, fields
-from enum import Enum, StrEnum
+from dataclasses import fields
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
-from advisor.advice import SIZE_ANSWERS, AdviceAnswers, Connectivity, parse_size
+from advisor.advice.model import SIZE_ANSWERS, AdviceAnswers, Connectivity
+from advisor.advice.sizes import parse_size
 from advisor.errors import ProfileError
-from advisor.platform_compat import make_private
-from advisor.provider import DEFAULT_PORTS, Protocol, Security
-
-PROFILE_VERSION = 1
-
-SECRET_WAYS = (
-    'password_env = "VAR" (read it from an environment variable), '
-    'password_command = "..." (run a command that prints it), '
-    "or keyring = true (keep it in the system keyring)"
+from advisor.plugins.types import DEFAULT_PORTS, Protocol, Security
+from advisor.profile.model import (
+    PROFILE_VERSION,
+    SECRET_WAYS,
+    AccountConfig,
+    AuthConfig,
+    AuthKind,
+    MigrationConfig,
+    Profile,
+    ServerConfig,
+    SourceConfig,
+    SourceKind,
 )
-
-
-class AuthKind(StrEnum):
-    """How the account signs in."""
-
-    PASSWORD = "password"
-    OAUTH2 = "oauth2"
-
-
-class SourceKind(StrEnum):
-    """Which local store (or live POP3 account) to read."""
-
-    AUTO = "auto"
-    THUNDERBIRD = "thunderbird"
-    MBOX = "mbox"
-    MAILDIR = "maildir"
-    MH = "mh"
-    EML = "eml"
-    EMLX = "emlx"
-    PST = "pst"
-    POP3 = "pop3"
-
-
-@dataclass
-class AccountConfig:
-    email: str = ""
-    provider: str = "auto"
-    """"auto" (detect from the address) or a provider plugin's name."""
-
-
-@dataclass
-class ServerConfig:
-    """An explicit IMAP server; overrides what the provider plugin says."""
-
-    host: str
-    port: int
-    security: Security = Security.TLS
-    username: str | None = None
-    ca_file: Path | None = None
-    allow_insecure: bool = False
-
-
-@dataclass
-class AuthConfig:
-    method: AuthKind = AuthKind.PASSWORD
-    password_env: str | None = None
-    password_command: str | None = None
-    keyring: bool = False
-    token_command: str | None = None
-    """A command printing an OAuth2 access token (oama, mutt_oauth2.py...)."""
-    client_id: str | None = None
-    """oauth2: the id of the user's own OAuth client registration (not a secret)."""
-    client_secret_env: str | None = None
-    """oauth2: the environment variable holding that client's secret, if it has one."""
-
-
-@dataclass
-class SourceConfig:
-    kind: SourceKind = SourceKind.AUTO
-    path: Path | None = None
-    """None: find the installed clients' stores on this machine."""
-    url: str | None = None
-    """For kind "pop3": ``pop3s://user@host[:port]`` (implicit TLS) or ``pop3://...``
-    (STARTTLS, enforced); the password is the account's ([auth])."""
-
-
-@dataclass
-class MigrationConfig:
-    target_prefix: str = ""
-    dry_run: bool = False
-    skip_deleted: bool = True
-    folder_map: dict[str, str] = field(default_factory=dict)
-    when_full: str = "stop"
-    """"stop" or "newest-first": what migrate does when the mail does not fit."""
-
-
-@dataclass
-class Profile:
-    """Everything a run needs, from a profile file or from the wizard."""
-
-    account: AccountConfig = field(default_factory=AccountConfig)
-    server: ServerConfig | None = None
-    auth: AuthConfig = field(default_factory=AuthConfig)
-    source: SourceConfig = field(default_factory=SourceConfig)
-    migration: MigrationConfig = field(default_factory=MigrationConfig)
-    advice: AdviceAnswers = field(default_factory=AdviceAnswers)
-    """Answers for the POP3-or-IMAP advice (the optional ``[advice]`` table); None = unknown."""
-    version: int = PROFILE_VERSION
-    path: Path | None = None
-    """The file it was loaded from, if any (relative paths in it are resolved against it)."""
-
 
 # --- loading -------------------------------------------------------------
 
@@ -535,71 +446,6 @@ def _resolve(base: Path, value: str) -> Path:
     """Expand ``~`` and make relative paths relative to the profile's folder."""
     p = Path(value).expanduser()
     return p if p.is_absolute() else base / p
-
-
-# --- saving ----------------------------------------------------------------
-
-
-def profile_to_dict(profile: Profile) -> dict[str, Any]:
-    """The TOML structure of a profile (never a secret: the dataclass holds none)."""
-    out: dict[str, Any] = {"version": profile.version}
-    out["account"] = {"email": profile.account.email, "provider": profile.account.provider}
-    if profile.server is not None:
-        s = profile.server
-        server: dict[str, Any] = {"host": s.host, "port": s.port, "security": s.security.value}
-        if s.username:
-            server["username"] = s.username
-        if s.ca_file:
-            server["ca_file"] = str(s.ca_file)
-        if s.allow_insecure:
-            server["allow_insecure"] = True
-        out["server"] = server
-    a = profile.auth
-    auth: dict[str, Any] = {"method": a.method.value}
-    for key in (
-        "password_env",
-        "password_command",
-        "token_command",
-        "client_id",
-        "client_secret_env",
-    ):
-        if getattr(a, key):
-            auth[key] = getattr(a, key)
-    if a.keyring:
-        auth["keyring"] = True
-    out["auth"] = auth
-    source: dict[str, Any] = {"kind": profile.source.kind.value}
-    if profile.source.url is not None:
-        source["path"] = profile.source.url
-    elif profile.source.path is not None:
-        source["path"] = str(profile.source.path)
-    out["source"] = source
-    m = profile.migration
-    out["migration"] = {
-        "target_prefix": m.target_prefix,
-        "dry_run": m.dry_run,
-        "skip_deleted": m.skip_deleted,
-        "folder_map": dict(m.folder_map),
-        "when_full": m.when_full,
-    }
-    answers = {name: getattr(profile.advice, name) for name in profile.advice.given()}
-    if answers:
-        out["advice"] = {k: v.value if isinstance(v, Enum) else v for k, v in answers.items()}
-    return out
-
-
-def dump_profile(profile: Profile) -> str:
-    """Render a profile as TOML text that :func:`load_profile` reads back."""
-    return tomli_w.dumps(profile_to_dict(profile))
-
-
-def save_profile(profile: Profile, path: str | Path) -> Path:
-    """Write a profile file (0600: it names where the secrets live)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dump_profile(profile), encoding="utf-8")
-    make_private(path)
-    return path
 
 
 # --- checking ----------------------------------------------------------------

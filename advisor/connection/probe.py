@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from advisor.provider import Protocol, Security
+from advisor.plugins.types import Protocol, Security
 
 MAX_LINE = 8192
 """Longest response line accepted (bounded memory against a hostile server)."""

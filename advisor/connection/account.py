@@ -6,12 +6,12 @@ from dataclasses import dataclass, field, replace
 
 import imapclient
 
+from advisor.connection.imap import ImapTarget, connect, login, oauth2_login
 from advisor.errors import AuthenticationError, UsageError
-from advisor.imap_connection import ImapTarget, connect, login, oauth2_login
 from advisor.oauth import sasl
-from advisor.plugin_manager import PluginHost
+from advisor.plugins.manager import PluginHost
+from advisor.plugins.types import OAuthConfig
 from advisor.profile import AuthKind, Profile
-from advisor.provider import OAuthConfig
 from advisor.secrets import resolve_secret
 
 
@@ -82,15 +82,24 @@ class AccountAccess:
                 raise
 
 
+def profile_provider(profile: Profile, plugins: PluginHost) -> str:
+    """The profile's provider: the name it gives, or for "auto" the most confident plugin's.
+
+    The same MX-aware choice (:func:`advisor.discovery.choose_provider`) as ``test``,
+    ``detect``, ``migrate`` and the wizard.
+    """
+    provider = profile.account.provider
+    if provider == "auto":
+        from advisor.discovery import choose_provider
+
+        provider = choose_provider(profile.account.email, plugins).provider
+    return provider
+
+
 def resolve_account(profile: Profile, plugins: PluginHost) -> AccountAccess:
     """Choose provider and server for a profile ([server] overrides the provider plugin)."""
     email = profile.account.email
-    provider = profile.account.provider
-    if provider == "auto":
-        # The same MX-aware choice as `test`, `detect` and the wizard.
-        from advisor.discovery import choose_provider
-
-        provider = choose_provider(email, plugins).provider
+    provider = profile_provider(profile, plugins)
     if profile.server is not None:
         s = profile.server
         target = ImapTarget(s.host, s.port, s.security, s.ca_file, s.allow_insecure)

@@ -34,17 +34,17 @@ import imapclient.exceptions
 import imapclient.imap4
 import imapclient.tls
 
-from advisor import password_login
+from advisor.connection import password_login
+from advisor.connection.tls import (
+    certificate_error,
+    describe_network_error,
+    switch_to_tls,
+    tls_context,
+)
 from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
-from advisor.provider import Security
-from advisor.tls import (
-    certificate_error,
-    describe_network_error,
-    ensure_nothing_pending,
-    tls_context,
-)
+from advisor.plugins.types import Security
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -323,12 +323,8 @@ def _starttls(client: imapclient.IMAPClient, ctx: ssl.SSLContext, where: str) ->
                 "A server that offers STARTTLS and then refuses it may be under attack: "
                 'try another network, and prefer security = "tls" (port 993)'
             )
-        ensure_nothing_pending(imap.sock, imap.file, where)
-        old_file = imap.file
-        imap.sock = ctx.wrap_socket(imap.sock, server_hostname=client.host)
+        imap.sock = switch_to_tls(imap.sock, imap.file, ctx, client.host, where)
         imap.file = imap.sock.makefile("rb")
-        with suppress(OSError):
-            old_file.close()
         imap._tls_established = True
         # RFC 3501 6.2.1 / RFC 2595 3.1: discard what came before TLS and ask again.
         imap.untagged_responses = {}
@@ -360,7 +356,7 @@ def login(client: imapclient.IMAPClient, username: str, password: str) -> None:
     """Log in; :class:`AuthenticationError` names the user, never the password.
 
     ASCII credentials go by LOGIN; any others by AUTHENTICATE PLAIN in UTF-8, or LOGIN
-    with literals where the server has no SASL PLAIN (:mod:`advisor.password_login`).
+    with literals where the server has no SASL PLAIN (:mod:`advisor.connection.password_login`).
     """
     eight_bit = not password_login.ascii_only(username, password)
     try:
