@@ -22,8 +22,9 @@ def start() -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         stderr.print(NOT_A_TERMINAL, markup=False, highlight=False, soft_wrap=True)
         return int(ExitStatus.USAGE)
+    # questionary and prompt_toolkit are imported only when the wizard starts
+    from advisor.cli.wizard.flow import run_wizard
     from advisor.plugin_manager import load_plugins
-    from advisor.wizard import run_wizard  # questionary and prompt_toolkit only when needed
 
     plugins = load_plugins()
     for w in plugins.warnings:
