@@ -25,9 +25,9 @@ The wizard fills the same :class:`~advisor.profile.Profile` a profile file gives
 Questions go through an :class:`~advisor.cli.wizard.questions.Asker` (questionary in a
 terminal; tests drive the same questionary prompts through a pipe). Ctrl-C (or Ctrl-D) at
 a question becomes :class:`WizardCancelled`, elsewhere a :class:`KeyboardInterrupt`;
-:func:`run_wizard` turns both into exit status 130. Nothing is written before the user agrees to it: the
-migration's journal is consistent whenever it stops (the migration flushes it on the
-way out), and the profile file is written in one step at the very end.
+:func:`run_wizard` turns both into exit status 130. Nothing is written before the user
+agrees to it: the migration's journal is consistent whenever it stops (the migration
+flushes it on the way out), and the profile file is written in one step at the very end.
 
 This module is the order of the steps (:class:`Wizard`); each step lives in
 :mod:`advisor.cli.wizard.steps`, the words in :mod:`advisor.cli.wizard.texts`.

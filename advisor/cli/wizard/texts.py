@@ -121,6 +121,7 @@ def no_tls_words(host: str, port: int) -> str:
 
 
 def found_line(found: Found) -> str:
+    """One server found, in plain words, with how sure it is."""
     e = found.endpoint
     security = {Security.TLS: "encrypted", Security.STARTTLS: "encrypted (STARTTLS)"}.get(
         e.security, "not encrypted"
@@ -134,6 +135,7 @@ def found_line(found: Found) -> str:
 
 
 def store_title(store: ScannedStore) -> str:
+    """One store on this computer: what it is, where, and how much mail it holds."""
     what = store.reason or store.client or store.kind.value
     where = str(store.path)
     if store.scan is None:
@@ -147,5 +149,6 @@ def store_title(store: ScannedStore) -> str:
 
 
 def short(text: str | None, limit: int = 70) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
     text = " ".join((text or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
