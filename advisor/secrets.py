@@ -1,4 +1,5 @@
-"""Where secrets come from: an environment variable, a command, or the keyring.
+"""Where secrets come from: an environment variable, a command, or the keyring (and the
+one place a password is put into the keyring).
 
 A secret is returned to the caller and never logged, stored or put into an
 exception message: errors name where the secret should have come from, not it.
@@ -92,6 +93,28 @@ def _from_keyring(account: str) -> str:
             f"{KEYRING_SERVICE!r}); the wizard stores one, or use password_env"
         )
     return _as_text(value, "the keyring entry")
+
+
+class KeyringRefused(UsageError):
+    """The system keyring did not take a secret; ``reason`` names its error class."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the system keyring refused the secret ({reason})")
+        self.reason = reason
+
+
+def store_in_keyring(account: str, secret: str) -> None:
+    """Keep ``secret`` in the system keyring, where ``[auth] keyring = true`` finds it.
+
+    Raises :class:`KeyringRefused` (naming the keyring's error, never the secret).
+    """
+    import keyring
+    import keyring.errors
+
+    try:
+        keyring.set_password(KEYRING_SERVICE, account, secret)
+    except keyring.errors.KeyringError as exc:
+        raise KeyringRefused(type(exc).__name__) from None
 
 
 def _as_text(value: str, where: str) -> str:

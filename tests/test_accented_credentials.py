@@ -25,6 +25,7 @@ import pytest
 
 from advisor.checks import CheckStatus, CheckTarget, run_checks
 from advisor.cli import run
+from advisor.cli.wizard.flow import Wizard
 from advisor.connection.imap import ImapTarget, SecureIMAPClient, imap_session
 from advisor.errors import (
     AuthenticationError,
@@ -42,7 +43,6 @@ from advisor.profile import AuthConfig
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
-from advisor.wizard import Wizard
 from tests.courier import CourierFactory
 from tests.dovecot import Account, DovecotServer
 from tests.hostile_server import HostileServer, LoginScript, server_context

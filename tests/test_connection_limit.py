@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
-from advisor.connection_limits import too_many_connections
+from advisor.connection.limits import too_many_connections
 from tests.dovecot import DovecotFactory, DovecotServer
 from tests.mailgen import generate, write_maildir
 from tests.migrate_helpers import body_counts, connect, write_profile

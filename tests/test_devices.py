@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
+from advisor.devices.old_pop3 import thunderbird_pop3_habits
 from advisor.exitcodes import ExitStatus
-from advisor.old_pop3 import thunderbird_pop3_habits
 
 EMAIL = "alex@example.org"
 PASSWORD = "pässwört€1 secret"

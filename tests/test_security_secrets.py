@@ -23,10 +23,10 @@ import keyring
 import pytest
 
 from advisor.cli import run
+from advisor.cli.wizard.flow import Wizard
 from advisor.exitcodes import ExitStatus
 from advisor.plugins.manager import load_plugins
 from advisor.secrets import KEYRING_SERVICE
-from advisor.wizard import Wizard
 from tests.dovecot import Account, DovecotServer
 from tests.mailgen import generate, write_maildir
 from tests.mitm import credential_forms

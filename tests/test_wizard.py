@@ -30,15 +30,22 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 from advisor.cli import run
+from advisor.cli.wizard.flow import Wizard, run_wizard
+from advisor.cli.wizard.questions import (
+    Option,
+    Prompt,
+    QuestionaryAsker,
+    QuestionKind,
+    WizardCancelled,
+)
+from advisor.cli.wizard.steps.copying import MigrationProgress
 from advisor.devices.guide import DeviceKind
 from advisor.exitcodes import ExitStatus
 from advisor.migration.run_lock import AccountLock
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Protocol
 from advisor.profile import AuthKind, load_profile
-from advisor.questions import Option, Prompt, QuestionaryAsker, QuestionKind, WizardCancelled
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
-from advisor.wizard import MigrationProgress, Wizard, run_wizard
 from tests.dovecot import Account, DovecotServer
 from tests.mailgen import generate, write_maildir
 from tests.migrate_helpers import body_counts, server_messages, write_profile

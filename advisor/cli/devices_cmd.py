@@ -18,8 +18,8 @@ from advisor.devices.apple import mobileconfig
 from advisor.devices.autoconfig import client_config
 from advisor.devices.files import old_program_habits, write_device_files, write_private
 from advisor.devices.guide import DeviceKind, settings_text, steps_for, switch_steps
+from advisor.devices.old_pop3 import GMAIL_POP_NOTE
 from advisor.exitcodes import ExitStatus
-from advisor.old_pop3 import GMAIL_POP_NOTE
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Protocol
 from advisor.profile import load_profile

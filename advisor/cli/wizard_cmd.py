@@ -22,8 +22,11 @@ def start() -> int:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         stderr.print(NOT_A_TERMINAL, markup=False, highlight=False, soft_wrap=True)
         return int(ExitStatus.USAGE)
+    from advisor.cli.wizard.flow import (
+        run_wizard,  # questionary and prompt_toolkit only when needed
+    )
     from advisor.plugins.manager import load_plugins
-    from advisor.wizard import run_wizard  # questionary and prompt_toolkit only when needed
+    # questionary and prompt_toolkit are imported only when the wizard starts
 
     plugins = load_plugins()
     for w in plugins.warnings:

@@ -35,13 +35,13 @@ import imapclient.imap4
 import imapclient.tls
 
 from advisor.connection import password_login
+from advisor.connection.limits import TooManyConnections, too_many_connections
 from advisor.connection.tls import (
     certificate_error,
     describe_network_error,
     switch_to_tls,
     tls_context,
 )
-from advisor.connection_limits import TooManyConnections, too_many_connections
 from advisor.errors import AuthenticationError, ConnectError, ProtocolError, TLSError, UsageError
 from advisor.oauth import sasl
 from advisor.plugins.types import Security

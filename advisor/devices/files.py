@@ -11,7 +11,7 @@ from advisor.devices.android import qr_payload, write_qr
 from advisor.devices.apple import mobileconfig
 from advisor.devices.autoconfig import client_config
 from advisor.devices.guide import DeviceKind
-from advisor.old_pop3 import Pop3Habit, thunderbird_pop3_habits
+from advisor.devices.old_pop3 import Pop3Habit, thunderbird_pop3_habits
 
 
 def file_name(kind: DeviceKind, account: DeviceAccount) -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import imapclient
 
-from advisor.connection_limits import too_many_connections
+from advisor.connection.limits import too_many_connections
 from advisor.migration.control import Control
 from advisor.migration.options import MigrationOptions
 from advisor.migration.report import Progress

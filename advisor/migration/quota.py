@@ -13,11 +13,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import imapclient
 import imapclient.exceptions
 
 from advisor.plugins.types import ProviderLimits, ThrottleAdvice
+
+if TYPE_CHECKING:
+    from advisor.connection.account import AccountAccess
 
 KIB = 1024
 """RFC 9208: STORAGE is counted in units of 1024 octets."""
@@ -165,6 +169,31 @@ def read_room(
         who = provider_name or "the provider"
         return Room(None, limits.mailbox_bytes, f"what {who} publishes", authoritative=False)
     return None
+
+
+def measure_quota(access: AccountAccess) -> tuple[int, int] | None:
+    """(used, limit) in bytes of the account's storage (IMAP GETQUOTAROOT), or None.
+
+    None when the server has no QUOTA capability, reports no storage limit, or the
+    question fails: an unknown quota only means it is not weighed.
+    """
+    try:
+        client = access.open()
+    except (OSError, imapclient.exceptions.IMAPClientError):
+        return None
+    try:
+        caps = [c.decode("ascii", "replace") for c in client.capabilities()]
+        room = read_room(client, caps)
+    except (OSError, imapclient.exceptions.IMAPClientError):
+        return None
+    finally:
+        try:
+            client.logout()
+        except Exception:  # already broken; the answer matters more than a clean goodbye
+            client.shutdown()
+    if room is None or room.used_bytes is None or room.limit_bytes is None:
+        return None
+    return room.used_bytes, room.limit_bytes
 
 
 def newest_that_fit(

@@ -24,7 +24,7 @@ import imapclient
 import imapclient.exceptions
 
 from advisor.connection.account import AccountAccess
-from advisor.connection_limits import TooManyConnections, too_many_connections
+from advisor.connection.limits import TooManyConnections, too_many_connections
 from advisor.errors import ConnectError, MailadvisorError
 from advisor.migration import labels as gmail_labels
 from advisor.migration import quota, same_account

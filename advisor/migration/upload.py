@@ -39,7 +39,7 @@ import imapclient
 from imapclient.imap_utf7 import encode as utf7_encode
 
 from advisor.connection.imap import no_delay, quick_ack
-from advisor.connection_limits import too_many_connections
+from advisor.connection.limits import too_many_connections
 from advisor.migration.quota import StorageFull
 from advisor.plugins.types import ThrottleAdvice
 

@@ -6,13 +6,15 @@ reads. A profile never holds a secret, only where to get it; the file is 0600 an
 
 from __future__ import annotations
 
+import os
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from advisor.platform_compat import make_private
+from advisor.profile.load import load_profile
 from advisor.profile.model import Profile
 
 
@@ -70,9 +72,23 @@ def dump_profile(profile: Profile) -> str:
 
 
 def save_profile(profile: Profile, path: str | Path) -> Path:
-    """Write a profile file (0600: it names where the secrets live)."""
-    path = Path(path)
+    """Save ``profile`` at ``path`` in one step (0600: it names where the secrets live),
+    and check that it reads back.
+
+    The file appears complete or not at all: it is written beside its final name and
+    renamed, so a Ctrl-C leaves no half-written profile.
+    """
+    path = Path(path).expanduser().absolute()
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dump_profile(profile), encoding="utf-8")
-    make_private(path)
+    text = dump_profile(profile)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp makes it 0600
+            f.write(text)
+        load_profile(tmp)  # a profile written must be one that runs
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    profile.path = path
     return path

@@ -1,7 +1,8 @@
 """The wizard's last step: the new account on each of the user's devices, then the switch.
 
-Kept out of the wizard's own module: the wizard hands in how to ask and how to speak,
-and this step only decides what to ask and what to write.
+:func:`device_step` is handed how to ask and how to speak, and only decides what to ask
+and what to write (with :mod:`advisor.devices`); :class:`DevicesStep` is the wizard's
+step around it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import Any
 
 from rich.markup import escape
 
-from advisor.devices import DeviceAccount
+from advisor.cli.wizard.questions import Option, Prompt, QuestionKind
+from advisor.cli.wizard.state import WizardState
+from advisor.devices import DeviceAccount, device_account
 from advisor.devices.files import old_program_habits, write_device_files
 from advisor.devices.guide import TITLES, DeviceKind, settings_text, steps_for, switch_steps
-from advisor.old_pop3 import GMAIL_POP_NOTE
-from advisor.questions import Option, Prompt, QuestionKind
+from advisor.devices.old_pop3 import GMAIL_POP_NOTE
+from advisor.errors import MailadvisorError
+from advisor.plugins.types import Protocol
 
 DONE = "done"
 
@@ -79,3 +83,35 @@ def device_step(
     for n, step in enumerate(switch_steps(profile_path), 1):
         say(f"  {n}. {escape(step)}")
     return written
+
+
+class DevicesStep(WizardState):
+    """After the copying: the other devices the user counted, and the switch."""
+
+    def _devices(self) -> None:
+        """The new account on the user's other devices, and the switch that loses nothing."""
+        self.heading("Your other devices")
+        smtp = next(
+            (
+                f.endpoint
+                for f in (self.detection.servers if self.detection else ())
+                if f.endpoint.protocol is Protocol.SMTP
+            ),
+            None,
+        )
+        try:
+            account = device_account(self.profile, self.plugins, smtp=smtp)
+        except MailadvisorError as exc:
+            self.say(f"I cannot write the settings for your devices: {escape(str(exc))}")
+            return
+        saved = self.result.profile_path
+        folder = (saved.parent if saved else self.profile_dir) / f"{self.email}-devices"
+        self.result.device_files = device_step(
+            self.ask,
+            self.say,
+            account,
+            folder,
+            devices=self.asked.devices,
+            source=self.profile.source.path,
+            profile_path=str(saved) if saved else "FILE",
+        )
