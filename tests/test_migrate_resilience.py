@@ -132,7 +132,10 @@ def test_ctrl_c_says_what_was_done_and_how_to_resume(
     tmp_path: Path, dovecot: DovecotServer
 ) -> None:
     root = tmp_path / "Maildir"
-    msgs = write_maildir(root, list(generate(400, FOLDERS, seed=12, sizes="small")))
+    # Enough mail that the journal's first commit (after 0.5 s) comes well before the
+    # end of the run, also on a loaded machine: a SIGINT after the run has ended proves
+    # nothing.
+    msgs = write_maildir(root, list(generate(1500, FOLDERS, seed=12, sizes="small")))
     account = dovecot.add_user()
     profile, env = write_profile(tmp_path, dovecot, account, root)
     journal = tmp_path / "journal.sqlite"

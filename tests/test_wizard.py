@@ -337,10 +337,13 @@ class InterruptingWizard(Wizard):
 
         class Interrupting:
             seen = 0
+            fired = False
 
             def advance(self, messages: int, size: int) -> None:
                 Interrupting.seen += messages
-                if Interrupting.seen == outer.after:
+                # ">=": answers are counted in batches, which may step over `after`.
+                if Interrupting.seen >= outer.after and not Interrupting.fired:
+                    Interrupting.fired = True
                     signal.raise_signal(signal.SIGINT)
 
             def note(self, text: str) -> None:
