@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_migrate import FOLDERS, timed  # noqa: E402
-from tests.dovecot import Account, DovecotFactory, DovecotServer  # noqa: E402
-from tests.mailgen import generate, write_maildir  # noqa: E402
+from tests.harness.dovecot import Account, DovecotFactory, DovecotServer  # noqa: E402
+from tests.harness.mailgen import generate, write_maildir  # noqa: E402
 
 
 def profile_for(server: DovecotServer, account: Account, store: Path, work: Path) -> Path:

@@ -12,11 +12,11 @@ first on loopback, then through a proxy adding 25 ms of one-way latency
 (bench/latency_proxy.py) for the two network clients. Prints wall time,
 messages per second, peak memory (max RSS of the process tree) and the ratios.
 
-``--server`` picks the server (repeat it, or ``all``): ``dovecot`` (tests/dovecot.py),
+``--server`` picks the server (repeat it, or ``all``): ``dovecot`` (tests/harness/dovecot.py),
 ``dovecot-sync`` (the same Dovecot advertising neither LITERAL+ nor MULTIAPPEND, as
 Courier: every literal waits for the server's go-ahead, one message per APPEND),
-``cyrus`` (Cyrus 3.6, Debian's INBOX./"." configuration, tests/cyrus.py) and ``courier``
-(Courier-IMAP 5.0, tests/courier.py). Cyrus and Courier run from Debian packages
+``cyrus`` (Cyrus 3.6, Debian's INBOX./"." configuration, tests/harness/cyrus.py) and ``courier``
+(Courier-IMAP 5.0, tests/harness/courier.py). Cyrus and Courier run from Debian packages
 unpacked by scripts/fetch-private-servers and listen for plaintext IMAP on loopback;
 Dovecot is reached over TLS. Ratios compare tools on the same server and link.
 
@@ -48,9 +48,9 @@ import imapclient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.courier import CourierFactory  # noqa: E402
-from tests.cyrus import CyrusFactory  # noqa: E402
-from tests.dovecot import (  # noqa: E402
+from tests.harness.courier import CourierFactory  # noqa: E402
+from tests.harness.cyrus import CyrusFactory  # noqa: E402
+from tests.harness.dovecot import (  # noqa: E402
     COURIER_CAPABILITIES,
     Account,
     DovecotFactory,
@@ -58,7 +58,7 @@ from tests.dovecot import (  # noqa: E402
     capability_config,
     find_free_ports,
 )
-from tests.mailgen import GeneratedMessage, generate, write_maildir  # noqa: E402
+from tests.harness.mailgen import GeneratedMessage, generate, write_maildir  # noqa: E402
 
 FOLDERS = [("INBOX",), ("INBOX",), ("Archive",), ("Sent",), ("Lists", "Python")]
 

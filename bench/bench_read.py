@@ -3,7 +3,7 @@
 Generates, in a temporary directory that is removed at the end:
 
 - an mbox of ``--size-gb`` GB (default 2) written as an mboxrd writer does, with the
-  message mix of tests/mailgen.py (about 70% 1-8 KB, 25% 10-80 KB, 5% 0.1-1.5 MB with
+  message mix of tests/harness/mailgen.py (about 70% 1-8 KB, 25% 10-80 KB, 5% 0.1-1.5 MB with
   base64 attachments; Received/Date/Message-ID headers; some body lines that needed
   ``>From`` quoting), streamed to disk, never held in memory;
 - an mbox holding one message of ``--big-mb`` MB (default 200), written as Thunderbird
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
 sys.path.insert(0, str(ROOT))
 
-from tests.mailgen import WORDS, target_size  # noqa: E402  the same mix as the tests
+from tests.harness.mailgen import WORDS, target_size  # noqa: E402  the same mix as the tests
 
 # Body lines an mboxrd writer had to quote (it adds one ">"); the reader removes one.
 QUOTED_LINES = (b">From the desk of the treasurer", b">>From an older quote", b">From here on")
@@ -100,7 +100,7 @@ class _Pools:
 
 
 def _message(rng: random.Random, pools: _Pools, n: int, size: int, date: datetime) -> bytes:
-    """One message as in tests/mailgen.py's make_message, body quoted for mboxrd."""
+    """One message as in tests/harness/mailgen.py's make_message, body quoted for mboxrd."""
     head = (
         f"Received: from mx.example.test by mail.example.test; {format_datetime(date)}\n"
         f"From: Sender {n % 17} <sender{n % 17}@example.test>\n"

@@ -1,9 +1,10 @@
 """Shared pytest fixtures.
 
-Real-server fixtures come from ``tests/dovecot.py``: every session gets private Dovecot
-instances on free loopback ports, stopped at the end of the session.  Cyrus and Courier
-(``tests/cyrus.py``, ``tests/courier.py``) are started the same way, from Debian packages
-``scripts/fetch-private-servers`` unpacks; ``matrix_server`` runs a test on each kind.
+Real-server fixtures come from ``tests/harness/dovecot.py``: every session gets private
+Dovecot instances on free loopback ports, stopped at the end of the session.  Cyrus and
+Courier (``tests/harness/cyrus.py``, ``tests/harness/courier.py``) are started the same way,
+from Debian packages ``scripts/fetch-private-servers`` unpacks; ``matrix_server`` runs a
+test on each kind.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from advisor.discovery import OFFLINE, use_options
-from tests.courier import CourierFactory
-from tests.cyrus import CyrusFactory
-from tests.dovecot import Account, DovecotFactory, DovecotMissingError, DovecotServer
-from tests.migrate_helpers import AnyServer
-from tests.netfakes import FakeInternet, NetGuard, Pki, guarded, make_pki
-from tests.private_root import PrivateServerError
+from tests.harness.courier import CourierFactory
+from tests.harness.cyrus import CyrusFactory
+from tests.harness.dovecot import Account, DovecotFactory, DovecotMissingError, DovecotServer
+from tests.harness.migrate_helpers import AnyServer
+from tests.harness.netfakes import FakeInternet, NetGuard, Pki, guarded, make_pki
+from tests.harness.private_root import PrivateServerError
 
 
 @pytest.fixture(scope="session")

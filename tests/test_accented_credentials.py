@@ -43,12 +43,12 @@ from advisor.profile import AuthConfig
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
-from tests.courier import CourierFactory
-from tests.dovecot import Account, DovecotServer
-from tests.hostile_server import HostileServer, LoginScript, server_context
-from tests.mailgen import crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, server_messages
-from tests.netfakes import SmtpServer
+from tests.harness.courier import CourierFactory
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.hostile_server import HostileServer, LoginScript, server_context
+from tests.harness.mailgen import crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, server_messages
+from tests.harness.netfakes import SmtpServer
 from tests.test_oauth_tokens import MemoryKeyring
 from tests.test_wizard import CTRL_U, ENTER, ScriptedAsker, imap_questions
 

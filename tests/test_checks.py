@@ -26,8 +26,8 @@ from advisor.errors import UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.plugins.types import Endpoint, Protocol, Security
 from advisor.profile import AuthConfig
-from tests.dovecot import Account, DovecotFactory, DovecotServer, find_free_ports
-from tests.netfakes import FakeInternet, ScriptedServer, SmtpServer, make_pki
+from tests.harness.dovecot import Account, DovecotFactory, DovecotServer, find_free_ports
+from tests.harness.netfakes import FakeInternet, ScriptedServer, SmtpServer, make_pki
 
 # Any attempt to resolve or reach a non-loopback address fails the test.
 pytestmark = pytest.mark.usefixtures("no_internet")

@@ -14,9 +14,9 @@ import pytest
 
 from advisor.cli import run
 from advisor.connection.limits import too_many_connections
-from tests.dovecot import DovecotFactory, DovecotServer
-from tests.mailgen import generate, write_maildir
-from tests.migrate_helpers import body_counts, connect, write_profile
+from tests.harness.dovecot import DovecotFactory, DovecotServer
+from tests.harness.mailgen import generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, connect, write_profile
 
 ONE_CONNECTION = "protocol imap {\n  mail_max_userip_connections = 1\n}\n"
 """Overrides the fixture's 100 (a later protocol block wins)."""
@@ -114,7 +114,7 @@ def test_gmail_allowing_one_connection_uploads_over_the_control_connection(
 ) -> None:
     """Gmail's wording (``* BYE Too many simultaneous connections``), from the fault proxy
     in front of the suite's Dovecot, since Gmail cannot run here."""
-    from tests.fault_proxy import FaultProxy
+    from tests.harness.fault_proxy import FaultProxy
     from tests.test_migrate_faults import (
         _assert_all_once,
         _migrate,

@@ -9,7 +9,7 @@ import pytest
 
 from advisor.cli import run
 from advisor.exitcodes import ExitStatus
-from tests.netfakes import FakeInternet
+from tests.harness.netfakes import FakeInternet
 from tests.test_discovery import FULL, config_xml
 
 # Any attempt to resolve or reach a non-loopback address fails the test.

@@ -1,6 +1,6 @@
 """Finding installed clients' stores in fake Linux, macOS and Windows home trees.
 
-The homes hold real stores (written by tests/scan_builders.py) where each client keeps
+The homes hold real stores (written by tests/harness/scan_builders.py) where each client keeps
 them, so discovery is checked together with the readers that confirm each kind.
 """
 
@@ -16,7 +16,7 @@ from advisor.cli import run
 from advisor.exitcodes import ExitStatus
 from advisor.profile import SourceKind
 from advisor.stores.discover import DiscoveredStore, discover_stores
-from tests.scan_builders import (
+from tests.harness.scan_builders import (
     MaildirMessage,
     TbMessage,
     copy_pst,

@@ -18,7 +18,7 @@ from advisor.profile import SourceKind
 from advisor.stores.discover import discover_stores
 from advisor.stores.thunderbird import ThunderbirdReader
 from advisor.stores.windows_places import host_path, pst_path_from_registry, windows_folders
-from tests.scan_builders import (
+from tests.harness.scan_builders import (
     TbMessage,
     copy_pst,
     message,

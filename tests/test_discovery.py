@@ -29,8 +29,8 @@ from advisor.discovery import (
 from advisor.errors import UsageError
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Protocol, Security
-from tests.dovecot import DovecotServer
-from tests.netfakes import LOOPBACK, FakeInternet, NetGuard, make_pki
+from tests.harness.dovecot import DovecotServer
+from tests.harness.netfakes import LOOPBACK, FakeInternet, NetGuard, make_pki
 
 # Any attempt to resolve or reach a non-loopback address fails the test.
 pytestmark = pytest.mark.usefixtures("no_internet")

@@ -13,7 +13,7 @@ import pytest
 from imapclient.exceptions import LoginError
 from imapclient.imapclient import SENT
 
-from tests.dovecot import (
+from tests.harness.dovecot import (
     GMAIL_SPECIAL_USE,
     INSTALL_HINT,
     OUTLOOK_SPECIAL_USE,

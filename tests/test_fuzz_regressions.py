@@ -14,7 +14,7 @@ import pytest
 from advisor.profile import SourceKind
 from advisor.stores import open_store
 from advisor.stores.scan import scan_store
-from tests.scan_builders import emlx_bytes, write_apple_mail
+from tests.harness.scan_builders import emlx_bytes, write_apple_mail
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = ROOT / "tests" / "data" / "fuzz"

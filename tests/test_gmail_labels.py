@@ -1,6 +1,6 @@
 """Gmail: a message kept in several local folders is stored once, with one label per folder.
 
-Gmail cannot run here; ``tests/fake_gmail.py`` plays it on loopback (over TLS with a
+Gmail cannot run here; ``tests/harness/fake_gmail.py`` plays it on loopback (over TLS with a
 throwaway CA), with Gmail's label semantics. Dovecot, which has no labels, shows that
 without X-GM-EXT-1 nothing changes.
 """
@@ -25,8 +25,8 @@ from advisor.migration.journal import Entry, MigrationJournal, Status
 from advisor.migration.labels import label_for, parse, shareable, wire
 from advisor.plugins.manager import load_plugins
 from advisor.stores.maildir import MaildirReader
-from tests.dovecot import DovecotFactory, TlsFiles, make_tls_files
-from tests.fake_gmail import (
+from tests.harness.dovecot import DovecotFactory, TlsFiles, make_tls_files
+from tests.harness.fake_gmail import (
     ALL_MAIL,
     GMAIL_LIKE_CAPABILITIES,
     FakeGmail,
@@ -34,8 +34,8 @@ from tests.fake_gmail import (
     label_name,
     tokenize,
 )
-from tests.mailgen import GeneratedMessage, crlf, generate, make_message, write_maildir
-from tests.migrate_helpers import server_messages, write_profile
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, make_message, write_maildir
+from tests.harness.migrate_helpers import server_messages, write_profile
 
 EMAIL = "pat@gmail.test"
 PASSWORD = "app-pass word-1"

@@ -16,8 +16,8 @@ import pytest
 
 from advisor.cli import run
 from advisor.stores.fsnames import decode_name, printable
-from tests.dovecot import Account, DovecotServer
-from tests.migrate_helpers import server_messages, write_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.migrate_helpers import server_messages, write_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
-from tests.migrate_helpers import AnyServer, body_counts, write_profile
+from tests.harness.migrate_helpers import AnyServer, body_counts, write_profile
 
 BASE = (
     "From: Sender <s@example.test>\r\nTo: me@example.test\r\nSubject: {subject}\r\n"

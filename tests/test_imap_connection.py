@@ -10,7 +10,7 @@ from advisor.connection.imap import ImapTarget, connect, imap_session
 from advisor.errors import AuthenticationError, ConnectError, TLSError, UsageError
 from advisor.exitcodes import ExitStatus
 from advisor.plugins.types import Security
-from tests.dovecot import Account, DovecotServer
+from tests.harness.dovecot import Account, DovecotServer
 
 
 def _target(server: DovecotServer, security: Security, **kw: object) -> ImapTarget:

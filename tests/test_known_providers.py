@@ -15,7 +15,7 @@ from advisor.discovery import choose_provider
 from advisor.plugins.manager import load_plugins
 from advisor.profile import load_profile
 from mailadvisor_providers import known
-from tests.netfakes import FakeInternet
+from tests.harness.netfakes import FakeInternet
 
 PROVIDERS = sorted(known().values(), key=lambda p: p.key)
 

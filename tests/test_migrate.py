@@ -14,10 +14,10 @@ from advisor.errors import UsageError
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Endpoint, Protocol, Security, ServerSettings
 from advisor.profile import load_profile
-from tests.cutting_proxy import CuttingProxy
-from tests.dovecot import Account, DovecotFactory, DovecotServer
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import (
+from tests.harness.cutting_proxy import CuttingProxy
+from tests.harness.dovecot import Account, DovecotFactory, DovecotServer
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import (
     SIZE_LIMIT_CONFIG,
     body_counts,
     connect,

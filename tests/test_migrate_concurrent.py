@@ -23,9 +23,9 @@ import pytest
 
 from advisor.cli import run
 from advisor.migration.run_lock import AccountLock
-from tests.dovecot import Account, DovecotServer
-from tests.mailgen import crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, connect, write_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.mailgen import crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, connect, write_profile
 
 FOLDERS = [("INBOX",), ("Archive",)]
 

@@ -1,6 +1,6 @@
 """Throttling and session faults as Microsoft and Gmail send them, through a fault proxy.
 
-The proxy (tests/fault_proxy.py) sits on the Dovecot fixture's plaintext listener so it
+The proxy (tests/harness/fault_proxy.py) sits on the Dovecot fixture's plaintext listener so it
 can read and rewrite IMAP lines; the profile names the provider whose plugin must
 understand the lines ("outlook" or "gmail").
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
-from tests.dovecot import Account, DovecotServer
-from tests.fault_proxy import FaultProxy
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, write_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.fault_proxy import FaultProxy
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, write_profile
 
 FOLDERS = [("INBOX",), ("Archive",)]
 

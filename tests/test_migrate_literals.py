@@ -26,8 +26,8 @@ from advisor.migration.upload import PipelinedAppender
 from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Security
 from advisor.profile import load_profile
-from tests.courier import CourierFactory
-from tests.dovecot import (
+from tests.harness.courier import CourierFactory
+from tests.harness.dovecot import (
     COURIER_CAPABILITIES,
     Account,
     DovecotFactory,
@@ -35,9 +35,9 @@ from tests.dovecot import (
     capability_config,
     find_free_ports,
 )
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, server_messages, write_profile
-from tests.record_proxy import TlsRecordProxy
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, server_messages, write_profile
+from tests.harness.record_proxy import TlsRecordProxy
 
 LATENCY_PROXY = Path(__file__).resolve().parent.parent / "bench" / "latency_proxy.py"
 LITERAL_PLUS_ONLY = "IMAP4rev1 UIDPLUS CHILDREN NAMESPACE LITERAL+"

@@ -14,9 +14,9 @@ from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import ProviderLimits
 from advisor.profile import load_profile
 from advisor.stores.maildir import MaildirReader
-from tests.dovecot import DovecotServer
-from tests.mailgen import crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, write_profile
+from tests.harness.dovecot import DovecotServer
+from tests.harness.mailgen import crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, write_profile
 from tests.test_plugins import FakeEntryPoint, _installed, _module
 
 

@@ -20,9 +20,9 @@ import pytest
 from advisor.cli import run
 from advisor.exitcodes import ExitStatus
 from advisor.migration.quota import Room, newest_that_fit, storage_full, weigh
-from tests.dovecot import DovecotFactory, DovecotServer
-from tests.mailgen import crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, write_profile
+from tests.harness.dovecot import DovecotFactory, DovecotServer
+from tests.harness.mailgen import crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, write_profile
 
 COUNT = 240
 QUOTA_KB = 150

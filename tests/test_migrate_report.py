@@ -17,9 +17,9 @@ from advisor.migration.plan import to_crlf
 from advisor.migration.rejects import NotMigratedMbox, subject_of
 from advisor.stores.maildir import MaildirReader
 from advisor.stores.mbox import MboxReader
-from tests.dovecot import Account, DovecotFactory, DovecotServer
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import SIZE_LIMIT_CONFIG, connect, write_profile
+from tests.harness.dovecot import Account, DovecotFactory, DovecotServer
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import SIZE_LIMIT_CONFIG, connect, write_profile
 
 BIG_SUBJECT = "=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?= with a very long tail " + "x" * 120
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
-from tests.cutting_proxy import CuttingProxy
-from tests.dovecot import DovecotServer
-from tests.mailgen import crlf, generate, write_maildir
-from tests.migrate_helpers import body_counts, write_profile
+from tests.harness.cutting_proxy import CuttingProxy
+from tests.harness.dovecot import DovecotServer
+from tests.harness.mailgen import crlf, generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, write_profile
 
 FOLDERS = [("INBOX",), ("Archive",), ("Sent",)]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from advisor.cli import run
-from tests.dovecot import DovecotFactory
-from tests.mailgen import crlf
-from tests.migrate_helpers import server_messages, write_profile
-from tests.scan_builders import TbMessage, write_thunderbird_profile
+from tests.harness.dovecot import DovecotFactory
+from tests.harness.mailgen import crlf
+from tests.harness.migrate_helpers import server_messages, write_profile
+from tests.harness.scan_builders import TbMessage, write_thunderbird_profile
 
 START = datetime(2019, 5, 1, 9, 30, tzinfo=UTC)
 

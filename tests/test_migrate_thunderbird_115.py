@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
-from tests.dovecot import Account, DovecotServer
-from tests.mailgen import crlf
-from tests.migrate_helpers import connect, server_messages, write_profile
-from tests.tb115_gen import Tb115Folder, Tb115Message, write_tb115_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.mailgen import crlf
+from tests.harness.migrate_helpers import connect, server_messages, write_profile
+from tests.harness.tb115_gen import Tb115Folder, Tb115Message, write_tb115_profile
 
 T0 = datetime(2021, 4, 5, 6, 7, 8, tzinfo=UTC)
 RESTORED = datetime(2019, 2, 3, 4, 5, 6, tzinfo=UTC)

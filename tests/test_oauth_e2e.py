@@ -1,6 +1,6 @@
 """OAuth2 sign-in end to end, without the internet (issue 5, point 6).
 
-A real authorization server on loopback (tests/oauth_server.py) issues the tokens;
+A real authorization server on loopback (tests/harness/oauth_server.py) issues the tokens;
 the browser step is played by the test; a real Dovecot checks XOAUTH2 and
 OAUTHBEARER through its oauth2 passdb against the server's introspection
 endpoint. Every test also greps what was logged and printed for every token,
@@ -40,8 +40,8 @@ from advisor.oauth.tokens import STORE_ENV, FileTokenStore
 from advisor.plugins.manager import PluginHost, load_plugins
 from advisor.plugins.types import OAuthConfig, OAuthFlow, ProviderInfo, Security
 from advisor.profile import Profile, load_profile
-from tests.dovecot import Account, DovecotFactory, DovecotServer
-from tests.oauth_server import Browser, OAuthTestServer, dovecot_oauth2_config
+from tests.harness.dovecot import Account, DovecotFactory, DovecotServer
+from tests.harness.oauth_server import Browser, OAuthTestServer, dovecot_oauth2_config
 
 PROVIDER = "localidp"
 CLIENT_SECRET_ENV = "E2E_CLIENT_SECRET"
@@ -604,7 +604,7 @@ def test_migrate_signs_in_with_the_stored_token_and_refreshes_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from advisor.cli import migrate_cmd
-    from tests.mailgen import generate, write_maildir
+    from tests.harness.mailgen import generate, write_maildir
 
     monkeypatch.setattr(migrate_cmd, "load_plugins", signin_cmd.load_plugins)
     store = tmp_path / "Maildir"

@@ -1,4 +1,5 @@
-"""The OAuth2 flows against a real authorization server on loopback (tests/oauth_server.py)."""
+"""The OAuth2 flows against a real authorization server on loopback
+(tests/harness/oauth_server.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from advisor.oauth.flows import (
     refresh,
     s256,
 )
-from tests.oauth_server import Browser, OAuthTestServer
+from tests.harness.oauth_server import Browser, OAuthTestServer
 
 
 @pytest.fixture
@@ -354,7 +355,7 @@ def test_a_non_json_answer_is_a_connect_error(hostile: tuple[str, type[_Hostile]
 
 
 def test_an_unreachable_server_is_a_connect_error() -> None:
-    from tests.dovecot import find_free_ports
+    from tests.harness.dovecot import find_free_ports
 
     (port,) = find_free_ports("127.0.0.1")
     client = OAuthClient("https://a.example/auth", f"http://127.0.0.1:{port}/t", "id", ("m",))

@@ -8,7 +8,7 @@ import pytest
 
 from advisor.cli import run
 from advisor.exitcodes import ExitStatus
-from tests.netfakes import FakeInternet
+from tests.harness.netfakes import FakeInternet
 
 SECRET = "hunter2-Pässwört"
 

@@ -172,7 +172,7 @@ def test_a_running_windows_thunderbird_stops_the_reader(
 ) -> None:
     from advisor.errors import SourceLockedError
     from advisor.stores.thunderbird import ThunderbirdReader, profile_lock
-    from tests.scan_builders import TbMessage, message, utc, write_thunderbird_profile
+    from tests.harness.scan_builders import TbMessage, message, utc, write_thunderbird_profile
 
     when = utc(2022, 1, 2)
     profile = write_thunderbird_profile(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.courier import CourierFactory
-from tests.cyrus import CyrusFactory
-from tests.migrate_helpers import AnyServer
+from tests.harness.courier import CourierFactory
+from tests.harness.cyrus import CyrusFactory
+from tests.harness.migrate_helpers import AnyServer
 
 # kind -> (NAMESPACE personal part, capabilities present, capabilities absent)
 EXPECTED = {

@@ -18,15 +18,15 @@ from typing import Any
 import pytest
 
 from advisor.cli import run
-from tests.dovecot import (
+from tests.harness.dovecot import (
     GMAIL_SPECIAL_USE,
     OUTLOOK_SPECIAL_USE,
     Account,
     DovecotFactory,
     DovecotServer,
 )
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import server_messages, write_profile
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import server_messages, write_profile
 
 
 def _migrate(profile: Path, journal: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

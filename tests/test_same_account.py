@@ -21,10 +21,10 @@ from advisor.cli import run
 from advisor.migration import same_account
 from advisor.migration.server_index import normalise
 from advisor.stores.mbox import iter_mbox
-from tests import thunderbird_gen
-from tests.dovecot import Account, DovecotServer
-from tests.migrate_helpers import connect, server_messages, write_profile
-from tests.pop_fetchers import RUNNERS, deliver, pop3_messages, pop3_uidls
+from tests.harness import thunderbird_gen
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.migrate_helpers import connect, server_messages, write_profile
+from tests.harness.pop_fetchers import RUNNERS, deliver, pop3_messages, pop3_uidls
 
 COUNT = 12
 NO_ID = {3, 7}

@@ -1,6 +1,6 @@
 """The registry, detection, ``scan_store`` and ``mailadvisor scan``, with the real readers.
 
-Stores are built in tmp_path by tests/scan_builders.py (what a client would write) or
+Stores are built in tmp_path by tests/harness/scan_builders.py (what a client would write) or
 come from /work/shared/corpora; expectations are computed from what was generated.
 """
 
@@ -39,7 +39,7 @@ from advisor.stores import (
     other_kinds,
 )
 from advisor.stores.scan import FolderScan, ScanProgress, ScanTarget, scan_store
-from tests.scan_builders import (
+from tests.harness.scan_builders import (
     CORPORA,
     MaildirMessage,
     TbMessage,
@@ -740,8 +740,8 @@ def test_scan_profile_of_a_live_pop3_account(
 ) -> None:
     """``scan --profile`` downloads (never deletes) the account the profile's [source]
     names and counts it like any store; a refused login is exit 3, without the password."""
-    from tests.mailgen import crlf, generate
-    from tests.migrate_helpers import connect, server_messages, write_profile
+    from tests.harness.mailgen import crlf, generate
+    from tests.harness.migrate_helpers import connect, server_messages, write_profile
 
     msgs = list(generate(6, [("INBOX",)], seed=5, sizes="small"))
     old = dovecot.add_user()
@@ -803,7 +803,7 @@ def test_a_folder_that_cannot_be_listed_is_counted_by_every_reader() -> None:
     from advisor.stores.emlx import EmlxReader
     from advisor.stores.maildir import MaildirReader
     from advisor.stores.mh import MhReader
-    from tests.store_checks import unprivileged
+    from tests.harness.store_checks import unprivileged
 
     body = message("hidden", utc(2021, 5, 6))
     with tempfile.TemporaryDirectory() as tmp:  # not pytest's 0700 tmp_path: "nobody" reads

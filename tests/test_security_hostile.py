@@ -33,8 +33,8 @@ from advisor.migration.upload import (
     ProtocolViolation,
     UploadJob,
 )
-from tests.dovecot import DovecotServer
-from tests.hostile_server import (
+from tests.harness.dovecot import DovecotServer
+from tests.harness.hostile_server import (
     Attack,
     HostileServer,
     ImapScript,
@@ -44,8 +44,8 @@ from tests.hostile_server import (
     server_context,
     untagged_flood,
 )
-from tests.mailgen import generate, write_maildir
-from tests.mitm import starttls_profile
+from tests.harness.mailgen import generate, write_maildir
+from tests.harness.mitm import starttls_profile
 
 PASSWORD_ENV = "MA_SECURITY_HOSTILE_PASSWORD"
 MEMORY_LIMIT = 50 * 1024 * 1024

@@ -39,9 +39,9 @@ from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Security
 from advisor.profile import load_profile
 from advisor.stores.base import SEEN, SourceFolder, SourceMessage, StoreReader
-from tests.dovecot import Account, DovecotFactory, DovecotServer
-from tests.migrate_helpers import connect
-from tests.mitm import StarttlsMitm
+from tests.harness.dovecot import Account, DovecotFactory, DovecotServer
+from tests.harness.migrate_helpers import connect
+from tests.harness.mitm import StarttlsMitm
 
 PREFIX = "Imported"
 INJECTION = 'x"\r\nA1 DELETE INBOX\r\nA2 CREATE "Escaped"\r\n'

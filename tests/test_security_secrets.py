@@ -27,9 +27,9 @@ from advisor.cli.wizard.flow import Wizard
 from advisor.exitcodes import ExitStatus
 from advisor.plugins.manager import load_plugins
 from advisor.secrets import KEYRING_SERVICE
-from tests.dovecot import Account, DovecotServer
-from tests.mailgen import generate, write_maildir
-from tests.mitm import credential_forms
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.mailgen import generate, write_maildir
+from tests.harness.mitm import credential_forms
 from tests.test_oauth_tokens import MemoryKeyring
 from tests.test_wizard import ENTER, ScriptedAsker, imap_questions
 

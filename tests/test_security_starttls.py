@@ -27,10 +27,10 @@ from advisor.exitcodes import ExitStatus
 from advisor.plugins.types import Security
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import Pop3Reader
-from tests.dovecot import Account, DovecotServer
-from tests.hostile_server import HostileServer, SmtpScript, server_context
-from tests.mailgen import generate, write_maildir
-from tests.mitm import Attack, StarttlsMitm, credential_forms, starttls_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.hostile_server import HostileServer, SmtpScript, server_context
+from tests.harness.mailgen import generate, write_maildir
+from tests.harness.mitm import Attack, StarttlsMitm, credential_forms, starttls_profile
 
 PASSWORD = "Zx9!secret-canary-7Q"
 PASSWORD_ENV = "MA_SECURITY_STARTTLS_PASSWORD"

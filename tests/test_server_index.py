@@ -18,8 +18,8 @@ from advisor.cli import run
 from advisor.migration.content_check import ContentSample
 from advisor.migration.pop3_state import map_to_imap, states_in
 from advisor.migration.server_index import FETCHERS, Identity, ServerIndex, find_trace, normalise
-from tests.dovecot import Account, DovecotServer
-from tests.migrate_helpers import connect, write_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.migrate_helpers import connect, write_profile
 
 ORIGINAL = (
     b"Return-Path: <s@example.test>\r\n"

@@ -23,10 +23,16 @@ from advisor.cli import run
 from advisor.migration.journal import MigrationJournal
 from advisor.migration.plan import FolderTarget, ServerLayout
 from advisor.migration.server_folders import ServerFolders, read_layout
-from tests.dovecot import DovecotServer
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import AnyServer, body_counts, connect, server_messages, write_profile
-from tests.scan_builders import TbMessage, write_thunderbird_profile
+from tests.harness.dovecot import DovecotServer
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import (
+    AnyServer,
+    body_counts,
+    connect,
+    server_messages,
+    write_profile,
+)
+from tests.harness.scan_builders import TbMessage, write_thunderbird_profile
 
 # Local folders -> server folder (below the personal prefix, "/" standing for the separator).
 LAYOUT = {

@@ -13,11 +13,11 @@ from advisor.cli import run
 from advisor.stores.base import ANSWERED, FLAGGED, FORWARDED, SEEN
 from advisor.stores.claws_marks import LABEL_KEYWORDS, color_label, parse_marks
 from advisor.stores.mh import MhReader
-from tests.claws_gen import ClawsMessage, write_mailbox
-from tests.dovecot import Account, DovecotServer
-from tests.mailgen import crlf
-from tests.migrate_helpers import server_messages, write_profile
-from tests.store_checks import assert_untouched, tree_state
+from tests.harness.claws_gen import ClawsMessage, write_mailbox
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.mailgen import crlf
+from tests.harness.migrate_helpers import server_messages, write_profile
+from tests.harness.store_checks import assert_untouched, tree_state
 
 NEW, UNREAD, MARKED, DELETED, REPLIED, FORWARD = 1, 2, 4, 8, 16, 32
 SPAM = 1 << 13

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from advisor.stores.eml import EmlReader
-from tests.store_checks import assert_untouched, read_twice, tree_state
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state
 
 MALFORMED = Path(__file__).parent / "data" / "eml" / "dovecot-malformed"
 

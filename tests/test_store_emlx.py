@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, FORWARDED, SEEN, SourceMessage
 from advisor.stores.emlx import EmlxReader, parse_emlx
-from tests.store_checks import assert_untouched, read_twice, tree_state
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state
 
 DATA = Path(__file__).parent / "data" / "emlx"
 CONVERTER = DATA / "partial-emlx-converter"

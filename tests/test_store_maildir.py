@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from advisor.stores.base import ANSWERED, DRAFT, FLAGGED, FORWARDED, SEEN
 from advisor.stores.maildir import MaildirReader, split_name
 from advisor.stores.mh import MhReader
-from tests.mailgen import generate, write_maildir
-from tests.store_checks import assert_untouched, read_twice, tree_state, unprivileged
+from tests.harness.mailgen import generate, write_maildir
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state, unprivileged
 
 DATA = Path(__file__).parent / "data" / "maildir" / "mail-parser-maildir"
 

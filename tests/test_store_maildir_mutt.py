@@ -20,10 +20,10 @@ import pytest
 
 from advisor.cli import run
 from advisor.stores.maildir import MaildirReader, name_date
-from tests.dovecot import Account, DovecotServer
-from tests.mailgen import crlf
-from tests.migrate_helpers import server_messages, write_profile
-from tests.mutt_driver import run_mutt
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.mailgen import crlf
+from tests.harness.migrate_helpers import server_messages, write_profile
+from tests.harness.mutt_driver import run_mutt
 
 DELIVERED = [datetime(2019, 3, 1, 8, 0, tzinfo=UTC) + timedelta(days=10 * n) for n in range(4)]
 

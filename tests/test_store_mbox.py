@@ -24,8 +24,8 @@ from advisor.stores.mbox import (
     parse_envelope_date,
     strip_mozilla_headers,
 )
-from tests.store_checks import assert_untouched, read_twice, tree_state, unprivileged
-from tests.thunderbird_gen import mboxrd, offsets
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state, unprivileged
+from tests.harness.thunderbird_gen import mboxrd, offsets
 
 DATA = Path(__file__).parent / "data"
 MBOX = DATA / "mbox"

@@ -11,7 +11,7 @@ import pytest
 
 from advisor.stores.base import ANSWERED, FLAGGED, SEEN
 from advisor.stores.mh import MhReader, Sequence, parse_sequences
-from tests.store_checks import assert_untouched, read_twice, tree_state
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state
 
 WHEN = datetime(2020, 5, 17, 9, 30, tzinfo=UTC)
 

@@ -13,7 +13,7 @@ from advisor.errors import AuthenticationError, TLSError, UsageError
 from advisor.plugins.types import Security
 from advisor.stores.base import ReaderOptions
 from advisor.stores.pop3 import _POP3SSL, Pop3Reader
-from tests.dovecot import Account, DovecotServer
+from tests.harness.dovecot import Account, DovecotServer
 
 TIMEOUT = 10
 

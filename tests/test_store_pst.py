@@ -16,7 +16,7 @@ from advisor.errors import UsageError
 from advisor.stores import pst
 from advisor.stores.base import SEEN, ReaderOptions
 from advisor.stores.pst import PstReader, strip_read_status
-from tests.store_checks import assert_untouched, read_twice, tree_state
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state
 
 DATA = Path(__file__).parent / "data" / "pst"
 BODY_TYPES = DATA / "tika-testPST_variousBodyTypes.pst"  # 4 mails in Inbox/tmp

@@ -22,10 +22,10 @@ from advisor.stores import pst
 from advisor.stores.base import ANSWERED, FORWARDED, SEEN, ReaderOptions, SourceMessage
 from advisor.stores.pst import PstReader, choose_pst_reader
 from advisor.stores.scan import scan_store
-from tests.dovecot import Account, DovecotServer
-from tests.migrate_helpers import server_messages, write_profile
-from tests.scan_builders import CORPORA
-from tests.store_checks import assert_untouched, tree_state
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.migrate_helpers import server_messages, write_profile
+from tests.harness.scan_builders import CORPORA
+from tests.harness.store_checks import assert_untouched, tree_state
 
 DATA = Path(__file__).parent / "data" / "pst"
 CORPUS = CORPORA / "pst"

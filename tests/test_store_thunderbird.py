@@ -29,8 +29,8 @@ from advisor.stores.thunderbird import (
     read_profiles_ini,
 )
 from advisor.stores.thunderbird.mork import MorkError, parse_mork, read_mork
-from tests.store_checks import assert_untouched, read_twice, tree_state, unprivileged
-from tests.thunderbird_gen import (
+from tests.harness.store_checks import assert_untouched, read_twice, tree_state, unprivileged
+from tests.harness.thunderbird_gen import (
     PREFS,
     Expected,
     GenMessage,
@@ -722,7 +722,7 @@ def test_unreadable_folder_is_reported() -> None:
 def test_subfolders_of_an_empty_parent_without_index_are_read(tmp_path: Path) -> None:
     """Thunderbird creates a parent folder as an empty file; without its .msf (a profile
     copied without summaries, a rebuilt index) its Name.sbd children must still be read."""
-    from tests.scan_builders import TbMessage, message, utc, write_thunderbird_profile
+    from tests.harness.scan_builders import TbMessage, message, utc, write_thunderbird_profile
 
     inbox = TbMessage(message("in the inbox", utc(2024, 1, 2)), utc(2024, 1, 2))
     old = TbMessage(message("archived", utc(2019, 3, 4)), utc(2019, 3, 4))

@@ -13,8 +13,8 @@ from advisor.stores.base import SEEN
 from advisor.stores.thunderbird import ThunderbirdReader
 from advisor.stores.thunderbird.folder_cache import FolderNames
 from advisor.stores.thunderbird.junk import junk_keywords
-from tests.store_checks import assert_untouched, tree_state
-from tests.tb115_gen import Tb115Folder, Tb115Message, jsoncpp_dumps, write_tb115_profile
+from tests.harness.store_checks import assert_untouched, tree_state
+from tests.harness.tb115_gen import Tb115Folder, Tb115Message, jsoncpp_dumps, write_tb115_profile
 
 T0 = datetime(2021, 4, 5, 6, 7, 8, tzinfo=UTC)
 

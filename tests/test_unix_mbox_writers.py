@@ -17,10 +17,10 @@ import pytest
 
 from advisor.cli import run
 from advisor.stores.mbox import MboxReader
-from tests.dovecot import MBOX_LOCATION, Account, DovecotFactory, DovecotServer
-from tests.migrate_helpers import connect, server_messages, write_profile
-from tests.store_checks import assert_untouched, tree_state
-from tests.unix_writers import cclient_copy, dovecot_view, movemail, normalised
+from tests.harness.dovecot import MBOX_LOCATION, Account, DovecotFactory, DovecotServer
+from tests.harness.migrate_helpers import connect, server_messages, write_profile
+from tests.harness.store_checks import assert_untouched, tree_state
+from tests.harness.unix_writers import cclient_copy, dovecot_view, movemail, normalised
 
 START = datetime(2021, 3, 1, 8, 0, tzinfo=UTC)
 BOOKKEEPING = (b"X-IMAP", b"X-UID:", b"X-Keywords:", b"Status:", b"X-Status:", b"Content-Length")

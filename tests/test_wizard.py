@@ -46,9 +46,9 @@ from advisor.plugins.manager import load_plugins
 from advisor.plugins.types import Protocol
 from advisor.profile import AuthKind, load_profile
 from advisor.secrets import KEYRING_SERVICE, resolve_secret
-from tests.dovecot import Account, DovecotServer
-from tests.mailgen import generate, write_maildir
-from tests.migrate_helpers import body_counts, server_messages, write_profile
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.mailgen import generate, write_maildir
+from tests.harness.migrate_helpers import body_counts, server_messages, write_profile
 
 CTRL_C = "\x03"
 CTRL_U = "\x15"  # clears a pre-filled answer (emacs "kill line")

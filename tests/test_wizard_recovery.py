@@ -14,9 +14,9 @@ from advisor.migration.plan import to_crlf
 from advisor.plugins.types import Security
 from advisor.profile import load_profile
 from advisor.stores.mbox import MboxReader
-from tests.dovecot import DovecotFactory, DovecotServer
-from tests.mailgen import GeneratedMessage, crlf, generate, write_maildir
-from tests.migrate_helpers import SIZE_LIMIT_CONFIG
+from tests.harness.dovecot import DovecotFactory, DovecotServer
+from tests.harness.mailgen import GeneratedMessage, crlf, generate, write_maildir
+from tests.harness.migrate_helpers import SIZE_LIMIT_CONFIG
 from tests.test_wizard import (
     CTRL_C,
     CTRL_U,

@@ -3,7 +3,7 @@
 - c-client (Alpine's and Pine's library) through Debian's uw-mailutils ``mailutil copy``;
 - GNU mailutils' ``movemail --preserve pop://...`` against the suite's Dovecot POP3;
 - Dovecot's own mbox driver: a suite server with ``mail_location = mbox:...``
-  (``tests.dovecot.MBOX_LOCATION``), fed over IMAP; :func:`dovecot_view` reads any mbox file
+  (``tests.harness.dovecot.MBOX_LOCATION``), fed over IMAP; :func:`dovecot_view` reads any mbox file
   through it, which is what an IMAP client of that file would see.
 """
 
@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from tests.dovecot import DovecotServer
-from tests.migrate_helpers import connect
+from tests.harness.dovecot import DovecotServer
+from tests.harness.migrate_helpers import connect
 
 MAILUTIL = "mailutil"
 MOVEMAIL = "movemail.mailutils"

@@ -43,7 +43,7 @@ from dnslib.server import DNSLogger, DNSServer
 
 from advisor.discovery import DiscoveryOptions
 from advisor.plugins.types import Protocol, Security
-from tests.dovecot import find_free_ports
+from tests.harness.dovecot import find_free_ports
 
 LOOPBACK = "127.0.0.1"
 POLL_INTERVAL = 0.02

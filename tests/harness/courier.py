@@ -2,8 +2,9 @@
 
 Each :class:`CourierServer` runs ``authdaemond`` (users in a userdb) and ``couriertcpd``
 with ``imaplogin``/``imapd`` for plaintext IMAP on a free loopback port, in a private mount
-namespace over the tree ``scripts/fetch-private-servers`` unpacks (``tests/private_root.py``):
-the instance's own ``/etc/courier`` and ``/run`` are bound over the compiled-in paths.
+namespace over the tree ``scripts/fetch-private-servers`` unpacks
+(``tests/harness/private_root.py``): the instance's own ``/etc/courier`` and ``/run`` are
+bound over the compiled-in paths.
 
 As shipped by Debian: ``INBOX.`` prefix and ``.`` separator, no SPECIAL-USE, no LITERAL+,
 no MULTIAPPEND, and LOGIN only (AUTH=PLAIN is offered only over TLS).  Mail homes are
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from tests.cyrus import PlainInfo
-from tests.dovecot import MAIL_USER, Account, _ensure_system_user, find_free_ports
-from tests.private_root import (
+from tests.harness.cyrus import PlainInfo
+from tests.harness.dovecot import MAIL_USER, Account, _ensure_system_user, find_free_ports
+from tests.harness.private_root import (
     Namespace,
     PrivateServerError,
     ServerFactory,
@@ -79,7 +80,8 @@ class CourierServer:
         )
         imapd = self.etc / "imapd"
         imapd.write_text(
-            imapd.read_text() + f"\n# tests/courier.py\nADDRESS={HOST}\nPORT={self.info.port}\n"
+            imapd.read_text()
+            + f"\n# tests/harness/courier.py\nADDRESS={HOST}\nPORT={self.info.port}\n"
             "MAXPERIP=100\nIMAPDSTARTTLS=NO\n" + self.variant.extra_config + "\n"
         )
         userdb = self.etc / "userdb"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests import thunderbird_gen
+from tests.harness import thunderbird_gen
 
 CORPORA = Path("/work/shared/corpora")
 
@@ -128,7 +128,7 @@ def write_thunderbird_profile(
 
     Folder ("Archives", "2019") is the mbox ``Archives.sbd/2019``; parents get an empty
     mbox as Thunderbird creates them. With ``index``, every folder has a current .msf
-    (tests/thunderbird_gen.py) with a live row per message that is not expunged and its
+    (tests/harness/thunderbird_gen.py) with a live row per message that is not expunged and its
     received date, as Thunderbird keeps it.
     """
     dirname = f"abcd1234.{name}"

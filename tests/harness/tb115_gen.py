@@ -21,7 +21,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from tests import thunderbird_gen
+from tests.harness import thunderbird_gen
 
 PARTIAL_BODY = (
     b"\n[This message is too large: only its headers were downloaded. "

@@ -8,7 +8,7 @@ over ``/usr`` and ``/etc``, the instance's directories are bound onto the paths 
 and ``/dev/log`` is a socket this module reads (Cyrus logs only to syslog).  Nothing outside
 the namespace changes; :meth:`Namespace.stop` kills exactly the processes of that namespace.
 
-Standard library only, like ``tests/dovecot.py``.
+Standard library only, like ``tests/harness/dovecot.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 FETCH_SCRIPT = REPO / "scripts" / "fetch-private-servers"
 #: Where the script keeps the downloaded packages and the unpacked tree.
 CACHE_ENV = "MAILADVISOR_TEST_SERVERS"

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from imapclient.imap_utf7 import decode as utf7_decode
 from imapclient.imap_utf7 import encode as utf7_encode
 
-from tests.dovecot import TlsFiles
-from tests.hostile_server import HostileServer, Peer, server_context
+from tests.harness.dovecot import TlsFiles
+from tests.harness.hostile_server import HostileServer, Peer, server_context
 
 BRIEF_CAPABILITIES = (
     "IMAP4rev1 X-GM-EXT-1 UIDPLUS MULTIAPPEND LITERAL+ NAMESPACE SPECIAL-USE AUTH=PLAIN"

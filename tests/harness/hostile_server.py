@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from tests.dovecot import TlsFiles
+from tests.harness.dovecot import TlsFiles
 
 CHUNK = b"A" * 65536
 

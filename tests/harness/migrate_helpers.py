@@ -9,13 +9,14 @@ from pathlib import Path
 
 import imapclient
 
-from tests.courier import CourierServer
-from tests.cyrus import CyrusServer
-from tests.dovecot import Account, DovecotServer
+from tests.harness.courier import CourierServer
+from tests.harness.cyrus import CyrusServer
+from tests.harness.dovecot import Account, DovecotServer
 
 _counter = itertools.count()
 AnyServer = DovecotServer | CyrusServer | CourierServer
-"""Dovecot over TLS; Cyrus and Courier over plaintext on loopback (tests/private_root.py)."""
+"""Dovecot over TLS; Cyrus and Courier over plaintext on loopback
+(tests/harness/private_root.py)."""
 
 
 def _server_section(server: AnyServer, account: Account) -> str:

@@ -23,8 +23,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.dovecot import Account, DovecotServer
-from tests.migrate_helpers import connect
+from tests.harness.dovecot import Account, DovecotServer
+from tests.harness.migrate_helpers import connect
 
 PROGRAMS = {
     "getmail6": ("getmail", "getmail6"),
