@@ -9,6 +9,7 @@ test on each kind.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -144,3 +145,12 @@ def fake_internet(web_pki: Pki, no_internet: NetGuard) -> Iterator[FakeInternet]
             yield net
     finally:
         net.close()
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_as_python_sets_it() -> Iterator[None]:
+    """Every test starts with Python's own SIGINT handler: a library an earlier test used
+    (an event loop's signal handler left behind) must not swallow the Ctrl-C a test sends,
+    nor be inherited as "ignored" by the subprocesses it starts."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield

@@ -293,7 +293,8 @@ def migrate(
         )
 
     try:
-        with account_lock(access, wait=wait_timeout if waited else 0.0, on_wait=waiting):
+        with account_lock(access, wait=wait_timeout if waited else 0.0, on_wait=waiting) as lock:
+            options.unfinished_run = lock.unfinished_run()
             report = _run(
                 prof,
                 reader,

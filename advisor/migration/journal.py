@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from advisor.platform_compat import open_private, state_dir
@@ -239,6 +240,25 @@ class MigrationJournal:
     def counts(self) -> dict[str, int]:
         self.flush()
         return dict(self._db.execute("SELECT status, COUNT(*) FROM messages GROUP BY status"))
+
+    def unfinished_run(self) -> str | None:
+        """When a run that began with :meth:`run_began` never came to its end
+        (:meth:`run_ended`): killed, crashed, its connections lost. Its start time (ISO
+        8601, UTC), or None when every run ended cleanly."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'run'").fetchone()
+        return None if row is None else str(row[0])
+
+    def run_began(self) -> None:
+        """A run that may upload starts now (written at once)."""
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('run', ?)", (started,))
+
+    def run_ended(self) -> None:
+        """The run ended with every upload answered: nothing of it can still be on its way."""
+        self.flush()
+        with self._db:
+            self._db.execute("DELETE FROM meta WHERE key = 'run'")
 
     def folder_renames(self) -> dict[str, str]:
         """Server folder names the server refused -> the names it accepted instead."""

@@ -57,6 +57,10 @@ class MigrationOptions:
     """Where stubs came from; with a POP3 password, where their full copies are taken."""
     when_full: quota.WhenFull = quota.WhenFull.STOP
     """What to do when the plan does not fit into the room the server reports."""
+    unfinished_run: str | None = None
+    """Set by the front end when the account's lock shows that the previous run never
+    let go of it (killed, crashed): who that was. The run then first lets the server
+    finish storing what that run had sent (:mod:`advisor.migration.settle`)."""
 
     @classmethod
     def from_profile(

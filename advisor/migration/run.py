@@ -55,6 +55,7 @@ from advisor.migration.report import FolderReport, MigrationReport, NoProgress, 
 from advisor.migration.room import may_upload, needs_measuring, start_over, weigh
 from advisor.migration.server_folders import ServerFolders, read_layout
 from advisor.migration.server_index import message_id_of
+from advisor.migration.settle import settle
 from advisor.migration.upload import UploadJob, UploadResult
 from advisor.migration.upload_plan import plan_connections
 from advisor.migration.verify import verify_run
@@ -149,6 +150,8 @@ class Migration:
                         self.report.notes.append(f"reconnected to verify ({exc})")
                         self.control.reopen()
                         self._verify()
+            if not self.options.dry_run:
+                self.journal.run_ended()  # every upload answered: nothing left on its way
         finally:
             self.ledger.close()
             self.control.close()
@@ -189,6 +192,13 @@ class Migration:
 
     def _prepare(self, control: imapclient.IMAPClient) -> None:
         layout = read_layout(control)
+        # Before anything is indexed: what a run that did not end cleanly had sent may
+        # still be on its way into the server's folders.
+        earlier, holder = self.journal.unfinished_run(), self.options.unfinished_run
+        if (note := settle(control, layout.folders, earlier, holder)) is not None:
+            self.report.notes.append(note)
+        if not self.options.dry_run:
+            self.journal.run_began()
         caps, folders = layout.capabilities, layout.folders
         listed = list(self.reader.folders())
         paths = [f.path for f in listed]

@@ -133,6 +133,10 @@ class AccountLock:
         self.path = base.with_name(base.name + ".lock")
         self.info_path = base.with_name(base.name + ".holder.json")
         self._lock = filelock.FileLock(self.path, mode=0o600, thread_local=False)
+        self.left_behind: Holder | None = None
+        """Set by :meth:`acquire`: the holder a side file still named when the lock was
+        free, i.e. a run that never let go (killed with -9, crashed, power lost). What
+        it was sending may still be on its way into the server."""
 
     def holder(self) -> Holder | None:
         """Who holds it, from the side file; None when nothing (readable) is there."""
@@ -168,11 +172,19 @@ class AccountLock:
                 self._lock.acquire(timeout=-1 if wait is None else wait, poll_interval=POLL_SECONDS)
             except filelock.Timeout:
                 raise AccountBusyError(self.account, self.holder(), wait) from None
+        # Released cleanly, the side file goes first: one still there was left behind.
+        self.left_behind = self.holder()
         try:
             self._write_info()
         except BaseException:
             self._lock.release()
             raise
+
+    def unfinished_run(self) -> str | None:
+        """The run :attr:`left_behind` in words (for ``MigrationOptions.unfinished_run``)."""
+        if self.left_behind is None:
+            return None
+        return self.left_behind.describe() or "who is not known"
 
     def release(self) -> None:
         if not self._lock.is_locked:

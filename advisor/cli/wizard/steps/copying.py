@@ -91,16 +91,18 @@ class CopyingStep(LocalMailStep):
         try:
             # One run per account at a time: the lock `mailadvisor migrate` takes too.
             with (
-                account_lock(access, command="wizard"),
+                account_lock(access, command="wizard") as lock,
                 MigrationJournal(journal_path) as journal,
                 self.migration_progress(total) as bar,
             ):
+                options = self._options(access, journal_path=journal_path)
+                options.unfinished_run = lock.unfinished_run()
                 migration = Migration(
                     reader_for(self.profile),
                     access,
                     self.plugins,
                     journal,
-                    self._options(access, journal_path=journal_path),
+                    options,
                     bar,
                 )
                 self._migration = migration
